@@ -1,0 +1,23 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/storetest"
+)
+
+func TestMemoryConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New:      func(*testing.T) store.Store { return store.NewMemory(10 * time.Minute) },
+		TTL:      10 * time.Minute,
+		FakeTime: true,
+		Residue: func(_ *testing.T, s store.Store, id store.RoomID) []string {
+			if s.(*store.Memory).HasRoom(id) {
+				return []string{"rooms[" + id.String() + "]"}
+			}
+			return nil
+		},
+	})
+}

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"crypto/rand"
+	"math/big"
+)
+
+// animals are the middle part of anonymous names: short, friendly, distinct.
+var animals = [...]string{
+	"otter", "fox", "owl", "badger", "heron", "lynx", "panda", "koala",
+	"raven", "seal", "tapir", "wombat", "yak", "zebra", "bison", "crane",
+	"dingo", "egret", "ferret", "gecko", "ibis", "jackal", "kiwi", "lemur",
+	"marten", "newt", "ocelot", "puffin", "quail", "robin", "sloth", "toucan",
+	"walrus", "beaver", "camel", "dolphin", "finch", "gibbon", "hare", "moose",
+}
+
+// newMemberName returns a fresh anonymous name such as "anonymous-otter-k3f9".
+// Names come only from here, never from anything a client sent.
+func newMemberName() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(animals))))
+	return "anonymous-" + animals[n.Int64()] + "-" + randomChars(4)
+}
+
+// newMemberNameExcept returns a name that differs from every name in taken.
+func newMemberNameExcept(taken []Member) string {
+	for {
+		name := newMemberName()
+		clash := false
+		for _, m := range taken {
+			clash = clash || m.Name == name
+		}
+		if !clash {
+			return name
+		}
+	}
+}
+
+// randomChars returns n characters of the room-ID alphabet from crypto/rand.
+func randomChars(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = idAlphabet[b[i]&31]
+	}
+	return string(b)
+}
+
+// newMemberID returns an opaque identifier for one seat.
+func newMemberID() string { return randomChars(16) }

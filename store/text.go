@@ -1,0 +1,109 @@
+package store
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxMessageRunes is the longest message, in characters, a room accepts.
+const MaxMessageRunes = 1000
+
+// Limits the sanitiser enforces on any text, whatever its later use.
+const (
+	// maxSanitizedRunes bounds the output of SanitizeText. It is well above
+	// MaxMessageRunes so that an over-long message is reported as too long
+	// rather than silently cut.
+	maxSanitizedRunes = 4 * MaxMessageRunes
+	// maxMarksPerBase caps combining marks on one character ("zalgo" text
+	// that would paint over the lines above and below). Three covers real
+	// scripts such as Vietnamese and Indic vowel signs.
+	maxMarksPerBase = 3
+)
+
+// SanitizeText returns the part of s that is safe to put on another person's
+// terminal. It is an allowlist: letters, marks (capped per character),
+// numbers, punctuation, symbols and single spaces pass; everything else
+// either becomes a space (any white space, including newlines and line
+// separators) or is dropped (C0/C1 controls and with them every escape
+// sequence's introducer, DEL, format characters such as bidi overrides and
+// zero-width characters, private-use and unassigned code points, invisible
+// filler letters). Invalid UTF-8 becomes U+FFFD. Runs of white space collapse
+// to one space and the result is trimmed and capped at maxSanitizedRunes.
+//
+// It runs before text is stored and again before it is drawn, and is
+// idempotent, so applying it twice is harmless.
+func SanitizeText(s string) string {
+	var b strings.Builder
+	b.Grow(min(len(s), maxSanitizedRunes*utf8.UTFMax))
+	runes, marks := 0, 0
+	pendingSpace := false
+	for i := 0; i < len(s) && runes < maxSanitizedRunes; {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			// Invalid byte: show that something was there.
+			r = utf8.RuneError
+		case isSpace(r):
+			pendingSpace = runes > 0
+			marks = 0
+			continue
+		case unicode.Is(unicode.M, r):
+			if runes == 0 || pendingSpace || marks >= maxMarksPerBase {
+				continue
+			}
+			marks++
+			b.WriteRune(r)
+			// A mark is not a character of its own for the length cap.
+			continue
+		case !allowedGraphic(r):
+			continue
+		}
+		if pendingSpace {
+			b.WriteByte(' ')
+			runes++
+			pendingSpace = false
+			if runes == maxSanitizedRunes {
+				break
+			}
+		}
+		b.WriteRune(r)
+		runes++
+		marks = 0
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+// isSpace reports white space of any kind, including line and paragraph
+// separators, which are shown as a plain space.
+func isSpace(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' ||
+		unicode.Is(unicode.Zs, r) || r == '\u2028' || r == '\u2029'
+}
+
+// allowedGraphic is the allowlist for characters that are not white space or
+// marks.
+func allowedGraphic(r rune) bool {
+	if !unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) {
+		// Cc, Cf, Co, Cs and unassigned code points.
+		return false
+	}
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0': // Hangul fillers: letters that draw nothing
+		return false
+	}
+	return true
+}
+
+// RuneCount is the length of text as MaxMessageRunes counts it: combining
+// marks belong to the character before them.
+func RuneCount(s string) int {
+	n := 0
+	for _, r := range s {
+		if !unicode.Is(unicode.M, r) {
+			n++
+		}
+	}
+	return n
+}

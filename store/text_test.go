@@ -1,0 +1,105 @@
+package store_test
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+func TestSanitizeText(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"plain", "hello, world", "hello, world"},
+		{"emoji and CJK", "héllo 世界 🎉", "héllo 世界 🎉"},
+		{"CSI clear screen", "a\x1b[2Jb", "a[2Jb"},
+		{"OSC title with BEL", "a\x1b]0;pwned\x07b", "a]0;pwnedb"},
+		{"OSC 52 clipboard", "\x1b]52;c;ZWNobw==\x1b\\x", "]52;c;ZWNobw==\\x"},
+		{"DCS and APC", "\x1bPq#0\x1b\\\x1b_Gf=1\x1b\\", "Pq#0\\_Gf=1\\"},
+		{"C0 controls", "a\x00b\x07c\x08d\x7fe", "abcde"},
+		{"C1 controls", "a\u0085b\u009bc\u0090d", "abcd"},
+		{"CR overwrite", "safe\rEVIL", "safe EVIL"},
+		{"newlines become one space", "a\n\n\n\nb\r\nc", "a b c"},
+		{"tabs and odd spaces", "a\tb\u00a0c\u2003d", "a b c d"},
+		{"line and paragraph separators", "a\u2028b\u2029c", "a b c"},
+		{"bidi override and isolates", "a\u202eb\u2066c\u2069d\u200fe", "abcde"},
+		{"zero width", "a\u200bb\u200cc\u200dd\ufeffe\u2060f", "abcdef"},
+		{"invisible fillers", "a\u3164b\u115fc", "abc"},
+		{"invalid utf-8", "a\xffb\xc3", "a\ufffdb\ufffd"},
+		{"zalgo capped", "a" + strings.Repeat("\u0301", 300) + "b", "a\u0301\u0301\u0301b"},
+		{"leading mark dropped", "\u0301a", "a"},
+		{"trimmed", "  hi  ", "hi"},
+		{"private use", "a\ue000b", "ab"},
+		{"tag characters", "a\U000e0041b", "ab"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := store.SanitizeText(tc.in); got != tc.want {
+				t.Errorf("SanitizeText(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSanitizeTextBoundsHugeInput(t *testing.T) {
+	huge := strings.Repeat("x", 10<<20)
+	got := store.SanitizeText(huge)
+	if n := store.RuneCount(got); n > 4*store.MaxMessageRunes {
+		t.Fatalf("%d characters survived", n)
+	}
+	if n := store.RuneCount(got); n <= store.MaxMessageRunes {
+		t.Fatalf("cut to %d characters: an over-long message must stay over the limit so it is reported", n)
+	}
+}
+
+// checkSanitized holds the properties every output must have.
+func checkSanitized(t *testing.T, in, out string) {
+	t.Helper()
+	if !utf8.ValidString(out) {
+		t.Fatalf("invalid UTF-8 out of %q: %q", in, out)
+	}
+	if again := store.SanitizeText(out); again != out {
+		t.Fatalf("not idempotent on %q: %q then %q", in, out, again)
+	}
+	if store.RuneCount(out) > 4*store.MaxMessageRunes {
+		t.Fatalf("%d characters out", store.RuneCount(out))
+	}
+	marks := 0
+	for _, r := range out {
+		switch {
+		case r < 0x20, r >= 0x7f && r < 0xa0:
+			t.Fatalf("control %U survived in %q", r, out)
+		case unicode.Is(unicode.Cf, r), unicode.Is(unicode.Co, r), unicode.Is(unicode.Cs, r):
+			t.Fatalf("format/private character %U survived in %q", r, out)
+		case unicode.IsSpace(r) && r != ' ':
+			t.Fatalf("white space %U survived in %q", r, out)
+		case unicode.Is(unicode.M, r):
+			if marks++; marks > 3 {
+				t.Fatalf("more than 3 marks on one character in %q", out)
+			}
+		default:
+			marks = 0
+		}
+	}
+}
+
+func FuzzSanitizeText(f *testing.F) {
+	for _, s := range []string{
+		"hello", "\x1b[2J\x1b[H", "\x1b]0;title\x07", "\x1b]52;c;Zm9v\x1b\\", "\x1bP+q\x1b\\",
+		"\x9b31m", "a\u202eb", "\u2066\u2069", "\u200b\u200d\ufeff", "a\u2028b",
+		"e" + strings.Repeat("\u0301", 50), "\xff\xfe\xc3", strings.Repeat("\n", 100), "🎉世界",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		checkSanitized(t, s, store.SanitizeText(s))
+	})
+}
+
+func BenchmarkSanitizeText1MB(b *testing.B) {
+	in := strings.Repeat("hello \x1b[31mworld\x1b[0m \u202e ", 1<<20/25)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		store.SanitizeText(in)
+	}
+}
