@@ -1,0 +1,523 @@
+// Package ui is the chat screen: a Bubble Tea model over one store.Seat. It
+// knows nothing of SSH; the server hands it a seat, a renderer for the
+// client's terminal and the command that joins the room.
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+const (
+	// inputCap bounds what can be typed without pressing Enter. It is above
+	// the message limit so an over-long message is reported, not cut.
+	inputCap = 4 * store.MaxMessageRunes
+	// maxEntries bounds the lines kept on screen for scrolling back.
+	maxEntries = 1000
+	// storeTimeout bounds one call to the store made for the user.
+	storeTimeout = 10 * time.Second
+)
+
+// Config is what a chat screen needs.
+type Config struct {
+	Seat store.Seat
+	// JoinCommand is the exact command that joins this room, shown for sharing.
+	JoinCommand string
+	// Renderer renders for the client's terminal.
+	Renderer *lipgloss.Renderer
+	// Location is the time zone for message times; UTC when nil.
+	Location *time.Location
+	// Width and Height are the terminal size until the first WindowSizeMsg.
+	Width, Height int
+}
+
+// Outcome is how a chat ended, to be printed once the full-screen UI has
+// closed so the reason stays readable in the terminal.
+type Outcome struct {
+	Text string
+}
+
+// Model is the chat screen.
+type Model struct {
+	seat     store.Seat
+	snap     store.Snapshot
+	join     string
+	loc      *time.Location
+	styles   styles
+	keys     keyMap
+	help     help.Model
+	input    textinput.Model
+	viewport viewport.Model
+
+	width, height int
+	partner       *store.Member
+	entries       []entry
+	now           time.Time
+	status        string // one-line notice under the messages
+	statusIsError bool
+	confirming    bool // destroy asked, waiting for y/n
+	outcome       Outcome
+	done          bool
+}
+
+// entry is one line of the conversation: a message or a system notice.
+type entry struct {
+	msg    *store.Message
+	notice string
+	at     time.Time
+}
+
+// Messages that enter the program from outside its event loop.
+type (
+	eventMsg    struct{ event store.Event }
+	streamEnded struct{}
+	tickMsg     time.Time
+	sendResult  struct {
+		text string
+		err  error
+	}
+	destroyError struct{ err error }
+)
+
+// New returns the chat screen for cfg.Seat.
+func New(cfg Config) Model {
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	st := newStyles(cfg.Renderer)
+
+	in := textinput.New()
+	in.Prompt = "> "
+	in.Placeholder = "type a message, enter to send"
+	in.CharLimit = inputCap
+	in.PromptStyle = st.prompt
+	in.TextStyle = cfg.Renderer.NewStyle()
+	in.PlaceholderStyle = st.help
+	in.Cursor.Style = cfg.Renderer.NewStyle()
+	in.Cursor.TextStyle = cfg.Renderer.NewStyle()
+	// A blinking cursor would redraw twice a second forever.
+	in.Cursor.SetMode(cursor.CursorStatic)
+	// textinput's ctrl+v reads the clipboard of the machine the program
+	// runs on: here, the server's. Clients paste through their terminal.
+	in.KeyMap.Paste.SetEnabled(false)
+	in.Focus()
+
+	h := help.New()
+	h.Styles = help.Styles{
+		ShortKey:       st.help.Bold(true),
+		ShortDesc:      st.help,
+		ShortSeparator: st.help,
+		Ellipsis:       st.help,
+		FullKey:        st.help.Bold(true),
+		FullDesc:       st.help,
+		FullSeparator:  st.help,
+	}
+
+	snap := cfg.Seat.Snapshot()
+	m := Model{
+		seat:     cfg.Seat,
+		snap:     snap,
+		join:     cfg.JoinCommand,
+		loc:      loc,
+		styles:   st,
+		keys:     newKeyMap(),
+		help:     h,
+		input:    in,
+		viewport: viewport.New(0, 0),
+		now:      time.Now(),
+	}
+	for _, msg := range snap.History {
+		m.entries = append(m.entries, entry{msg: &msg, at: msg.At})
+	}
+	if len(snap.Others) > 0 {
+		other := snap.Others[0]
+		m.partner = &other
+		m.addNotice(fmt.Sprintf("you joined %s", other.Name))
+	}
+	m.resize(cfg.Width, cfg.Height)
+	return m
+}
+
+// Outcome reports how the chat ended; valid once the program has exited.
+func (m Model) Outcome() Outcome { return m.outcome }
+
+// Init starts listening to the room and the countdown.
+func (m Model) Init() tea.Cmd {
+	return tea.Batch(waitForEvent(m.seat), tick())
+}
+
+// waitForEvent blocks until the room's next event. It is re-armed after every
+// event, so events reach Update one at a time and in room order.
+func waitForEvent(seat store.Seat) tea.Cmd {
+	return func() tea.Msg {
+		ev, ok := <-seat.Events()
+		if !ok {
+			return streamEnded{}
+		}
+		return eventMsg{ev}
+	}
+}
+
+// tick fires on every wall-clock second, so both people's countdowns change
+// at the same instant.
+func tick() tea.Cmd {
+	return tea.Every(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
+}
+
+// Update implements tea.Model.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if m.done {
+		return m, nil
+	}
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg.Width, msg.Height)
+		return m, nil
+	case tickMsg:
+		m.now = time.Time(msg)
+		return m, tick()
+	case eventMsg:
+		return m.handleEvent(msg.event)
+	case streamEnded:
+		// Only our own Leave closes the stream without an EndedEvent, and
+		// we quit before leaving; anything else means the room is gone.
+		return m.finish("The connection to the room was lost.")
+	case sendResult:
+		m.handleSendResult(msg)
+		return m, nil
+	case destroyError:
+		if !errors.Is(msg.err, store.ErrEnded) {
+			m.setStatus("Could not destroy the room. Try again.", true)
+		}
+		return m, nil
+	case tea.KeyMsg:
+		return m.handleKey(msg)
+	}
+	return m, nil
+}
+
+func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if key.Matches(msg, m.keys.Leave) {
+		return m.finish(m.leftText())
+	}
+	if m.confirming {
+		switch {
+		case key.Matches(msg, m.keys.Confirm):
+			m.confirming = false
+			m.setStatus("Destroying the room…", false)
+			return m, destroy(m.seat)
+		case key.Matches(msg, m.keys.Cancel):
+			m.confirming = false
+			m.setStatus("The room lives on.", false)
+		}
+		return m, nil
+	}
+	switch {
+	case key.Matches(msg, m.keys.Destroy):
+		m.confirming = true
+		m.setStatus("", false)
+		return m, nil
+	case key.Matches(msg, m.keys.Send):
+		return m.send()
+	case key.Matches(msg, m.keys.ScrollUp):
+		m.viewport.HalfPageUp()
+		return m, nil
+	case key.Matches(msg, m.keys.ScrollDown):
+		m.viewport.HalfPageDown()
+		return m, nil
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(msg)
+	m.updateInputStatus()
+	return m, cmd
+}
+
+// updateInputStatus warns while the typed text cannot be sent as it is.
+func (m *Model) updateInputStatus() {
+	n := store.RuneCount(store.SanitizeText(m.input.Value()))
+	switch {
+	case len([]rune(m.input.Value())) >= inputCap:
+		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, store.MaxMessageRunes), true)
+	case n > store.MaxMessageRunes:
+		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", n, store.MaxMessageRunes), true)
+	case m.statusIsError:
+		m.setStatus("", false)
+	}
+}
+
+func (m Model) send() (tea.Model, tea.Cmd) {
+	text := m.input.Value()
+	clean := store.SanitizeText(text)
+	if clean == "" {
+		m.input.Reset()
+		return m, nil
+	}
+	if n := store.RuneCount(clean); n > store.MaxMessageRunes {
+		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, store.MaxMessageRunes), true)
+		return m, nil
+	}
+	m.input.Reset()
+	m.setStatus("", false)
+	seat := m.seat
+	return m, func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		return sendResult{text: text, err: seat.Send(ctx, text)}
+	}
+}
+
+func (m *Model) handleSendResult(r sendResult) {
+	switch {
+	case r.err == nil, errors.Is(r.err, store.ErrEnded):
+		// Delivered (it comes back as an event), or the room is ending
+		// and its EndedEvent is on the way.
+		return
+	case errors.Is(r.err, store.ErrMessageTooLong):
+		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", store.MaxMessageRunes), true)
+	case errors.Is(r.err, store.ErrEmptyMessage):
+		return
+	default:
+		m.setStatus("Not sent: the room could not be reached. Press enter to try again.", true)
+	}
+	if m.input.Value() == "" {
+		m.input.SetValue(r.text)
+		m.input.CursorEnd()
+	}
+}
+
+func destroy(seat store.Seat) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := seat.Destroy(ctx); err != nil {
+			return destroyError{err}
+		}
+		// The EndedEvent arrives through the event stream.
+		return nil
+	}
+}
+
+func (m Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
+	switch ev := ev.(type) {
+	case store.MessageEvent:
+		msg := ev.Message
+		m.addEntry(entry{msg: &msg, at: msg.At})
+	case store.JoinedEvent:
+		member := ev.Member
+		m.partner = &member
+		m.addNotice(member.Name + " joined")
+		m.resize(m.width, m.height)
+	case store.LeftEvent:
+		m.partner = nil
+		m.addNotice(ev.Member.Name + " left; the seat is free again")
+		m.resize(m.width, m.height)
+	case store.EndedEvent:
+		return m.finish(m.endedText(ev))
+	}
+	return m, waitForEvent(m.seat)
+}
+
+func (m Model) finish(text string) (tea.Model, tea.Cmd) {
+	m.done = true
+	m.outcome = Outcome{Text: text}
+	return m, tea.Quit
+}
+
+func (m Model) endedText(ev store.EndedEvent) string {
+	const gone = " Every message in it is gone."
+	switch ev.Reason {
+	case store.EndDestroyed:
+		if ev.By.ID == m.snap.Me.ID {
+			return "Room destroyed by you." + gone
+		}
+		return "Room destroyed by your partner (" + ev.By.Name + ")." + gone
+	case store.EndExpired:
+		return "Room expired: its " + formatTTL(m.snap.Room.ExpiresAt.Sub(m.snap.Room.CreatedAt)) + " are up." + gone
+	case store.EndEvicted:
+		return "You were disconnected because your connection fell behind. The room is still open; to return: " + m.join
+	case store.EndShutdown:
+		return "The server is shutting down, so this room has been closed." + gone
+	}
+	return "The room has ended."
+}
+
+func (m Model) leftText() string {
+	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner; to return: %s",
+		formatCountdown(m.remaining()), m.join)
+}
+
+func (m *Model) addNotice(text string) {
+	m.addEntry(entry{notice: text, at: time.Now()})
+}
+
+func (m *Model) addEntry(e entry) {
+	m.entries = append(m.entries, e)
+	if over := len(m.entries) - maxEntries; over > 0 {
+		m.entries = append(m.entries[:0], m.entries[over:]...)
+	}
+	m.refreshViewport()
+}
+
+func (m *Model) setStatus(text string, isError bool) {
+	m.status, m.statusIsError = text, isError
+}
+
+// Layout: header, rule, [share panel while alone], messages, rule, status,
+// input, help. Everything but the messages is one line high.
+const fixedLines = 6
+
+func (m *Model) resize(width, height int) {
+	m.width, m.height = max(width, 20), max(height, fixedLines+1)
+	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
+	m.help.Width = m.width
+	m.viewport.Width = m.width
+	m.viewport.Height = max(m.height-fixedLines-lipgloss.Height(m.sharePanel()), 1)
+	m.refreshViewport()
+}
+
+// refreshViewport re-renders the conversation, staying at the bottom when the
+// reader was there and keeping their place when they had scrolled up.
+func (m *Model) refreshViewport() {
+	follow := m.viewport.AtBottom()
+	lines := make([]string, 0, len(m.entries))
+	for _, e := range m.entries {
+		lines = append(lines, m.renderEntry(e))
+	}
+	m.viewport.SetContent(strings.Join(lines, "\n"))
+	if follow {
+		m.viewport.GotoBottom()
+	}
+}
+
+func (m Model) renderEntry(e entry) string {
+	stamp := m.styles.time.Render(e.at.In(m.loc).Format("15:04"))
+	if e.msg == nil {
+		return ansi.Wrap(stamp+" "+m.styles.system.Render("· "+store.SanitizeText(e.notice)), m.width, " ")
+	}
+	name := m.styles.partner.Render(store.SanitizeText(e.msg.From.Name))
+	if e.msg.From.ID == m.snap.Me.ID {
+		name = m.styles.me.Render("you")
+	}
+	// The body was sanitised by the store; doing it again here keeps this
+	// screen safe whatever store it is given.
+	return ansi.Wrap(stamp+" "+name+" "+store.SanitizeText(e.msg.Body), m.width, " ")
+}
+
+func (m Model) remaining() time.Duration {
+	return m.snap.Room.ExpiresAt.Sub(m.now)
+}
+
+// formatCountdown shows whole seconds left, rounded up, as m:ss.
+func formatCountdown(d time.Duration) string {
+	secs := max(int(math.Ceil(d.Seconds())), 0)
+	return fmt.Sprintf("%d:%02d", secs/60, secs%60)
+}
+
+func formatTTL(d time.Duration) string {
+	if d%time.Minute == 0 {
+		if d == time.Minute {
+			return "1 minute"
+		}
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	}
+	return d.String()
+}
+
+func (m Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, store.MaxMessageRunes)) }
+
+// View implements tea.Model.
+func (m Model) View() string {
+	if m.done {
+		// The outcome is printed on the normal screen after the program
+		// exits; the last frame is left blank.
+		return ""
+	}
+	rule := m.styles.rule.Render(strings.Repeat("─", m.width))
+	parts := []string{m.headerView(), rule}
+	if panel := m.sharePanel(); panel != "" {
+		parts = append(parts, panel)
+	}
+	parts = append(parts, m.viewport.View(), rule, m.statusView(), m.inputView(), m.helpView())
+	return lipgloss.JoinVertical(lipgloss.Left, parts...)
+}
+
+func (m Model) headerView() string {
+	left := m.styles.header.Render("private room") + m.styles.help.Render(" · you are ") + m.styles.me.Render(m.snap.Me.Name)
+	style := m.styles.countdown
+	if m.remaining() <= time.Minute {
+		style = m.styles.lastMinute
+	}
+	right := m.styles.help.Render("self-destructs in ") + style.Render(formatCountdown(m.remaining()))
+	gap := m.width - lipgloss.Width(left) - lipgloss.Width(right)
+	if gap < 1 {
+		// Narrow terminal: the countdown matters most.
+		return ansi.Truncate(right, m.width, "…")
+	}
+	return left + strings.Repeat(" ", gap) + right
+}
+
+// sharePanel is shown while nobody else is in the room.
+func (m Model) sharePanel() string {
+	if m.partner != nil {
+		return ""
+	}
+	const intro, waiting = "Your private room is ready. Share this command with ONE person:", "Waiting for them to join…"
+	boxed := max(lipgloss.Width(intro), lipgloss.Width(m.join)) + 6 // border and padding
+	if boxed <= m.width {
+		return m.styles.share.Render(intro + "\n\n" + m.styles.command.Render(m.join) + "\n\n" + m.styles.notice.Render(waiting))
+	}
+	// Too narrow for the box: wrap the words, and break the command only
+	// if it cannot fit on one line at all.
+	return ansi.Wrap(intro, m.width, " ") + "\n" +
+		m.styles.command.Render(ansi.Hardwrap(m.join, m.width, false)) + "\n" +
+		m.styles.notice.Render(ansi.Wrap(waiting, m.width, " "))
+}
+
+func (m Model) statusView() string {
+	if m.confirming {
+		return m.styles.warning.Render("Destroy this room and every message in it, for both of you? y/n")
+	}
+	if m.status == "" {
+		return ""
+	}
+	style := m.styles.notice
+	if m.statusIsError {
+		style = m.styles.warning
+	}
+	return ansi.Truncate(style.Render(m.status), m.width, "…")
+}
+
+func (m Model) inputView() string {
+	n := store.RuneCount(store.SanitizeText(m.input.Value()))
+	counter := fmt.Sprintf("%d/%d", n, store.MaxMessageRunes)
+	style := m.styles.counter
+	if n > store.MaxMessageRunes {
+		style = m.styles.warning
+	}
+	in := m.input.View()
+	gap := max(m.width-lipgloss.Width(in)-len(counter), 1)
+	return ansi.Truncate(in+strings.Repeat(" ", gap)+style.Render(counter), m.width, "")
+}
+
+func (m Model) helpView() string {
+	if m.confirming {
+		return m.help.View(confirmKeys(m.keys))
+	}
+	return m.help.View(m.keys)
+}

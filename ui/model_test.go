@@ -1,0 +1,295 @@
+package ui
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const joinCommand = "ssh -p 2222 ROOM@localhost"
+
+// room is a real in-memory room with two seats, a and b, where a is shown on
+// screen.
+type room struct {
+	store *store.Memory
+	a, b  store.Seat
+}
+
+func newRoom(t *testing.T, withPartner bool) *room {
+	t.Helper()
+	s := store.NewMemory(10 * time.Minute)
+	t.Cleanup(func() { s.Close() })
+	r, err := s.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Join(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := &room{store: s, a: a}
+	if withPartner {
+		if rm.b, err = s.Join(context.Background(), r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rm
+}
+
+func newModel(t *testing.T, seat store.Seat, profile termenv.Profile) Model {
+	t.Helper()
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(profile)
+	return New(Config{Seat: seat, JoinCommand: joinCommand, Renderer: r, Width: 80, Height: 20})
+}
+
+// step feeds msg to m and returns the new model and command.
+func step(t *testing.T, m Model, msg tea.Msg) (Model, tea.Cmd) {
+	t.Helper()
+	next, cmd := m.Update(msg)
+	return next.(Model), cmd
+}
+
+// deliver feeds the seat's next event to m, as the program's re-armed
+// command would.
+func deliver(t *testing.T, m Model) Model {
+	t.Helper()
+	select {
+	case ev := <-m.seat.Events():
+		m, _ = step(t, m, eventMsg{ev})
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return m
+}
+
+func typeText(t *testing.T, m Model, text string) Model {
+	t.Helper()
+	m, _ = step(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(text), Paste: true})
+	return m
+}
+
+func press(t tea.KeyType) tea.KeyMsg { return tea.KeyMsg{Type: t} }
+
+func runeKey(r rune) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}} }
+
+func TestAloneShowsTheJoinCommandUntilSomeoneJoins(t *testing.T) {
+	rm := newRoom(t, false)
+	m := newModel(t, rm.a, termenv.Ascii)
+	if v := m.View(); !strings.Contains(v, joinCommand) || !strings.Contains(v, "Waiting for them to join") {
+		t.Fatalf("waiting screen lacks the join command:\n%s", v)
+	}
+	b, err := rm.store.Join(context.Background(), rm.a.Snapshot().Room.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = deliver(t, m)
+	v := m.View()
+	if strings.Contains(v, "Waiting for them") {
+		t.Errorf("still waiting after the partner joined:\n%s", v)
+	}
+	if !strings.Contains(v, b.Snapshot().Me.Name+" joined") {
+		t.Errorf("no notice that %s joined:\n%s", b.Snapshot().Me.Name, v)
+	}
+	_ = b.Leave(context.Background())
+	m = deliver(t, m)
+	if v := m.View(); !strings.Contains(v, "left") || !strings.Contains(v, joinCommand) {
+		t.Errorf("after the partner left, expected a notice and the join command again:\n%s", v)
+	}
+}
+
+func TestSendShowsYouAndPartnerApart(t *testing.T) {
+	rm := newRoom(t, true)
+	m := deliver(t, newModel(t, rm.a, termenv.Ascii)) // b joined
+	m = typeText(t, m, "hello from a")
+	m, cmd := step(t, m, press(tea.KeyEnter))
+	if m.input.Value() != "" {
+		t.Errorf("input not cleared after send: %q", m.input.Value())
+	}
+	if res := cmd().(sendResult); res.err != nil {
+		t.Fatalf("send: %v", res.err)
+	}
+	m = deliver(t, m)
+	if err := rm.b.Send(context.Background(), "hello from b"); err != nil {
+		t.Fatal(err)
+	}
+	m = deliver(t, m)
+	v := m.View()
+	if !strings.Contains(v, "you hello from a") {
+		t.Errorf("own message not labelled 'you':\n%s", v)
+	}
+	if !strings.Contains(v, rm.b.Snapshot().Me.Name+" hello from b") {
+		t.Errorf("partner's message not labelled with their name:\n%s", v)
+	}
+}
+
+func TestTooLongMessageIsRefusedWithAReason(t *testing.T) {
+	rm := newRoom(t, false)
+	m := newModel(t, rm.a, termenv.Ascii)
+	m = typeText(t, m, strings.Repeat("x", store.MaxMessageRunes+1))
+	if !strings.Contains(m.View(), "Too long: 1001 of at most 1000") {
+		t.Errorf("no warning while typing too much:\n%s", m.View())
+	}
+	m, cmd := step(t, m, press(tea.KeyEnter))
+	if cmd != nil {
+		t.Fatal("an over-long message was sent")
+	}
+	if !strings.Contains(m.View(), "Not sent") || len(m.input.Value()) != store.MaxMessageRunes+1 {
+		t.Errorf("over-long message must stay in the input with a reason:\n%s", m.View())
+	}
+	// Typing without Enter is capped.
+	m = typeText(t, m, strings.Repeat("y", 10*inputCap))
+	if n := len([]rune(m.input.Value())); n != inputCap {
+		t.Errorf("input holds %d characters, want the cap %d", n, inputCap)
+	}
+	if !strings.Contains(m.View(), "Input is capped") {
+		t.Errorf("no notice that the input is capped:\n%s", m.View())
+	}
+}
+
+func TestClipboardPasteFromServerIsDisabled(t *testing.T) {
+	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
+	if m.input.KeyMap.Paste.Enabled() {
+		t.Fatal("ctrl+v would read the server's clipboard")
+	}
+}
+
+func TestDestroyNeedsConfirmation(t *testing.T) {
+	rm := newRoom(t, true)
+	m := deliver(t, newModel(t, rm.a, termenv.Ascii)) // b joined
+	m, _ = step(t, m, press(tea.KeyCtrlX))
+	if !strings.Contains(m.View(), "Destroy this room") {
+		t.Fatalf("no confirmation prompt:\n%s", m.View())
+	}
+	m, cmd := step(t, m, runeKey('n'))
+	if cmd != nil || m.confirming {
+		t.Fatal("'n' did not cancel the destroy")
+	}
+	m, _ = step(t, m, press(tea.KeyCtrlX))
+	m, cmd = step(t, m, runeKey('y'))
+	if cmd == nil {
+		t.Fatal("'y' did not destroy")
+	}
+	if msg := cmd(); msg != nil {
+		t.Fatalf("destroy: %#v", msg)
+	}
+	m = deliver(t, m)
+	if !m.done || !strings.Contains(m.Outcome().Text, "destroyed by you") {
+		t.Fatalf("outcome = %q", m.Outcome().Text)
+	}
+	// The partner's screen says who did it.
+	pm := newModel(t, rm.b, termenv.Ascii)
+	pm = deliver(t, pm)
+	if !strings.Contains(pm.Outcome().Text, "destroyed by your partner") {
+		t.Fatalf("partner's outcome = %q", pm.Outcome().Text)
+	}
+}
+
+func TestLeaveQuitsAndSaysHowToReturn(t *testing.T) {
+	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
+	m, cmd := step(t, m, press(tea.KeyCtrlC))
+	if cmd == nil || !m.done {
+		t.Fatal("ctrl+c did not quit")
+	}
+	if out := m.Outcome().Text; !strings.Contains(out, "You left") || !strings.Contains(out, joinCommand) {
+		t.Fatalf("outcome = %q", out)
+	}
+}
+
+func TestCountdownTurnsRedInTheLastMinute(t *testing.T) {
+	m := newModel(t, newRoom(t, false).a, termenv.ANSI)
+	exp := m.snap.Room.ExpiresAt
+	m, _ = step(t, m, tickMsg(exp.Add(-90*time.Second)))
+	if h := m.headerView(); !strings.Contains(h, "1:30") || strings.Contains(h, "\x1b[1;31m") {
+		t.Errorf("at 1:30 header = %q", h)
+	}
+	m, _ = step(t, m, tickMsg(exp.Add(-59*time.Second)))
+	if h := m.headerView(); !strings.Contains(h, "0:59") || !strings.Contains(h, "\x1b[1;31m") {
+		t.Errorf("in the last minute header = %q, want red", h)
+	}
+}
+
+func TestHostileTextCannotReachTheTerminal(t *testing.T) {
+	rm := newRoom(t, true)
+	m := newModel(t, rm.a, termenv.Ascii)
+	if err := rm.b.Send(context.Background(), "x\x1b]52;c;ZXZpbA==\x07\x1b[2J\u202e\r\x9b"); err != nil {
+		t.Fatal(err)
+	}
+	m = deliver(t, m)
+	v := m.View()
+	for _, bad := range []string{"\x1b", "\x07", "\u202e", "\r", "\x9b"} {
+		if strings.Contains(v, bad) {
+			t.Errorf("view contains %q", bad)
+		}
+	}
+}
+
+func TestNarrowAndTinyTerminalsDoNotBreak(t *testing.T) {
+	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
+	for _, size := range [][2]int{{0, 0}, {1, 1}, {20, 5}, {65535, 65535}} {
+		m, _ = step(t, m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		if size[0] >= 20 && size[0] < 1000 {
+			for _, line := range strings.Split(m.View(), "\n") {
+				if w := lipgloss.Width(line); w > m.width {
+					t.Errorf("%dx%d: line %q is %d wide", size[0], size[1], line, w)
+				}
+			}
+		}
+	}
+}
+
+func TestGoldenChatScreen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Time inside the bubble starts at 2000-01-01 00:00 UTC.
+		rm := newRoom(t, true)
+		m := deliver(t, newModel(t, rm.a, termenv.Ascii)) // b joined
+		m.resize(72, 16)
+		time.Sleep(90 * time.Second)
+		if err := rm.a.Send(context.Background(), "hi! is this thing private?"); err != nil {
+			t.Fatal(err)
+		}
+		m = deliver(t, m)
+		time.Sleep(30 * time.Second)
+		if err := rm.b.Send(context.Background(), "yes, and in ten minutes it is gone."); err != nil {
+			t.Fatal(err)
+		}
+		m = deliver(t, m)
+		m, _ = step(t, m, tickMsg(time.Now()))
+		// Names are random and of varying length; runs of padding are
+		// normalised so the layout around them still compares.
+		got := strings.NewReplacer(
+			rm.a.Snapshot().Me.Name, "anonymous-me-0000",
+			rm.b.Snapshot().Me.Name, "anonymous-partner-0000",
+		).Replace(m.View())
+		got = regexp.MustCompile(`  +`).ReplaceAllString(got, "  ")
+		golden := filepath.Join("testdata", "chat.golden")
+		if *update {
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("screen differs from %s (run with -update to accept):\n%s", golden, got)
+		}
+	})
+}
