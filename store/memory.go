@@ -112,6 +112,13 @@ func (m *Memory) Join(_ context.Context, id RoomID) (Seat, error) {
 	return s, nil
 }
 
+// Len is the number of live rooms.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.rooms)
+}
+
 // Close ends every room: with the process gone, nothing of them survives.
 func (m *Memory) Close() error {
 	m.mu.Lock()
