@@ -1,0 +1,49 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// PublicAddr is the address people type after "ssh": a host and a port.
+type PublicAddr struct {
+	Host string
+	Port int
+}
+
+// ParsePublicAddr reads "host" or "host:port" (port 22 when absent).
+func ParsePublicAddr(s string) (PublicAddr, error) {
+	if s == "" {
+		return PublicAddr{}, fmt.Errorf("public address is empty")
+	}
+	host, portText, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: the whole thing is the host (an IPv6 literal may be
+		// bracketed).
+		host, portText = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), "22"
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 1 || port > 65535 {
+		return PublicAddr{}, fmt.Errorf("public address %q: port must be 1-65535", s)
+	}
+	if host == "" || strings.ContainsAny(host, " \t@/") {
+		return PublicAddr{}, fmt.Errorf("public address %q: needs a host name or IP address", s)
+	}
+	return PublicAddr{Host: host, Port: port}, nil
+}
+
+// Command is the ssh command line that reaches this server as user (no user:
+// a new room), with extra options such as "-t" before the destination.
+func (a PublicAddr) Command(user string, options ...string) string {
+	parts := append([]string{"ssh"}, options...)
+	if a.Port != 22 {
+		parts = append(parts, "-p", strconv.Itoa(a.Port))
+	}
+	dest := a.Host
+	if user != "" {
+		dest = user + "@" + a.Host
+	}
+	return strings.Join(append(parts, dest), " ")
+}

@@ -1,0 +1,279 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hinshun/vt10x"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/ssh-burn/chat/server"
+	"github.com/ssh-burn/chat/store"
+)
+
+// waitLimit bounds every wait for something to appear on a screen.
+const waitLimit = 10 * time.Second
+
+// testServer is a real server on a loopback port with an in-memory store.
+type testServer struct {
+	addr  string
+	port  int
+	store *store.Memory
+	srv   *server.Server
+	logs  *syncBuffer
+}
+
+func startServer(t *testing.T, ttl time.Duration) *testServer {
+	t.Helper()
+	key, err := server.LoadOrCreateHostKey(filepath.Join(t.TempDir(), "host_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ts := &testServer{addr: ln.Addr().String(), port: port, store: store.NewMemory(ttl), logs: &syncBuffer{}}
+	ts.srv, err = server.New(server.Config{
+		Store:      ts.store,
+		HostKey:    key,
+		PublicAddr: server.PublicAddr{Host: "127.0.0.1", Port: port},
+		Logger:     slog.New(slog.NewTextHandler(ts.logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- ts.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ts.store.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := ts.srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+			ts.srv.Close()
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ts
+}
+
+// client is one person at a real SSH client with a terminal.
+type client struct {
+	t       *testing.T
+	name    string
+	conn    *gossh.Client
+	session *gossh.Session
+	stdin   io.WriteCloser
+	screen  *screen
+	exited  chan error // receives the session's end once
+	exitErr error
+	done    bool
+}
+
+type dialOptions struct {
+	noPTY   bool
+	command string
+	env     map[string]string
+}
+
+func (ts *testServer) dial(t *testing.T, user string) *client {
+	t.Helper()
+	return ts.dialWith(t, user, dialOptions{})
+}
+
+func (ts *testServer) dialWith(t *testing.T, user string, opts dialOptions) *client {
+	t.Helper()
+	conn, err := gossh.Dial("tcp", ts.addr, &gossh.ClientConfig{
+		User:            user,
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Timeout:         waitLimit,
+	})
+	if err != nil {
+		t.Fatalf("dial as %q: %v", user, err)
+	}
+	session, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, name: user, conn: conn, session: session, screen: newScreen(100, 30), exited: make(chan error, 1)}
+	t.Cleanup(func() { conn.Close() })
+	for k, v := range opts.env {
+		if err := session.Setenv(k, v); err != nil {
+			t.Fatalf("setenv: %v", err)
+		}
+	}
+	session.Stdout = c.screen
+	session.Stderr = c.screen
+	if c.stdin, err = session.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if !opts.noPTY {
+		if err := session.RequestPty("xterm-256color", 30, 100, gossh.TerminalModes{}); err != nil {
+			t.Fatalf("pty: %v", err)
+		}
+	}
+	if opts.command != "" {
+		err = session.Start(opts.command)
+	} else {
+		err = session.Shell()
+	}
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	go func() { c.exited <- session.Wait() }()
+	return c
+}
+
+// waitFor waits until the screen shows every one of texts.
+func (c *client) waitFor(texts ...string) string {
+	c.t.Helper()
+	return c.screen.waitUntil(c.t, c.name, func(s string) bool {
+		for _, text := range texts {
+			if !strings.Contains(s, text) {
+				return false
+			}
+		}
+		return true
+	}, fmt.Sprintf("%q", texts))
+}
+
+func (c *client) typeText(s string) {
+	c.t.Helper()
+	if _, err := c.stdin.Write([]byte(s)); err != nil {
+		c.t.Fatalf("%s: type: %v", c.name, err)
+	}
+}
+
+// say types a message and presses enter.
+func (c *client) say(text string) { c.typeText(text + "\r") }
+
+// exitCode waits for the session to end and returns its exit status.
+func (c *client) exitCode() int {
+	c.t.Helper()
+	if !c.done {
+		select {
+		case c.exitErr = <-c.exited:
+			c.done = true
+		case <-time.After(waitLimit):
+			c.t.Fatalf("%s: session did not end; screen:\n%s", c.name, c.screen)
+		}
+	}
+	var exit *gossh.ExitError
+	switch {
+	case c.exitErr == nil:
+		return 0
+	case errors.As(c.exitErr, &exit):
+		return exit.ExitStatus()
+	}
+	c.t.Fatalf("%s: session ended without a status: %v", c.name, c.exitErr)
+	return -1
+}
+
+var shareCommand = regexp.MustCompile(`ssh -p (\d+) ([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})@127\.0\.0\.1`)
+
+// roomID reads the room ID out of the share command on the screen.
+func (c *client) roomID() string {
+	c.t.Helper()
+	s := c.screen.waitUntil(c.t, c.name, shareCommand.MatchString, "the share command")
+	return shareCommand.FindStringSubmatch(s)[2]
+}
+
+// screen is a virtual terminal fed by a session's output.
+type screen struct {
+	mu      sync.Mutex
+	term    vt10x.Terminal
+	partial []byte // an incomplete UTF-8 sequence split across writes
+	raw     bytes.Buffer
+	changed chan struct{}
+}
+
+func newScreen(cols, rows int) *screen {
+	return &screen{term: vt10x.New(vt10x.WithSize(cols, rows)), changed: make(chan struct{}, 1)}
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.raw.Write(p)
+	data := append(s.partial, p...)
+	// Hold back a trailing incomplete rune until its remaining bytes arrive.
+	cut := len(data)
+	for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(data[i]) {
+			if !utf8.FullRune(data[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	s.partial = append([]byte(nil), data[cut:]...)
+	_, _ = s.term.Write(data[:cut])
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term.String()
+}
+
+// Raw is every byte the session wrote.
+func (s *screen) Raw() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.raw.String()
+}
+
+func (s *screen) waitUntil(t *testing.T, who string, ok func(string) bool, what string) string {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		text := s.String()
+		if ok(text) {
+			return text
+		}
+		select {
+		case <-s.changed:
+		case <-deadline.C:
+			t.Fatalf("%s: screen never showed %s:\n%s", who, what, text)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,99 @@
+// Package server is the SSH transport: it accepts anonymous SSH sessions,
+// routes each to a room by its username and runs the chat screen on it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/charmbracelet/ssh"
+	"github.com/charmbracelet/wish"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Store      store.Store
+	HostKey    gossh.Signer
+	PublicAddr PublicAddr
+	Logger     *slog.Logger
+}
+
+// Server serves the chat over SSH.
+type Server struct {
+	store  store.Store
+	public PublicAddr
+	log    *slog.Logger
+	ssh    *ssh.Server
+}
+
+// New returns a server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.HostKey == nil || cfg.Logger == nil {
+		return nil, errors.New("server: Store, HostKey and Logger are required")
+	}
+	s := &Server{store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger}
+	srv, err := wish.NewServer(
+		func(srv *ssh.Server) error {
+			srv.AddHostKey(cfg.HostKey)
+			return nil
+		},
+		// No password, keyboard-interactive or public-key handler is
+		// installed, so the server offers "none" authentication only:
+		// nobody signs up, and no client key (which could identify a
+		// person across rooms) is ever asked for or seen.
+		wish.WithVersion("chat"),
+		wish.WithMiddleware(s.middleware()...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("ssh server: %w", err)
+	}
+	s.ssh = srv
+	return s, nil
+}
+
+// middleware is the whole per-session chain in one place. wish runs the last
+// element first, so read it bottom-up:
+//  1. closeConnection: a connection carries one chat; when it ends, so does
+//     the connection, rather than idling until the client hangs up.
+//  2. recoverPanics: a panic ends only its own session, and is logged.
+//  3. logSessions: one log line per session, without room IDs or text.
+//  4. requireTerminal: the chat needs a PTY and no command.
+//  5. runChat: route the username to a room and run the chat screen.
+func (s *Server) middleware() []wish.Middleware {
+	return []wish.Middleware{
+		s.runChat,
+		s.requireTerminal,
+		s.logSessions,
+		s.recoverPanics,
+		s.closeConnection,
+	}
+}
+
+// Serve accepts connections on l until Shutdown or Close. A clean stop
+// returns nil.
+func (s *Server) Serve(l net.Listener) error {
+	if err := s.ssh.Serve(l); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
+		return fmt.Errorf("serve ssh: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for open sessions to end
+// (close the store first, so they do) or for ctx to expire.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.ssh.Shutdown(ctx); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
+		return fmt.Errorf("shutdown ssh: %w", err)
+	}
+	return nil
+}
+
+// Close drops every connection at once.
+func (s *Server) Close() error {
+	return s.ssh.Close()
+}

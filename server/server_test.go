@@ -1,0 +1,258 @@
+package server_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+const ttl = 10 * time.Minute
+
+func TestLocalLoginNameCreatesARoomAndShowsTheShareCommand(t *testing.T) {
+	ts := startServer(t, ttl)
+	start := time.Now()
+	// The test client never answers terminal queries (background colour,
+	// cursor position), like some real terminals: the screen must not wait.
+	alice := ts.dial(t, "alice")
+	id := alice.roomID()
+	if elapsed := time.Since(start); elapsed > 1500*time.Millisecond {
+		t.Errorf("first screen took %v", elapsed)
+	}
+	if _, err := store.ParseRoomID(id); err != nil {
+		t.Errorf("shared ID %q: %v", id, err)
+	}
+	alice.waitFor("Waiting for them to join", "self-destructs in 10:00", "ctrl+x destroy room")
+	if strings.Contains(alice.screen.Raw(), "\x1b]11;?") {
+		t.Error("the server queried the client's background colour")
+	}
+}
+
+func TestJoinChatBothWaysWithHistory(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dial(t, "alice")
+	id := alice.roomID()
+	alice.say("written before anyone came")
+	alice.waitFor("you written before anyone came")
+
+	bob := ts.dial(t, id)
+	bob.waitFor("written before anyone came", "you joined anonymous-")
+	alice.waitFor("joined")
+	if strings.Contains(alice.screen.String(), "Waiting for them") {
+		t.Error("the creator still sees 'waiting' after the partner joined")
+	}
+
+	alice.say("hello bob")
+	bob.waitFor("hello bob")
+	bob.say("hi alice, 世界 🎉")
+	alice.waitFor("hi alice, 世界")
+	bob.waitFor("you hi alice")
+	// The two countdowns agree.
+	alice.waitFor("self-destructs in 9:5")
+	bob.waitFor("self-destructs in 9:5")
+}
+
+func TestThirdPersonIsToldTheRoomIsFull(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dial(t, "alice")
+	id := alice.roomID()
+	ts.dial(t, id).waitFor("you joined")
+	carol := ts.dial(t, id)
+	carol.waitFor("This room is full")
+	if code := carol.exitCode(); code == 0 {
+		t.Errorf("exit status %d, want non-zero", code)
+	}
+}
+
+func TestUnknownAndMistypedRoomsAreRefused(t *testing.T) {
+	ts := startServer(t, ttl)
+	for user, want := range map[string]string{
+		store.NewRoomID().String(): "No such room (it may have expired or been destroyed)",
+		mistype(store.NewRoomID()): "that room ID has a typo",
+	} {
+		c := ts.dial(t, user)
+		c.waitFor(want)
+		if code := c.exitCode(); code == 0 {
+			t.Errorf("%s: exit status 0, want non-zero", user)
+		}
+	}
+}
+
+// mistype changes one character so that the check character no longer fits.
+func mistype(id store.RoomID) string {
+	b := []byte(id)
+	for _, c := range []byte("0123456789abcdefghjkmnpqrstvwxyz") {
+		b[0] = c
+		if _, err := store.ParseRoomID(string(b)); err == store.ErrMistypedRoomID {
+			return string(b)
+		}
+	}
+	panic("no mistyped variant")
+}
+
+func TestDestroyEndsBothSessionsWithTheReason(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dial(t, "alice")
+	id := alice.roomID()
+	bob := ts.dial(t, id)
+	bob.waitFor("you joined")
+	alice.say("something private")
+	bob.waitFor("something private")
+
+	bob.typeText("\x18") // ctrl+x
+	bob.waitFor("Destroy this room and every message in it, for both of you? y/n")
+	bob.typeText("y")
+	bob.waitFor("Room destroyed by you. Every message in it is gone.")
+	alice.waitFor("Room destroyed by your partner (anonymous-")
+	for _, c := range []*client{alice, bob} {
+		if code := c.exitCode(); code != 0 {
+			t.Errorf("%s: exit status %d", c.name, code)
+		}
+	}
+	if ts.store.Len() != 0 {
+		t.Errorf("%d rooms left in memory", ts.store.Len())
+	}
+	late := ts.dial(t, id)
+	late.waitFor("No such room")
+}
+
+func TestExpiryEndsBothSessions(t *testing.T) {
+	ts := startServer(t, 3*time.Second)
+	alice := ts.dial(t, "alice")
+	bob := ts.dial(t, alice.roomID())
+	bob.waitFor("you joined")
+	for _, c := range []*client{alice, bob} {
+		c.waitFor("Room expired: its 3s are up. Every message in it is gone.")
+		if code := c.exitCode(); code != 0 {
+			t.Errorf("%s: exit status %d", c.name, code)
+		}
+	}
+	if ts.store.Len() != 0 {
+		t.Errorf("%d rooms left in memory", ts.store.Len())
+	}
+}
+
+func TestLeavingFreesTheSeatAndKeepsTheRoom(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dial(t, "alice")
+	id := alice.roomID()
+	bob := ts.dial(t, id)
+	bob.waitFor("you joined")
+
+	bob.typeText("\x03") // ctrl+c
+	bob.waitFor("You left the room.", "to return: ssh -p")
+	if code := bob.exitCode(); code != 0 {
+		t.Errorf("bob: exit status %d", code)
+	}
+	alice.waitFor("left; the seat is free again", "Waiting for them to join")
+
+	carol := ts.dial(t, id)
+	carol.waitFor("you joined")
+	carol.say("took the free seat")
+	alice.waitFor("took the free seat")
+}
+
+func TestDisconnectFreesTheSeat(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dial(t, "alice")
+	id := alice.roomID()
+	bob := ts.dial(t, id)
+	bob.waitFor("you joined")
+	bob.conn.Close()
+	alice.waitFor("left; the seat is free again")
+	ts.dial(t, id).waitFor("you joined")
+}
+
+func TestNoTerminalOrCommandIsRefusedWithAHint(t *testing.T) {
+	ts := startServer(t, ttl)
+	id := ts.dial(t, "alice").roomID()
+	for _, tc := range []struct {
+		name, user string
+		opts       dialOptions
+		want       string
+	}{
+		{"ssh -T", "alice", dialOptions{noPTY: true}, "The chat needs a terminal. Connect with: ssh -t -p"},
+		{"ssh -T to a room", id, dialOptions{noPTY: true}, "ssh -t -p " + strconv.Itoa(ts.port) + " " + id + "@127.0.0.1"},
+		{"ssh host ls", "alice", dialOptions{noPTY: true, command: "ls"}, "runs only the chat, not commands"},
+		{"ssh -t host ls", "alice", dialOptions{command: "ls"}, "runs only the chat, not commands"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ts.dialWith(t, tc.user, tc.opts)
+			c.waitFor(tc.want)
+			if code := c.exitCode(); code == 0 {
+				t.Errorf("exit status 0, want non-zero")
+			}
+		})
+	}
+	// None of those took the free seat.
+	ts.dial(t, id).waitFor("you joined")
+}
+
+func TestCapHoldsWhenManyJoinAtOnce(t *testing.T) {
+	ts := startServer(t, ttl)
+	id := ts.dial(t, "alice").roomID()
+	const racers = 8
+	results := make(chan string, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			c := ts.dial(t, id)
+			c.name = "racer " + strconv.Itoa(i)
+			s := c.screen.waitUntil(t, c.name, func(s string) bool {
+				return strings.Contains(s, "you joined") || strings.Contains(s, "This room is full")
+			}, "joined or full")
+			if strings.Contains(s, "you joined") {
+				results <- "joined"
+			} else {
+				results <- "full"
+			}
+		})
+	}
+	wg.Wait()
+	close(results)
+	counts := map[string]int{}
+	for r := range results {
+		counts[r]++
+	}
+	if counts["joined"] != 1 || counts["full"] != racers-1 {
+		t.Fatalf("results %v, want exactly one joined", counts)
+	}
+}
+
+func TestShutdownTellsEverySession(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dial(t, "alice")
+	alice.roomID()
+	ts.store.Close()
+	alice.waitFor("The server is shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("sessions did not end: %v", err)
+	}
+}
+
+func TestClientTimeZoneIsUsed(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dialWith(t, "alice", dialOptions{env: map[string]string{"TZ": "Asia/Kathmandu"}}) // UTC+5:45
+	alice.roomID()
+	alice.say("what time is it")
+	want := time.Now().In(mustLoad(t, "Asia/Kathmandu")).Format("15:04")
+	alice.screen.waitUntil(t, "alice", func(s string) bool {
+		// The minute may turn over between sending and checking.
+		return strings.Contains(s, want+" you what time") ||
+			strings.Contains(s, time.Now().In(mustLoad(t, "Asia/Kathmandu")).Format("15:04")+" you what time")
+	}, "a Kathmandu time stamp")
+}
+
+func mustLoad(t *testing.T, name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}

@@ -1,0 +1,260 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/ssh"
+	"github.com/muesli/termenv"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/ui"
+)
+
+// Window sizes are clamped to this, whatever the client claims.
+const (
+	maxCols = 1000
+	maxRows = 500
+)
+
+// storeTimeout bounds the store calls made while routing a session.
+const storeTimeout = 10 * time.Second
+
+// hangUpGrace is how long a client may keep a connection open after its
+// session ended before the server closes it.
+const hangUpGrace = 2 * time.Second
+
+func (s *Server) closeConnection(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		next(sess)
+		_ = sess.Exit(0)
+		// A well-behaved client hangs up once its session is closed. Closing
+		// first would reset the connection while the client's last packets
+		// sit unread, and a reset can make the client drop the final
+		// message it has not yet printed. So close only clients that
+		// linger.
+		linger := time.NewTimer(hangUpGrace)
+		defer linger.Stop()
+		select {
+		case <-sess.Context().Done():
+		case <-linger.C:
+			if conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn); ok {
+				_ = conn.Close()
+			}
+		}
+	}
+}
+
+func (s *Server) recoverPanics(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("session panicked", "panic", r, "stack", string(debug.Stack()))
+				refuse(sess, "Something went wrong on our side. Please try again.")
+			}
+		}()
+		next(sess)
+	}
+}
+
+func (s *Server) logSessions(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		start := time.Now()
+		next(sess)
+		s.log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		_, _, hasPty := sess.Pty()
+		switch {
+		case len(sess.Command()) > 0 || sess.Subsystem() != "":
+			s.log.Info("session refused", "reason", "command")
+			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User()))
+		case !hasPty:
+			s.log.Info("session refused", "reason", "no terminal")
+			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
+		default:
+			next(sess)
+		}
+	}
+}
+
+// commandFor is the command a user should run instead, keeping their room ID
+// if (and only if) they gave a valid one. The raw username is never echoed.
+func (s *Server) commandFor(user string, options ...string) string {
+	id, err := store.ParseRoomID(user)
+	if err != nil {
+		return s.public.Command("", options...)
+	}
+	return s.public.Command(id.String(), options...)
+}
+
+func (s *Server) runChat(ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		seat, created, err := s.takeSeat(sess.Context(), sess.User())
+		if err != nil {
+			s.refuseJoin(sess, err)
+			return
+		}
+		defer func() {
+			// Background: the session's context is already cancelled when
+			// the client disconnects, and the seat must be freed anyway.
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			defer cancel()
+			if err := seat.Leave(ctx); err != nil {
+				s.log.Warn("leave room", "room", seat.Snapshot().Room.ID, "err", err)
+			}
+		}()
+		s.log.Info("seat taken", "room", seat.Snapshot().Room.ID, "created", created)
+
+		outcome, ok := s.runProgram(sess, seat)
+		if !ok {
+			return // the connection is gone; nobody is left to tell
+		}
+		fmt.Fprintln(sess, outcome.Text)
+		_ = sess.Exit(0)
+	}
+}
+
+// takeSeat routes a username: anything that is not shaped like a room ID
+// (such as the local login name OpenSSH sends by default) creates a room.
+func (s *Server) takeSeat(ctx context.Context, user string) (seat store.Seat, created bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	id, err := store.ParseRoomID(user)
+	switch {
+	case errors.Is(err, store.ErrNotRoomID):
+		room, err := s.store.Create(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("create room: %w", err)
+		}
+		id, created = room.ID, true
+	case err != nil:
+		return nil, false, err
+	}
+	seat, err = s.store.Join(ctx, id)
+	if err != nil {
+		return nil, false, fmt.Errorf("join room: %w", err)
+	}
+	return seat, created, nil
+}
+
+func (s *Server) refuseJoin(sess ssh.Session, err error) {
+	var text, reason string
+	switch {
+	case errors.Is(err, store.ErrFull):
+		text, reason = "This room is full: it already holds two people.", "full"
+	case errors.Is(err, store.ErrNotFound):
+		text, reason = "No such room (it may have expired or been destroyed).", "not found"
+	case errors.Is(err, store.ErrMistypedRoomID):
+		text, reason = "No such room: that room ID has a typo. Check it and try again.", "mistyped"
+	case errors.Is(err, store.ErrClosed):
+		text, reason = "The server is shutting down. Please try again in a moment.", "closed"
+	default:
+		s.log.Error("take seat", "err", err)
+		text, reason = "Something went wrong on our side. Please try again.", "error"
+	}
+	s.log.Info("session refused", "reason", reason)
+	refuse(sess, text)
+}
+
+// refuse tells the user why in one line and exits non-zero.
+func refuse(sess ssh.Session, text string) {
+	fmt.Fprintln(sess.Stderr(), text)
+	_ = sess.Exit(1)
+}
+
+// runProgram runs the chat screen until it ends. ok is false when the
+// connection went away first.
+func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool) {
+	pty, windows, _ := sess.Pty()
+	width, height := clampWindow(pty.Window)
+	model := ui.New(ui.Config{
+		Seat:        seat,
+		JoinCommand: s.public.Command(seat.Snapshot().Room.ID.String()),
+		Renderer:    newRenderer(sess, pty.Term),
+		Location:    clientLocation(sess.Environ()),
+		Width:       width,
+		Height:      height,
+	})
+	program := tea.NewProgram(model,
+		tea.WithInput(sess),
+		tea.WithOutput(sess),
+		tea.WithAltScreen(),
+		tea.WithContext(sess.Context()),
+		// Signals belong to the server process, not to one session.
+		tea.WithoutSignalHandler(),
+	)
+	// Drain window changes until the session's request loop closes the
+	// channel: an unread change would block that loop. Send is a no-op
+	// once the program has ended.
+	go func() {
+		for w := range windows {
+			width, height := clampWindow(w)
+			program.Send(tea.WindowSizeMsg{Width: width, Height: height})
+		}
+	}()
+	final, err := program.Run()
+	if err != nil {
+		if !errors.Is(err, tea.ErrProgramKilled) {
+			s.log.Warn("chat program", "err", err)
+		}
+		return ui.Outcome{}, false
+	}
+	return final.(ui.Model).Outcome(), true
+}
+
+func clampWindow(w ssh.Window) (width, height int) {
+	return min(max(w.Width, 0), maxCols), min(max(w.Height, 0), maxRows)
+}
+
+// newRenderer styles for the client's terminal from what the client declared
+// (TERM, COLORTERM, NO_COLOR) without asking the terminal anything: some
+// terminals never answer such queries, and the first screen must not wait.
+func newRenderer(sess ssh.Session, term string) *lipgloss.Renderer {
+	env := environ(append(sess.Environ(), "TERM="+term))
+	profile := termenv.NewOutput(io.Discard, termenv.WithEnvironment(env), termenv.WithUnsafe()).EnvColorProfile()
+	r := lipgloss.NewRenderer(sess)
+	r.SetColorProfile(profile)
+	r.SetHasDarkBackground(true)
+	return r
+}
+
+// environ is a client's environment as termenv reads it.
+type environ []string
+
+func (e environ) Environ() []string { return e }
+
+func (e environ) Getenv(key string) string {
+	// The last assignment wins, as in a shell.
+	for i := len(e) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(e[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// clientLocation is the time zone the client sent in TZ (for example with
+// "ssh -o SetEnv=TZ=Europe/Berlin"), or UTC.
+func clientLocation(env []string) *time.Location {
+	name := environ(env).Getenv("TZ")
+	if name == "" || len(name) > 64 {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
