@@ -1,0 +1,32 @@
+# `make test` is the one command that checks everything; CI runs it too.
+GO ?= go
+
+.PHONY: test deps check run fuzz bench
+
+## test: install what the tests need, check formatting and vet, run every test with -race
+test: deps check
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## deps: the end-to-end tests drive the real OpenSSH client inside tmux
+deps:
+	@if ! command -v tmux >/dev/null || ! command -v ssh >/dev/null; then \
+		if [ "$$(id -u)" != 0 ]; then echo "tmux and openssh-client are needed: install them (as root: make deps)" >&2; exit 1; fi; \
+		apt-get update && apt-get install -y --no-install-recommends tmux openssh-client; \
+	fi
+
+check:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## run: start a server on :2222 with the in-memory store
+run:
+	$(GO) run .
+
+## fuzz: explore the sanitiser and the room-ID parser beyond their seed corpora
+fuzz:
+	$(GO) test ./store -run '^$$' -fuzz FuzzSanitizeText -fuzztime 60s
+	$(GO) test ./store -run '^$$' -fuzz FuzzParseRoomID -fuzztime 30s
+
+## bench: latency and throughput benchmarks (see README for how to read them)
+bench:
+	$(GO) test ./... -run '^$$' -bench . -benchmem -count 5

@@ -1,0 +1,163 @@
+// Command chat serves private, self-destructing two-person chat rooms that
+// people reach with nothing but ssh.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+	// Time zones sent by clients (TZ) must resolve even in a container
+	// without /usr/share/zoneinfo.
+	_ "time/tzdata"
+
+	"github.com/ssh-burn/chat/server"
+	"github.com/ssh-burn/chat/store"
+)
+
+// shutdownGrace is how long open sessions get to print why they ended.
+const shutdownGrace = 10 * time.Second
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "chat:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+type config struct {
+	listen     string
+	publicAddr server.PublicAddr
+	hostKey    string
+	roomTTL    time.Duration
+	redisURL   string
+}
+
+// parseConfig reads flags, falling back to environment variables for flags
+// not given, and validates everything before anything starts.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		listen   = fs.String("listen", ":2222", "`address` to listen on for SSH (env CHAT_LISTEN)")
+		public   = fs.String("public-addr", "", "`host[:port]` people ssh to, shown in the command to share (env CHAT_PUBLIC_ADDR; default: derived from -listen)")
+		hostKey  = fs.String("host-key", ".ssh/id_ed25519", "`path` of the SSH host key, created (ed25519, mode 0600) if missing (env CHAT_HOST_KEY)")
+		roomTTL  = fs.String("room-ttl", "10m", "`duration` a room lives after it is created (env CHAT_ROOM_TTL)")
+		redisURL = fs.String("redis", "", "Redis `URL` shared by several replicas; empty keeps rooms in this process's memory (env CHAT_REDIS_URL)")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: chat [flags]\n\nServes private, self-destructing two-person chat rooms over SSH.\nEvery flag can also be set with the environment variable named in its description.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, env := range map[string]string{
+		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
+		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL",
+	} {
+		if v := getenv(env); v != "" && !given[name] {
+			if err := fs.Set(name, v); err != nil {
+				return config{}, fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	}
+
+	cfg := config{listen: *listen, hostKey: *hostKey, redisURL: *redisURL}
+	listenHost, listenPort, err := net.SplitHostPort(cfg.listen)
+	if err != nil {
+		return config{}, fmt.Errorf("-listen %q: want host:port or :port", cfg.listen)
+	}
+	if p, err := strconv.Atoi(listenPort); err != nil || p < 0 || p > 65535 {
+		return config{}, fmt.Errorf("-listen %q: port must be a number 0-65535", cfg.listen)
+	}
+	if *public == "" {
+		// Listening on every interface says nothing about the name people
+		// use; localhost is right for a laptop, and operators set it.
+		if ip := net.ParseIP(listenHost); listenHost == "" || (ip != nil && ip.IsUnspecified()) {
+			listenHost = "localhost"
+		}
+		*public = net.JoinHostPort(listenHost, listenPort)
+	}
+	if cfg.publicAddr, err = server.ParsePublicAddr(*public); err != nil {
+		return config{}, fmt.Errorf("-public-addr: %w", err)
+	}
+	if cfg.roomTTL, err = time.ParseDuration(*roomTTL); err != nil {
+		return config{}, fmt.Errorf("-room-ttl %q: %w", *roomTTL, err)
+	}
+	if cfg.roomTTL < time.Second || cfg.roomTTL > 24*time.Hour {
+		return config{}, fmt.Errorf("-room-ttl %v: must be between 1s and 24h", cfg.roomTTL)
+	}
+	if cfg.hostKey == "" {
+		return config{}, errors.New("-host-key: a path is required")
+	}
+	if cfg.redisURL != "" {
+		return config{}, errors.New("-redis: the shared Redis store is not available in this version yet; leave it empty to keep rooms in memory")
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	hostKey, err := server.LoadOrCreateHostKey(cfg.hostKey)
+	if err != nil {
+		return err
+	}
+	rooms := store.NewMemory(cfg.roomTTL)
+	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "share", cfg.publicAddr.Command(""),
+		"store", "memory", "room_ttl", cfg.roomTTL)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(shutdownCtx) }()
+	// Closing the store ends every seat, so each screen says the server is
+	// going away and its session exits; Shutdown then finds them gone.
+	if err := rooms.Close(); err != nil {
+		logger.Warn("close store", "err", err)
+	}
+	if err := <-stopped; err != nil {
+		logger.Warn("sessions still open after the grace period; closing them", "err", err)
+		return srv.Close()
+	}
+	return <-served
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := parseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.listen != ":2222" || cfg.hostKey != ".ssh/id_ed25519" || cfg.roomTTL != 10*time.Minute || cfg.redisURL != "" {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	if got := cfg.publicAddr.Command("ID"); got != "ssh -p 2222 ID@localhost" {
+		t.Errorf("share command = %q", got)
+	}
+}
+
+func TestParseConfigFlagsBeatEnvironment(t *testing.T) {
+	cfg, err := parseConfig([]string{"-room-ttl", "30s"}, env(map[string]string{
+		"CHAT_ROOM_TTL": "5m", "CHAT_LISTEN": "127.0.0.1:22", "CHAT_PUBLIC_ADDR": "chat.example.com",
+		"CHAT_HOST_KEY": "/keys/host",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.roomTTL != 30*time.Second || cfg.listen != "127.0.0.1:22" || cfg.hostKey != "/keys/host" {
+		t.Errorf("cfg = %+v", cfg)
+	}
+	if got := cfg.publicAddr.Command("ID"); got != "ssh ID@chat.example.com" {
+		t.Errorf("port 22 must not be spelled out: %q", got)
+	}
+}
+
+func TestParseConfigDerivesThePublicAddress(t *testing.T) {
+	for listen, want := range map[string]string{
+		":2222":        "ssh -p 2222 ID@localhost",
+		"0.0.0.0:22":   "ssh ID@localhost",
+		"[::]:2200":    "ssh -p 2200 ID@localhost",
+		"10.1.2.3:222": "ssh -p 222 ID@10.1.2.3",
+	} {
+		cfg, err := parseConfig([]string{"-listen", listen}, env(nil), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", listen, err)
+		}
+		if got := cfg.publicAddr.Command("ID"); got != want {
+			t.Errorf("-listen %s: share command %q, want %q", listen, got, want)
+		}
+	}
+}
+
+func TestParseConfigRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-room-ttl", "0"}, nil, "between 1s and 24h"},
+		{[]string{"-room-ttl", "-5m"}, nil, "between 1s and 24h"},
+		{nil, map[string]string{"CHAT_ROOM_TTL": "soon"}, "room-ttl"},
+		{[]string{"-listen", "2222"}, nil, "want host:port"},
+		{[]string{"-listen", ":http-ish"}, nil, "port must be a number"},
+		{[]string{"-public-addr", "chat.example.com:0"}, nil, "port must be 1-65535"},
+		{[]string{"-public-addr", "evil@host"}, nil, "needs a host name"},
+		{[]string{"-host-key", ""}, nil, "path is required"},
+		{[]string{"-redis", "redis://localhost:6379"}, nil, "not available"},
+		{[]string{"extra"}, nil, "unexpected argument"},
+		{[]string{"-nope"}, nil, "flag provided but not defined"},
+	} {
+		_, err := parseConfig(tc.args, env(tc.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseConfig(%q, %v) = %v, want an error containing %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
