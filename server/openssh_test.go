@@ -111,7 +111,7 @@ func TestRealOpenSSHClients(t *testing.T) {
 	id := match[2]
 
 	tm.ssh("bob", id, ts.port)
-	tm.waitFor("bob", "you joined anonymous-")
+	tm.waitFor("bob", "you joined; anonymous-")
 	tm.waitFor("alice", "joined")
 
 	tm.keys("alice", "-l", "hello from openssh")

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,10 +38,10 @@ func TestJoinChatBothWaysWithHistory(t *testing.T) {
 	alice := ts.dial(t, "alice")
 	id := alice.roomID()
 	alice.say("written before anyone came")
-	alice.waitFor("you written before anyone came")
+	alice.waitFor("you: written before anyone came")
 
 	bob := ts.dial(t, id)
-	bob.waitFor("written before anyone came", "you joined anonymous-")
+	bob.waitFor("written before anyone came", "you joined; anonymous-")
 	alice.waitFor("joined")
 	if strings.Contains(alice.screen.String(), "Waiting for them") {
 		t.Error("the creator still sees 'waiting' after the partner joined")
@@ -50,7 +51,7 @@ func TestJoinChatBothWaysWithHistory(t *testing.T) {
 	bob.waitFor("hello bob")
 	bob.say("hi alice, 世界 🎉")
 	alice.waitFor("hi alice, 世界")
-	bob.waitFor("you hi alice")
+	bob.waitFor("you: hi alice")
 	// The two countdowns agree.
 	alice.waitFor("self-destructs in 9:5")
 	bob.waitFor("self-destructs in 9:5")
@@ -144,7 +145,7 @@ func TestLeavingFreesTheSeatAndKeepsTheRoom(t *testing.T) {
 	bob.waitFor("you joined")
 
 	bob.typeText("\x03") // ctrl+c
-	bob.waitFor("You left the room.", "to return: ssh -p")
+	bob.waitFor("You left the room.", "To return: ssh -p")
 	if code := bob.exitCode(); code != 0 {
 		t.Errorf("bob: exit status %d", code)
 	}
@@ -244,8 +245,8 @@ func TestClientTimeZoneIsUsed(t *testing.T) {
 	want := time.Now().In(mustLoad(t, "Asia/Kathmandu")).Format("15:04")
 	alice.screen.waitUntil(t, "alice", func(s string) bool {
 		// The minute may turn over between sending and checking.
-		return strings.Contains(s, want+" you what time") ||
-			strings.Contains(s, time.Now().In(mustLoad(t, "Asia/Kathmandu")).Format("15:04")+" you what time")
+		return strings.Contains(s, want+" you: what time") ||
+			strings.Contains(s, time.Now().In(mustLoad(t, "Asia/Kathmandu")).Format("15:04")+" you: what time")
 	}, "a Kathmandu time stamp")
 }
 
@@ -255,4 +256,48 @@ func mustLoad(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// TestEndedRoomsLeaveNoGoroutinesBehind checks that sessions, programs and
+// subscriptions of a room are all released once it ends and its people hang up.
+func TestEndedRoomsLeaveNoGoroutinesBehind(t *testing.T) {
+	ts := startServer(t, ttl)
+	warm := ts.dial(t, "warm-up") // let lazily started runtime goroutines settle
+	warm.roomID()
+	warm.typeText("\x03")
+	warm.exitCode()
+	warm.conn.Close()
+	waitForGoroutines(t, runtime.NumGoroutine())
+	baseline := runtime.NumGoroutine()
+
+	for range 3 {
+		alice := ts.dial(t, "alice")
+		bob := ts.dial(t, alice.roomID())
+		bob.waitFor("you joined")
+		alice.say("hello")
+		bob.waitFor("hello")
+		bob.typeText("\x18y")
+		alice.waitFor("Room destroyed by your partner")
+		for _, c := range []*client{alice, bob} {
+			c.exitCode()
+			c.conn.Close()
+		}
+	}
+	waitForGoroutines(t, baseline)
+}
+
+// waitForGoroutines waits until no more than n goroutines run.
+func waitForGoroutines(t *testing.T, n int) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitLimit)
+	for runtime.NumGoroutine() > n {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+	}
 }

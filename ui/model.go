@@ -148,7 +148,7 @@ func New(cfg Config) Model {
 	if len(snap.Others) > 0 {
 		other := snap.Others[0]
 		m.partner = &other
-		m.addNotice(fmt.Sprintf("you joined %s", other.Name))
+		m.addNotice(fmt.Sprintf("you joined; %s is here", other.Name))
 	}
 	m.resize(cfg.Width, cfg.Height)
 	return m
@@ -350,7 +350,7 @@ func (m Model) endedText(ev store.EndedEvent) string {
 	case store.EndExpired:
 		return "Room expired: its " + formatTTL(m.snap.Room.ExpiresAt.Sub(m.snap.Room.CreatedAt)) + " are up." + gone
 	case store.EndEvicted:
-		return "You were disconnected because your connection fell behind. The room is still open; to return: " + m.join
+		return "You were disconnected because your connection fell behind. The room is still open.\nTo return: " + m.join
 	case store.EndShutdown:
 		return "The server is shutting down, so this room has been closed." + gone
 	}
@@ -358,7 +358,8 @@ func (m Model) endedText(ev store.EndedEvent) string {
 }
 
 func (m Model) leftText() string {
-	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner; to return: %s",
+	// The command gets a line of its own so it is easy to copy.
+	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner.\nTo return: %s",
 		formatCountdown(m.remaining()), m.join)
 }
 
@@ -410,9 +411,9 @@ func (m Model) renderEntry(e entry) string {
 	if e.msg == nil {
 		return ansi.Wrap(stamp+" "+m.styles.system.Render("· "+store.SanitizeText(e.notice)), m.width, " ")
 	}
-	name := m.styles.partner.Render(store.SanitizeText(e.msg.From.Name))
+	name := m.styles.partner.Render(store.SanitizeText(e.msg.From.Name) + ":")
 	if e.msg.From.ID == m.snap.Me.ID {
-		name = m.styles.me.Render("you")
+		name = m.styles.me.Render("you:")
 	}
 	// The body was sanitised by the store; doing it again here keeps this
 	// screen safe whatever store it is given.

@@ -131,10 +131,10 @@ func TestSendShowsYouAndPartnerApart(t *testing.T) {
 	}
 	m = deliver(t, m)
 	v := m.View()
-	if !strings.Contains(v, "you hello from a") {
+	if !strings.Contains(v, "you: hello from a") {
 		t.Errorf("own message not labelled 'you':\n%s", v)
 	}
-	if !strings.Contains(v, rm.b.Snapshot().Me.Name+" hello from b") {
+	if !strings.Contains(v, rm.b.Snapshot().Me.Name+": hello from b") {
 		t.Errorf("partner's message not labelled with their name:\n%s", v)
 	}
 }
