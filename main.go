@@ -36,7 +36,9 @@ func main() {
 }
 
 type config struct {
-	listen     string
+	listen string
+	// publicAddr is zero when not configured: it is then derived from the
+	// address actually listened on (see derivePublicAddr).
 	publicAddr server.PublicAddr
 	hostKey    string
 	roomTTL    time.Duration
@@ -79,23 +81,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 
 	cfg := config{listen: *listen, hostKey: *hostKey, redisURL: *redisURL}
-	listenHost, listenPort, err := net.SplitHostPort(cfg.listen)
+	_, listenPort, err := net.SplitHostPort(cfg.listen)
 	if err != nil {
 		return config{}, fmt.Errorf("-listen %q: want host:port or :port", cfg.listen)
 	}
 	if p, err := strconv.Atoi(listenPort); err != nil || p < 0 || p > 65535 {
 		return config{}, fmt.Errorf("-listen %q: port must be a number 0-65535", cfg.listen)
 	}
-	if *public == "" {
-		// Listening on every interface says nothing about the name people
-		// use; localhost is right for a laptop, and operators set it.
-		if ip := net.ParseIP(listenHost); listenHost == "" || (ip != nil && ip.IsUnspecified()) {
-			listenHost = "localhost"
+	if *public != "" {
+		if cfg.publicAddr, err = server.ParsePublicAddr(*public); err != nil {
+			return config{}, fmt.Errorf("-public-addr: %w", err)
 		}
-		*public = net.JoinHostPort(listenHost, listenPort)
-	}
-	if cfg.publicAddr, err = server.ParsePublicAddr(*public); err != nil {
-		return config{}, fmt.Errorf("-public-addr: %w", err)
 	}
 	if cfg.roomTTL, err = time.ParseDuration(*roomTTL); err != nil {
 		return config{}, fmt.Errorf("-room-ttl %q: %w", *roomTTL, err)
@@ -112,6 +108,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	return cfg, nil
 }
 
+// derivePublicAddr is the address to share when none is configured: the one
+// listened on, where listening on every interface says nothing about the name
+// people use, so localhost (right for a laptop; operators set -public-addr).
+func derivePublicAddr(listen *net.TCPAddr) server.PublicAddr {
+	host := listen.IP.String()
+	if listen.IP == nil || listen.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return server.PublicAddr{Host: host, Port: listen.Port}
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -125,14 +132,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	rooms := store.NewMemory(cfg.roomTTL)
-	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.publicAddr == (server.PublicAddr{}) {
+		cfg.publicAddr = derivePublicAddr(ln.Addr().(*net.TCPAddr))
+	}
+	rooms := store.NewMemory(cfg.roomTTL)
+	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "share", cfg.publicAddr.Command(""),
 		"store", "memory", "room_ttl", cfg.roomTTL)

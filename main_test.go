@@ -2,9 +2,12 @@ package main
 
 import (
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssh-burn/chat/server"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -16,11 +19,9 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.listen != ":2222" || cfg.hostKey != ".ssh/id_ed25519" || cfg.roomTTL != 10*time.Minute || cfg.redisURL != "" {
+	if cfg.listen != ":2222" || cfg.hostKey != ".ssh/id_ed25519" || cfg.roomTTL != 10*time.Minute ||
+		cfg.redisURL != "" || cfg.publicAddr != (server.PublicAddr{}) {
 		t.Errorf("defaults = %+v", cfg)
-	}
-	if got := cfg.publicAddr.Command("ID"); got != "ssh -p 2222 ID@localhost" {
-		t.Errorf("share command = %q", got)
 	}
 }
 
@@ -40,19 +41,19 @@ func TestParseConfigFlagsBeatEnvironment(t *testing.T) {
 	}
 }
 
-func TestParseConfigDerivesThePublicAddress(t *testing.T) {
+func TestDerivePublicAddrFromTheListener(t *testing.T) {
 	for listen, want := range map[string]string{
 		":2222":        "ssh -p 2222 ID@localhost",
 		"0.0.0.0:22":   "ssh ID@localhost",
 		"[::]:2200":    "ssh -p 2200 ID@localhost",
 		"10.1.2.3:222": "ssh -p 222 ID@10.1.2.3",
 	} {
-		cfg, err := parseConfig([]string{"-listen", listen}, env(nil), io.Discard)
+		addr, err := net.ResolveTCPAddr("tcp", listen)
 		if err != nil {
-			t.Fatalf("%s: %v", listen, err)
+			t.Fatal(err)
 		}
-		if got := cfg.publicAddr.Command("ID"); got != want {
-			t.Errorf("-listen %s: share command %q, want %q", listen, got, want)
+		if got := derivePublicAddr(addr).Command("ID"); got != want {
+			t.Errorf("listening on %s: share command %q, want %q", listen, got, want)
 		}
 	}
 }
