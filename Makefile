@@ -7,11 +7,13 @@ GO ?= go
 test: deps check
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## deps: the end-to-end tests drive the real OpenSSH client inside tmux
+## deps: the tests start real redis-server processes and drive the real
+## OpenSSH client inside tmux
 deps:
-	@if ! command -v tmux >/dev/null || ! command -v ssh >/dev/null; then \
-		if [ "$$(id -u)" != 0 ]; then echo "tmux and openssh-client are needed: install them (as root: make deps)" >&2; exit 1; fi; \
-		apt-get update && apt-get install -y --no-install-recommends tmux openssh-client; \
+	@if ! command -v tmux >/dev/null || ! command -v ssh >/dev/null || \
+		! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
+		if [ "$$(id -u)" != 0 ]; then echo "tmux, openssh-client, redis-server and redis-tools are needed: install them (as root: make deps)" >&2; exit 1; fi; \
+		apt-get update && apt-get install -y --no-install-recommends tmux openssh-client redis-server redis-tools; \
 	fi
 
 check:

@@ -7,3 +7,12 @@ func (m *Memory) HasRoom(id RoomID) bool {
 	_, ok := m.rooms[id]
 	return ok
 }
+
+// RoomKeys returns the Redis key names and channel of room id.
+func RoomKeys(id RoomID) ([]string, string) {
+	secrets, err := deriveRoomSecrets(id)
+	if err != nil {
+		panic(err)
+	}
+	return roomKeys(secrets.tag)
+}

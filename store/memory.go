@@ -146,7 +146,7 @@ func (r *memRoom) publishLocked(ev Event) {
 		}
 	}
 	for _, s := range evicted {
-		s.closeLocked(EndedEvent{Reason: EndEvicted})
+		s.closeLocked(EndedEvent{Reason: EndEvicted, RoomLivesOn: true})
 		r.removeLocked(s)
 		r.publishLocked(LeftEvent{Member: s.snapshot.Me})
 	}

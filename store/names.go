@@ -45,5 +45,9 @@ func randomChars(n int) string {
 	return string(b)
 }
 
+// memberIDLen is the length of a member ID, which lets it sit unframed in
+// front of other data.
+const memberIDLen = 16
+
 // newMemberID returns an opaque identifier for one seat.
-func newMemberID() string { return randomChars(16) }
+func newMemberID() string { return randomChars(memberIDLen) }

@@ -30,6 +30,9 @@ var (
 	ErrMessageTooLong = errors.New("message is too long")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store is closed")
+	// ErrUnavailable: the shared store cannot be reached right now; the
+	// same call may succeed once it is back.
+	ErrUnavailable = errors.New("room store is unreachable")
 )
 
 // Room is the public description of a room.
@@ -65,7 +68,8 @@ type Snapshot struct {
 }
 
 // Event is one thing that happened in a room, delivered to every seat in the
-// same order. It is one of MessageEvent, JoinedEvent, LeftEvent, EndedEvent.
+// same order. It is one of MessageEvent, JoinedEvent, LeftEvent, EndedEvent,
+// or, from a shared store only, ReconnectingEvent and ReconnectedEvent.
 type Event interface{ isEvent() }
 
 // MessageEvent: someone (possibly this seat) posted a message.
@@ -80,14 +84,26 @@ type LeftEvent struct{ Member Member }
 // EndedEvent is the last event of a seat's stream: the seat is over.
 type EndedEvent struct {
 	Reason EndReason
-	// By is who destroyed the room, for EndDestroyed.
+	// By is who destroyed the room, for EndDestroyed. It is zero when the
+	// store does not know.
 	By Member
+	// RoomLivesOn: only the seat ended; the room can still be joined.
+	RoomLivesOn bool
 }
 
-func (MessageEvent) isEvent() {}
-func (JoinedEvent) isEvent()  {}
-func (LeftEvent) isEvent()    {}
-func (EndedEvent) isEvent()   {}
+// ReconnectingEvent: this seat lost its link to the shared store. Messages
+// cannot be sent until ReconnectedEvent; nothing already sent is lost.
+type ReconnectingEvent struct{}
+
+// ReconnectedEvent: the link is back and every missed event was delivered.
+type ReconnectedEvent struct{}
+
+func (MessageEvent) isEvent()      {}
+func (ReconnectingEvent) isEvent() {}
+func (ReconnectedEvent) isEvent()  {}
+func (JoinedEvent) isEvent()       {}
+func (LeftEvent) isEvent()         {}
+func (EndedEvent) isEvent()        {}
 
 // EndReason says why a seat's stream ended.
 type EndReason int
@@ -102,6 +118,12 @@ const (
 	EndEvicted
 	// EndShutdown: the store was closed under the seat.
 	EndShutdown
+	// EndLeaseLost: this server was cut off from the shared store for longer
+	// than a seat's lease, so the seat was given up; the room may live on.
+	EndLeaseLost
+	// EndVanished: the room disappeared without a word (the shared store lost
+	// it, or it was destroyed while this server was cut off).
+	EndVanished
 )
 
 func (r EndReason) String() string {
@@ -114,6 +136,10 @@ func (r EndReason) String() string {
 		return "evicted"
 	case EndShutdown:
 		return "shutdown"
+	case EndLeaseLost:
+		return "lease lost"
+	case EndVanished:
+		return "vanished"
 	}
 	return "unknown"
 }

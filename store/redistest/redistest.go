@@ -1,0 +1,318 @@
+// Package redistest starts real redis-server processes on loopback for tests,
+// and a TCP proxy that can cut a client off from them. Tests fail, never
+// skip, when redis-server is missing: `make test` installs it.
+package redistest
+
+import (
+	"context"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// startTimeout bounds how long a redis-server may take to answer.
+const startTimeout = 15 * time.Second
+
+// Server is one redis-server process, without persistence, on 127.0.0.1.
+type Server struct {
+	Addr  string
+	t     testing.TB
+	dir   string
+	port  int
+	extra []string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// Start runs a fresh redis-server for the test; it is stopped at cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir(), port: freePort(t, false)}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		s.t.Fatalf("redis-server is not installed (run `make test`, which installs it): %v", err)
+	}
+	args := []string{
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+		// The same privacy settings as production: nothing reaches disk.
+		"--save", "", "--appendonly", "no", "--slowlog-max-len", "0",
+		"--maxmemory-policy", "noeviction",
+	}
+	cmd := exec.Command(bin, append(args, s.extra...)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start redis-server: %v", err)
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	waitUntil(s.t, "redis-server on "+s.Addr+" answers", func() bool {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second})
+		defer c.Close()
+		return c.Ping(context.Background()).Err() == nil
+	})
+}
+
+// Stop kills the server (it holds nothing worth a graceful stop) and waits
+// for it to exit. It is idempotent.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
+// Restart stops the server and starts an empty one on the same port, as a
+// crash and restart of a Redis without persistence would.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// Client returns a client for the server, closed at cleanup.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Cluster is a Redis Cluster of masters without replicas on loopback.
+type Cluster struct {
+	Addrs []string
+	nodes []*Server
+}
+
+// StartCluster runs a cluster of n masters and waits until it serves every
+// slot.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{}
+	for range n {
+		s := &Server{t: t, dir: t.TempDir(), port: freePort(t, true)}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+		s.extra = []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
+			"--cluster-node-timeout", "5000"}
+		s.start()
+		t.Cleanup(s.Stop)
+		c.nodes = append(c.nodes, s)
+		c.Addrs = append(c.Addrs, s.Addr)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redis-cli is not installed (run `make test`, which installs it): %v", err)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, addr := range c.Addrs {
+		waitUntil(t, "cluster node "+addr+" is ok", func() bool {
+			node := redis.NewClient(&redis.Options{Addr: addr})
+			defer node.Close()
+			info, err := node.ClusterInfo(context.Background()).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+	}
+	return c
+}
+
+// URL is the CHAT_REDIS_URL form of the cluster.
+func (c *Cluster) URL() string {
+	u := "redis://" + c.Addrs[0]
+	for i, addr := range c.Addrs[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + addr
+	}
+	return u
+}
+
+// freePort finds a loopback port nobody listens on. A cluster node also
+// needs port+10000 for its bus.
+func freePort(t testing.TB, withBus bool) int {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !withBus {
+			return port
+		}
+		if port+10000 > 65535 {
+			continue
+		}
+		if bus, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000))); err == nil {
+			bus.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port pair for a cluster node")
+	return 0
+}
+
+// waitUntil polls cond until it holds, failing the test at the deadline.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	// An external process offers nothing to block on, so poll.
+	deadline := time.After(startTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting until %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// Proxy forwards loopback TCP to a Redis and can cut it off: while cut, no
+// byte passes in either direction on old or new connections, and nothing is
+// closed, as when a network partition silently drops packets.
+type Proxy struct {
+	Addr   string
+	target string
+	ln     net.Listener
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// StartProxy listens on a free loopback port and forwards to target.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Cut stops all traffic until Restore.
+func (p *Proxy) Cut() { p.setCut(true) }
+
+// Restore lets traffic flow again. Connections that were cut stay broken
+// (bytes were lost), as after a real partition; clients must reconnect.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	p.cut = false
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+}
+
+func (p *Proxy) setCut(cut bool) {
+	p.mu.Lock()
+	p.cut = cut
+	p.mu.Unlock()
+}
+
+func (p *Proxy) isCut() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
+}
+
+// Close stops the proxy and every connection through it.
+func (p *Proxy) Close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Add(1)
+		go p.serve(client)
+	}
+}
+
+func (p *Proxy) track(c net.Conn) {
+	p.mu.Lock()
+	p.conns[c] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *Proxy) serve(client net.Conn) {
+	defer p.wg.Done()
+	p.track(client)
+	server, err := net.Dial("tcp", p.target)
+	if err != nil {
+		client.Close()
+		return
+	}
+	p.track(server)
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.isCut() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}
+	go pipe(server, client)
+	go pipe(client, server)
+	<-done
+	client.Close()
+	server.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, client)
+	delete(p.conns, server)
+	p.mu.Unlock()
+}
