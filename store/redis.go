@@ -30,6 +30,8 @@ const (
 	// opTimeout bounds every background Redis call, so a Redis that stopped
 	// answering delays the store but never hangs it.
 	opTimeout = 3 * time.Second
+	// dialTimeout bounds connecting to Redis.
+	dialTimeout = 2 * time.Second
 	// vanishGrace is how long a room found missing waits for the destroy
 	// notice that usually follows, to say who destroyed it.
 	vanishGrace = time.Second
@@ -37,8 +39,9 @@ const (
 
 // RedisConfig configures NewRedis.
 type RedisConfig struct {
-	// Client reaches the shared Redis: one server or a cluster. The store
-	// does not close it.
+	// Client reaches the shared Redis: one server or a cluster. Make it
+	// with NewRedisClient, which sets the timeouts the store relies on. The
+	// store does not close it.
 	Client redis.UniversalClient
 	// TTL is how long rooms created here live.
 	TTL time.Duration
@@ -125,17 +128,22 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, fmt.Errorf("redis URL: scheme must be redis or rediss, not %q", u.Scheme)
 	}
+	// Deadlines come from each call's context, so a Redis that stopped
+	// answering costs a bounded wait. Nothing is retried: a retried script
+	// whose first run did happen would post a message twice.
 	if u.Query().Has("addr") {
 		opts, err := redis.ParseClusterURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redis cluster URL: %w", err)
 		}
+		opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialTimeout = true, -1, dialTimeout
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL: %w", err)
 	}
+	opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialTimeout = true, -1, dialTimeout
 	return redis.NewClient(opts), nil
 }
 

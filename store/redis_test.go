@@ -16,14 +16,24 @@ import (
 // redisTTL is short so the expiry case runs in real time.
 const redisTTL = 2 * time.Second
 
-func newRedisStore(t *testing.T, client redis.UniversalClient, lease time.Duration) *store.Redis {
+func newRedisStore(t *testing.T, client redis.UniversalClient, ttl, lease time.Duration) *store.Redis {
 	t.Helper()
-	s, err := store.NewRedis(t.Context(), store.RedisConfig{Client: client, TTL: redisTTL, Lease: lease})
+	s, err := store.NewRedis(t.Context(), store.RedisConfig{Client: client, TTL: ttl, Lease: lease})
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+func newRedisClient(t *testing.T, url string) redis.UniversalClient {
+	t.Helper()
+	client, err := store.NewRedisClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
 }
 
 // residue lists every key of room id that still exists on any node, found
@@ -53,10 +63,9 @@ func residue(t *testing.T, client redis.UniversalClient, id store.RoomID) []stri
 
 func TestRedisConformance(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	client := srv.Client(t)
+	client := newRedisClient(t, "redis://"+redistest.Start(t).Addr)
 	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) store.Store { return newRedisStore(t, client, 0) },
+		New: func(t *testing.T) store.Store { return newRedisStore(t, client, redisTTL, 0) },
 		TTL: redisTTL,
 		Residue: func(t *testing.T, _ store.Store, id store.RoomID) []string {
 			return residue(t, client, id)
@@ -67,16 +76,12 @@ func TestRedisConformance(t *testing.T) {
 func TestRedisClusterConformance(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
-	client, err := store.NewRedisClient(cluster.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
+	client := newRedisClient(t, cluster.URL())
 	if _, ok := client.(*redis.ClusterClient); !ok {
 		t.Fatalf("%s made a %T, want a cluster client", cluster.URL(), client)
 	}
 	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) store.Store { return newRedisStore(t, client, 0) },
+		New: func(t *testing.T) store.Store { return newRedisStore(t, client, redisTTL, 0) },
 		TTL: redisTTL,
 		Residue: func(t *testing.T, _ store.Store, id store.RoomID) []string {
 			return residue(t, client, id)

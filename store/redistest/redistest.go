@@ -92,13 +92,6 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// Client returns a client for the server, closed at cleanup.
-func (s *Server) Client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // Cluster is a Redis Cluster of masters without replicas on loopback.
 type Cluster struct {
 	Addrs []string
