@@ -71,6 +71,7 @@ type Model struct {
 	status        string // one-line notice under the messages
 	statusIsError bool
 	confirming    bool // destroy asked, waiting for y/n
+	reconnecting  bool // the store lost its link; sends fail until it is back
 	outcome       Outcome
 	done          bool
 }
@@ -327,6 +328,11 @@ func (m Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		m.partner = nil
 		m.addNotice(ev.Member.Name + " left; the seat is free again")
 		m.resize(m.width, m.height)
+	case store.ReconnectingEvent:
+		m.reconnecting = true
+	case store.ReconnectedEvent:
+		m.reconnecting = false
+		m.setStatus("Reconnected. Nothing was lost.", false)
 	case store.EndedEvent:
 		return m.finish(m.endedText(ev))
 	}
@@ -341,17 +347,29 @@ func (m Model) finish(text string) (tea.Model, tea.Cmd) {
 
 func (m Model) endedText(ev store.EndedEvent) string {
 	const gone = " Every message in it is gone."
+	// The command gets a line of its own so it is easy to copy.
+	livesOn := " The room is still open.\nTo return: " + m.join
 	switch ev.Reason {
 	case store.EndDestroyed:
-		if ev.By.ID == m.snap.Me.ID {
+		switch ev.By.ID {
+		case m.snap.Me.ID:
 			return "Room destroyed by you." + gone
+		case "":
+			return "Room destroyed." + gone
 		}
-		return "Room destroyed by your partner (" + ev.By.Name + ")." + gone
+		return "Room destroyed by your partner (" + store.SanitizeText(ev.By.Name) + ")." + gone
 	case store.EndExpired:
 		return "Room expired: its " + formatTTL(m.snap.Room.ExpiresAt.Sub(m.snap.Room.CreatedAt)) + " are up." + gone
+	case store.EndVanished:
+		return "The room no longer exists: it was destroyed, or the server lost it." + gone
 	case store.EndEvicted:
-		return "You were disconnected because your connection fell behind. The room is still open.\nTo return: " + m.join
+		return "You were disconnected because your connection fell behind." + livesOn
+	case store.EndLeaseLost:
+		return "This server lost touch with the room for too long, so your seat was given up." + livesOn
 	case store.EndShutdown:
+		if ev.RoomLivesOn {
+			return "The server is shutting down." + livesOn
+		}
 		return "The server is shutting down, so this room has been closed." + gone
 	}
 	return "The room has ended."
@@ -493,6 +511,9 @@ func (m Model) sharePanel() string {
 func (m Model) statusView() string {
 	if m.confirming {
 		return m.styles.warning.Render("Destroy this room and every message in it, for both of you? y/n")
+	}
+	if m.reconnecting {
+		return ansi.Truncate(m.styles.warning.Render("Reconnecting to the room… nothing can be sent until it is back."), m.width, "…")
 	}
 	if m.status == "" {
 		return ""

@@ -293,3 +293,40 @@ func TestGoldenChatScreen(t *testing.T) {
 		}
 	})
 }
+
+func TestReconnectingIsVisibleUntilTheLinkIsBack(t *testing.T) {
+	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
+	m, _ = step(t, m, eventMsg{store.ReconnectingEvent{}})
+	if !strings.Contains(m.View(), "Reconnecting to the room") {
+		t.Fatalf("no reconnecting notice:\n%s", m.View())
+	}
+	m, _ = step(t, m, eventMsg{store.ReconnectedEvent{}})
+	if v := m.View(); strings.Contains(v, "Reconnecting") || !strings.Contains(v, "Reconnected") {
+		t.Fatalf("after reconnecting:\n%s", v)
+	}
+}
+
+func TestEveryEndSaysWhyAndWhetherTheRoomLivesOn(t *testing.T) {
+	for _, c := range []struct {
+		ev   store.EndedEvent
+		want []string
+	}{
+		{store.EndedEvent{Reason: store.EndExpired}, []string{"Room expired: its 10 minutes are up", "gone"}},
+		{store.EndedEvent{Reason: store.EndDestroyed}, []string{"Room destroyed.", "gone"}},
+		{store.EndedEvent{Reason: store.EndDestroyed, By: store.Member{ID: "x", Name: "anonymous-owl-\x1b[2Jab"}},
+			[]string{"destroyed by your partner (anonymous-owl-[2Jab)", "gone"}},
+		{store.EndedEvent{Reason: store.EndVanished}, []string{"no longer exists", "gone"}},
+		{store.EndedEvent{Reason: store.EndLeaseLost, RoomLivesOn: true}, []string{"seat was given up", "still open", "To return: " + joinCommand}},
+		{store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true}, []string{"fell behind", "To return: " + joinCommand}},
+		{store.EndedEvent{Reason: store.EndShutdown, RoomLivesOn: true}, []string{"shutting down", "still open", "To return: " + joinCommand}},
+		{store.EndedEvent{Reason: store.EndShutdown}, []string{"shutting down", "closed", "gone"}},
+	} {
+		m := newModel(t, newRoom(t, false).a, termenv.Ascii)
+		m, _ = step(t, m, eventMsg{c.ev})
+		for _, want := range c.want {
+			if !m.done || !strings.Contains(m.Outcome().Text, want) {
+				t.Errorf("%v: outcome %q, want %q in it", c.ev.Reason, m.Outcome().Text, want)
+			}
+		}
+	}
+}
