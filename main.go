@@ -43,6 +43,7 @@ type config struct {
 	hostKey    string
 	roomTTL    time.Duration
 	redisURL   string
+	seatLease  time.Duration
 }
 
 // parseConfig reads flags, falling back to environment variables for flags
@@ -55,7 +56,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		public   = fs.String("public-addr", "", "`host[:port]` people ssh to, shown in the command to share (env CHAT_PUBLIC_ADDR; default: derived from -listen)")
 		hostKey  = fs.String("host-key", ".ssh/id_ed25519", "`path` of the SSH host key, created (ed25519, mode 0600) if missing (env CHAT_HOST_KEY)")
 		roomTTL  = fs.String("room-ttl", "10m", "`duration` a room lives after it is created (env CHAT_ROOM_TTL)")
-		redisURL = fs.String("redis", "", "Redis `URL` shared by several replicas; empty keeps rooms in this process's memory (env CHAT_REDIS_URL)")
+		redisURL = fs.String("redis", "", "Redis `URL` shared by several replicas: redis://[user:pass@]host:port[/db], rediss://… for TLS,\nor a cluster as redis://host1:port?addr=host2:port&addr=host3:port; empty keeps rooms in this process's memory (env CHAT_REDIS_URL)")
+		lease    = fs.String("seat-lease", store.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (env CHAT_SEAT_LEASE)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chat [flags]\n\nServes private, self-destructing two-person chat rooms over SSH.\nEvery flag can also be set with the environment variable named in its description.\n\n")
@@ -71,7 +73,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for name, env := range map[string]string{
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
-		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL",
+		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE",
 	} {
 		if v := getenv(env); v != "" && !given[name] {
 			if err := fs.Set(name, v); err != nil {
@@ -103,7 +105,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, errors.New("-host-key: a path is required")
 	}
 	if cfg.redisURL != "" {
-		return config{}, errors.New("-redis: the shared Redis store is not available in this version yet; leave it empty to keep rooms in memory")
+		client, err := store.NewRedisClient(cfg.redisURL)
+		if err != nil {
+			return config{}, fmt.Errorf("-redis: %w", err)
+		}
+		client.Close()
+	}
+	if cfg.seatLease, err = time.ParseDuration(*lease); err != nil {
+		return config{}, fmt.Errorf("-seat-lease %q: %w", *lease, err)
+	}
+	if cfg.seatLease < time.Second || cfg.seatLease > time.Minute {
+		return config{}, fmt.Errorf("-seat-lease %v: must be between 1s and 1m", cfg.seatLease)
 	}
 	return cfg, nil
 }
@@ -117,6 +129,36 @@ func derivePublicAddr(listen *net.TCPAddr) server.PublicAddr {
 		host = "localhost"
 	}
 	return server.PublicAddr{Host: host, Port: listen.Port}
+}
+
+// openStore returns the configured store and a word for the logs. The
+// returned store's Close also releases its Redis client.
+func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Store, string, error) {
+	if cfg.redisURL == "" {
+		return store.NewMemory(cfg.roomTTL), "memory", nil
+	}
+	client, err := store.NewRedisClient(cfg.redisURL)
+	if err != nil {
+		return nil, "", err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rooms, err := store.NewRedis(startCtx, store.RedisConfig{Client: client, TTL: cfg.roomTTL, Lease: cfg.seatLease, Logger: logger})
+	if err != nil {
+		client.Close()
+		return nil, "", err
+	}
+	return closeBoth{rooms, client}, "redis", nil
+}
+
+// closeBoth closes a store, then the client it was using.
+type closeBoth struct {
+	store.Store
+	client io.Closer
+}
+
+func (c closeBoth) Close() error {
+	return errors.Join(c.Store.Close(), c.client.Close())
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -139,14 +181,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.publicAddr == (server.PublicAddr{}) {
 		cfg.publicAddr = derivePublicAddr(ln.Addr().(*net.TCPAddr))
 	}
-	rooms := store.NewMemory(cfg.roomTTL)
+	rooms, storeKind, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer rooms.Close()
 	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "share", cfg.publicAddr.Command(""),
-		"store", "memory", "room_ttl", cfg.roomTTL)
+		"store", storeKind, "room_ttl", cfg.roomTTL)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -161,8 +208,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Shutdown(shutdownCtx) }()
-	// Closing the store ends every seat, so each screen says the server is
-	// going away and its session exits; Shutdown then finds them gone.
+	// Closing the store ends every seat here, so each screen says the server
+	// is going away and its session exits; Shutdown then finds them gone.
+	// (A shared store keeps the rooms for the other replicas.)
 	if err := rooms.Close(); err != nil {
 		logger.Warn("close store", "err", err)
 	}

@@ -72,7 +72,10 @@ func TestParseConfigRejectsBadValues(t *testing.T) {
 		{[]string{"-public-addr", "chat.example.com:0"}, nil, "port must be 1-65535"},
 		{[]string{"-public-addr", "evil@host"}, nil, "needs a host name"},
 		{[]string{"-host-key", ""}, nil, "path is required"},
-		{[]string{"-redis", "redis://localhost:6379"}, nil, "not available"},
+		{[]string{"-redis", "http://localhost:6379"}, nil, "scheme must be redis or rediss"},
+		{nil, map[string]string{"CHAT_REDIS_URL": "redis://localhost:6379/notadb"}, "redis"},
+		{[]string{"-redis", "redis://a:1?addr=b:2&bogus=1"}, nil, "redis cluster URL"},
+		{[]string{"-seat-lease", "100ms"}, nil, "between 1s and 1m"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 		{[]string{"-nope"}, nil, "flag provided but not defined"},
 	} {

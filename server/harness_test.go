@@ -26,16 +26,26 @@ import (
 // waitLimit bounds every wait for something to appear on a screen.
 const waitLimit = 10 * time.Second
 
-// testServer is a real server on a loopback port with an in-memory store.
+// testServer is a real server on a loopback port.
 type testServer struct {
 	addr  string
 	port  int
-	store *store.Memory
+	store store.Store
 	srv   *server.Server
 	logs  *syncBuffer
 }
 
+// memoryRooms is the number of rooms an in-memory test server holds.
+func (ts *testServer) memoryRooms() int { return ts.store.(*store.Memory).Len() }
+
+// startServer starts a server with an in-memory store whose rooms live ttl.
 func startServer(t *testing.T, ttl time.Duration) *testServer {
+	t.Helper()
+	return startServerOn(t, store.NewMemory(ttl))
+}
+
+// startServerOn starts a server on rooms, which it closes at cleanup.
+func startServerOn(t *testing.T, rooms store.Store) *testServer {
 	t.Helper()
 	key, err := server.LoadOrCreateHostKey(filepath.Join(t.TempDir(), "host_key"))
 	if err != nil {
@@ -46,7 +56,7 @@ func startServer(t *testing.T, ttl time.Duration) *testServer {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	ts := &testServer{addr: ln.Addr().String(), port: port, store: store.NewMemory(ttl), logs: &syncBuffer{}}
+	ts := &testServer{addr: ln.Addr().String(), port: port, store: rooms, logs: &syncBuffer{}}
 	ts.srv, err = server.New(server.Config{
 		Store:      ts.store,
 		HostKey:    key,

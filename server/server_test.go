@@ -114,8 +114,8 @@ func TestDestroyEndsBothSessionsWithTheReason(t *testing.T) {
 			t.Errorf("%s: exit status %d", c.name, code)
 		}
 	}
-	if ts.store.Len() != 0 {
-		t.Errorf("%d rooms left in memory", ts.store.Len())
+	if ts.memoryRooms() != 0 {
+		t.Errorf("%d rooms left in memory", ts.memoryRooms())
 	}
 	late := ts.dial(t, id)
 	late.waitFor("No such room")
@@ -132,8 +132,8 @@ func TestExpiryEndsBothSessions(t *testing.T) {
 			t.Errorf("%s: exit status %d", c.name, code)
 		}
 	}
-	if ts.store.Len() != 0 {
-		t.Errorf("%d rooms left in memory", ts.store.Len())
+	if ts.memoryRooms() != 0 {
+		t.Errorf("%d rooms left in memory", ts.memoryRooms())
 	}
 }
 

@@ -160,6 +160,9 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		text, reason = "No such room: that room ID has a typo. Check it and try again.", "mistyped"
 	case errors.Is(err, store.ErrClosed):
 		text, reason = "The server is shutting down. Please try again in a moment.", "closed"
+	case errors.Is(err, store.ErrUnavailable):
+		s.log.Warn("take seat", "err", err)
+		text, reason = "The chat cannot reach its room store right now. Please try again in a moment.", "unavailable"
 	default:
 		s.log.Error("take seat", "err", err)
 		text, reason = "Something went wrong on our side. Please try again.", "error"
