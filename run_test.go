@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -65,6 +66,34 @@ func contains(s string) func(string) string {
 	}
 }
 
+// openChat connects like `ssh -t user@addr` and returns what the terminal
+// receives and where keystrokes go.
+func openChat(t *testing.T, addr, user string) (*lockedBuffer, io.Writer) {
+	t.Helper()
+	conn, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{User: user, HostKeyCallback: gossh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	session, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	screen := newLockedBuffer()
+	session.Stdout, session.Stderr = screen, screen
+	keys, err := session.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := session.RequestPty("xterm", 30, 100, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := session.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	return screen, keys
+}
+
 // TestRunServesAndShutsDownGracefully runs the real entry point: it listens,
 // serves a chat, and on cancellation (as on SIGTERM) tells the open session
 // why it ends before returning cleanly.
@@ -87,23 +116,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		return ""
 	})
 
-	conn, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "alice", HostKeyCallback: gossh.InsecureIgnoreHostKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	session, err := conn.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	screen := newLockedBuffer()
-	session.Stdout, session.Stderr = screen, screen
-	if err := session.RequestPty("xterm", 30, 100, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := session.Shell(); err != nil {
-		t.Fatal(err)
-	}
+	screen, _ := openChat(t, addr, "alice")
 	screen.waitFor(t, contains("Waiting for them to join"))
 
 	cancel()
