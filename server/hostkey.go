@@ -42,24 +42,31 @@ func createHostKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	data := pem.EncodeToMemory(block)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create directory: %w", err)
 	}
-	// O_EXCL: if two replicas start at once on a shared volume, one key wins
-	// and the other process reads it instead of overwriting it.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Write the key aside, then link it into place: the link appears whole
+	// or not at all, and fails if another replica on a shared volume got
+	// there first, in which case its key is the one to use.
+	tmp, err := os.CreateTemp(dir, ".host-key-*") // mode 0600
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("write: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("write: %w", err)
+	}
+	err = os.Link(tmp.Name(), path)
 	if errors.Is(err, fs.ErrExist) {
 		return os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write: %w", err)
 	}
 	return data, nil
 }
