@@ -23,11 +23,12 @@ const startTimeout = 15 * time.Second
 
 // Server is one redis-server process, without persistence, on 127.0.0.1.
 type Server struct {
-	Addr  string
-	t     testing.TB
-	dir   string
-	port  int
-	extra []string
+	Addr   string
+	t      testing.TB
+	dir    string
+	port   int
+	config string // a redis.conf to run with instead of the built-in settings
+	extra  []string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -43,6 +44,17 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartWithConfig runs a redis-server with the given redis.conf, on a free
+// loopback port.
+func StartWithConfig(t testing.TB, config string) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir(), port: freePort(t, false), config: config}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
 func (s *Server) start() {
 	s.t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -50,11 +62,14 @@ func (s *Server) start() {
 		s.t.Fatalf("redis-server is not installed (run `make test`, which installs it): %v", err)
 	}
 	args := []string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		// The same privacy settings as production: nothing reaches disk.
-		"--save", "", "--appendonly", "no", "--slowlog-max-len", "0",
+		// The same privacy settings as production (deploy/redis.conf).
+		"--save", "", "--appendonly", "no", "--slowlog-log-slower-than", "-1",
 		"--maxmemory-policy", "noeviction",
 	}
+	if s.config != "" {
+		args = []string{s.config}
+	}
+	args = append(args, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir)
 	cmd := exec.Command(bin, append(args, s.extra...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
