@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/redistest"
 )
@@ -332,6 +334,8 @@ func TestRedisRestartEndsRoomsCleanly(t *testing.T) {
 	if got := await[store.MessageEvent](t, carol, 2*time.Second).Message.Body; got != "after the restart" {
 		t.Fatalf("got %q", got)
 	}
+	// Connections too are back to one subscriber per store, none leaked.
+	waitFor(t, func() bool { return pubsubClients(t, client) == 2 }, "one Pub/Sub connection per store")
 	carol.Leave(t.Context())
 	dave.Leave(t.Context())
 
@@ -413,5 +417,48 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		case <-tick.C:
 		}
+	}
+}
+
+// pubsubClients counts the Pub/Sub connections Redis sees.
+func pubsubClients(t *testing.T, client redis.UniversalClient) int {
+	t.Helper()
+	list, err := client.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(list) {
+		if strings.Contains(line, " flags=P ") {
+			n++
+		}
+	}
+	return n
+}
+
+// Redis connections grow with replicas, not with sessions.
+func TestRedisOneSubscriptionPerProcess(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := newRedisClient(t, "redis://"+srv.Addr)
+	replicaA, replicaB := newRedisStore(t, client, time.Minute, 0), newRedisStore(t, client, time.Minute, 0)
+	const rooms = 15
+	for range rooms {
+		room := create(t, replicaA)
+		a, b := join(t, replicaA, room.ID), join(t, replicaB, room.ID)
+		if err := a.Send(t.Context(), "hi"); err != nil {
+			t.Fatal(err)
+		}
+		await[store.MessageEvent](t, b, time.Second)
+	}
+	// Each store shares the test's client pool, so its connections are
+	// bounded by the pool, and each has exactly one subscriber connection.
+	waitFor(t, func() bool { return pubsubClients(t, client) == 2 }, "one Pub/Sub connection per store")
+	channels, err := client.PubSubChannels(t.Context(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(channels) != rooms {
+		t.Errorf("%d channels subscribed for %d rooms", len(channels), rooms)
 	}
 }
