@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
@@ -19,6 +21,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/store"
 )
@@ -44,7 +47,15 @@ type Config struct {
 	Location *time.Location
 	// Width and Height are the terminal size until the first WindowSizeMsg.
 	Width, Height int
+	// MessageRate and MessageBurst limit how fast messages may be sent;
+	// zero means unlimited.
+	MessageRate  rate.Limit
+	MessageBurst int
 }
+
+// Disconnect ends the chat screen for a reason of the server's (idle too
+// long, session too long); the room itself lives on.
+type Disconnect struct{ Reason string }
 
 // Outcome is how a chat ended, to be printed once the full-screen UI has
 // closed so the reason stays readable in the terminal.
@@ -63,6 +74,7 @@ type Model struct {
 	help     help.Model
 	input    textinput.Model
 	viewport viewport.Model
+	sendRate *rate.Limiter // nil: unlimited
 
 	width, height int
 	partner       *store.Member
@@ -72,6 +84,8 @@ type Model struct {
 	statusIsError bool
 	confirming    bool // destroy asked, waiting for y/n
 	reconnecting  bool // the store lost its link; sends fail until it is back
+	inputCount    int  // characters the typed text will have once sanitised
+	inputFull     bool // the input holds inputCap characters: typing adds nothing
 	outcome       Outcome
 	done          bool
 }
@@ -143,6 +157,9 @@ func New(cfg Config) Model {
 		viewport: viewport.New(0, 0),
 		now:      time.Now(),
 	}
+	if cfg.MessageRate > 0 {
+		m.sendRate = rate.NewLimiter(cfg.MessageRate, max(cfg.MessageBurst, 1))
+	}
 	for _, msg := range snap.History {
 		m.entries = append(m.entries, entry{msg: &msg, at: msg.At})
 	}
@@ -209,11 +226,20 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyMsg:
 		return m.handleKey(msg)
+	case Disconnect:
+		return m.finish(msg.Reason + m.livesOn())
 	}
 	return m, nil
 }
 
 func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 {
+		// Several characters read at once are text, however they spell:
+		// typed quickly (or pasted without bracketed paste), "end" or
+		// "enter" would otherwise match the key of that name. Marking
+		// them pasted keeps every key binding from matching.
+		msg.Paste = true
+	}
 	if key.Matches(msg, m.keys.Leave) {
 		return m.finish(m.leftText())
 	}
@@ -243,23 +269,40 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.viewport.HalfPageDown()
 		return m, nil
 	}
+	if msg.Type == tea.KeyRunes && m.inputFull {
+		return m, nil // nothing more fits; the status says so already
+	}
+	// textinput's sanitiser edits the runes in place, and bubbletea hands
+	// out shared slices for some keys (space is one): two sessions typing
+	// a space at once would race on them. Give it a copy.
+	msg.Runes = slices.Clone(msg.Runes)
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
 	m.updateInputStatus()
 	return m, cmd
 }
 
-// updateInputStatus warns while the typed text cannot be sent as it is.
+// updateInputStatus measures the typed text, once per change (not per
+// frame: a flood of keys would pay for it thousands of times), and warns
+// while it cannot be sent as it is.
 func (m *Model) updateInputStatus() {
-	n := store.RuneCount(store.SanitizeText(m.input.Value()))
+	m.measureInput()
 	switch {
-	case len([]rune(m.input.Value())) >= inputCap:
+	case m.inputFull:
 		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, store.MaxMessageRunes), true)
-	case n > store.MaxMessageRunes:
-		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", n, store.MaxMessageRunes), true)
+	case m.inputCount > store.MaxMessageRunes:
+		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", m.inputCount, store.MaxMessageRunes), true)
 	case m.statusIsError:
 		m.setStatus("", false)
 	}
+}
+
+// measureInput records what the view and the key handler need to know of
+// the typed text.
+func (m *Model) measureInput() {
+	value := m.input.Value()
+	m.inputFull = utf8.RuneCountInString(value) >= inputCap
+	m.inputCount = store.RuneCount(store.SanitizeText(value))
 }
 
 func (m Model) send() (tea.Model, tea.Cmd) {
@@ -267,13 +310,19 @@ func (m Model) send() (tea.Model, tea.Cmd) {
 	clean := store.SanitizeText(text)
 	if clean == "" {
 		m.input.Reset()
+		m.measureInput()
 		return m, nil
 	}
 	if n := store.RuneCount(clean); n > store.MaxMessageRunes {
 		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, store.MaxMessageRunes), true)
 		return m, nil
 	}
+	if m.sendRate != nil && !m.sendRate.Allow() {
+		m.setStatus(fmt.Sprintf("Slow down: at most %g messages a second. Not sent; press enter again in a moment.", float64(m.sendRate.Limit())), true)
+		return m, nil
+	}
 	m.input.Reset()
+	m.measureInput()
 	m.setStatus("", false)
 	seat := m.seat
 	return m, func() tea.Msg {
@@ -298,6 +347,7 @@ func (m *Model) handleSendResult(r sendResult) {
 	}
 	if m.input.Value() == "" {
 		m.input.SetValue(r.text)
+		m.measureInput()
 		m.input.CursorEnd()
 	}
 }
@@ -347,8 +397,7 @@ func (m Model) finish(text string) (tea.Model, tea.Cmd) {
 
 func (m Model) endedText(ev store.EndedEvent) string {
 	const gone = " Every message in it is gone."
-	// The command gets a line of its own so it is easy to copy.
-	livesOn := " The room is still open.\nTo return: " + m.join
+	livesOn := m.livesOn()
 	switch ev.Reason {
 	case store.EndDestroyed:
 		switch ev.By.ID {
@@ -373,6 +422,12 @@ func (m Model) endedText(ev store.EndedEvent) string {
 		return "The server is shutting down, so this room has been closed." + gone
 	}
 	return "The room has ended."
+}
+
+// livesOn tells someone whose session ended how to get back in. The
+// command gets a line of its own so it is easy to copy.
+func (m Model) livesOn() string {
+	return " The room is still open.\nTo return: " + m.join
 }
 
 func (m Model) leftText() string {
@@ -526,7 +581,7 @@ func (m Model) statusView() string {
 }
 
 func (m Model) inputView() string {
-	n := store.RuneCount(store.SanitizeText(m.input.Value()))
+	n := m.inputCount
 	counter := fmt.Sprintf("%d/%d", n, store.MaxMessageRunes)
 	style := m.styles.counter
 	if n > store.MaxMessageRunes {

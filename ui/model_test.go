@@ -330,3 +330,14 @@ func TestEveryEndSaysWhyAndWhetherTheRoomLivesOn(t *testing.T) {
 		}
 	}
 }
+
+// Text that arrives in one read is text, even when it spells a key's name.
+func TestTypedWordsThatNameKeysAreJustText(t *testing.T) {
+	m := newModel(t, newRoom(t, true).a, termenv.Ascii)
+	for _, word := range []string{"the", " ", "end", " ", "enter", " ", "ctrl+x", " ", "home", " ", "ctrl+c"} {
+		m, _ = step(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(word)})
+	}
+	if got := m.input.Value(); got != "the end enter ctrl+x home ctrl+c" || m.done || m.confirming {
+		t.Fatalf("input %q (done %v, confirming %v)", got, m.done, m.confirming)
+	}
+}
