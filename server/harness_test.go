@@ -44,8 +44,24 @@ func startServer(t *testing.T, ttl time.Duration) *testServer {
 	return startServerOn(t, store.NewMemory(ttl))
 }
 
+// generousLimits keep the per-address limits out of the way of tests that
+// open many connections from 127.0.0.1; the hardening tests set their own.
+func generousLimits() server.Limits {
+	l := server.DefaultLimits()
+	l.ConnsPerAddr, l.NewConnsPerSecond, l.NewConnsBurst = 1000, 1000, 1000
+	l.RoomsPerMinute, l.FailedJoins = 1000, 1000
+	l.MessagesPerSecond, l.MessageBurst = 1000, 1000
+	return l
+}
+
 // startServerOn starts a server on rooms, which it closes at cleanup.
 func startServerOn(t *testing.T, rooms store.Store) *testServer {
+	t.Helper()
+	return startServerWith(t, rooms, generousLimits())
+}
+
+// startServerWith starts a server on rooms with the given limits.
+func startServerWith(t *testing.T, rooms store.Store, limits server.Limits) *testServer {
 	t.Helper()
 	key, err := server.LoadOrCreateHostKey(filepath.Join(t.TempDir(), "host_key"))
 	if err != nil {
@@ -62,6 +78,7 @@ func startServerOn(t *testing.T, rooms store.Store) *testServer {
 		HostKey:    key,
 		PublicAddr: server.PublicAddr{Host: "127.0.0.1", Port: port},
 		Logger:     slog.New(slog.NewTextHandler(ts.logs, nil)),
+		Limits:     limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +117,9 @@ type dialOptions struct {
 	noPTY   bool
 	command string
 	env     map[string]string
+	// from is the loopback address to connect from (127.0.0.2, ...), so
+	// one test can play several clients; empty means any.
+	from string
 }
 
 func (ts *testServer) dial(t *testing.T, user string) *client {
@@ -109,11 +129,7 @@ func (ts *testServer) dial(t *testing.T, user string) *client {
 
 func (ts *testServer) dialWith(t *testing.T, user string, opts dialOptions) *client {
 	t.Helper()
-	conn, err := gossh.Dial("tcp", ts.addr, &gossh.ClientConfig{
-		User:            user,
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-		Timeout:         waitLimit,
-	})
+	conn, err := ts.connect(user, opts.from)
 	if err != nil {
 		t.Fatalf("dial as %q: %v", user, err)
 	}
@@ -148,6 +164,29 @@ func (ts *testServer) dialWith(t *testing.T, user string, opts dialOptions) *cli
 	}
 	go func() { c.exited <- session.Wait() }()
 	return c
+}
+
+// connect opens an SSH connection as user from the given local address.
+func (ts *testServer) connect(user, from string) (*gossh.Client, error) {
+	dialer := net.Dialer{Timeout: waitLimit}
+	if from != "" {
+		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	tcp, err := dialer.Dial("tcp", ts.addr)
+	if err != nil {
+		return nil, err
+	}
+	_ = tcp.SetDeadline(time.Now().Add(waitLimit))
+	c, chans, reqs, err := gossh.NewClientConn(tcp, ts.addr, &gossh.ClientConfig{
+		User:            user,
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+	})
+	if err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	_ = tcp.SetDeadline(time.Time{})
+	return gossh.NewClient(c, chans, reqs), nil
 }
 
 // waitFor waits until the screen shows every one of texts.

@@ -97,6 +97,9 @@ func TestReplicasCapHoldsForFiftyRacers(t *testing.T) {
 		wg.Go(func() { clients[i] = replicas[i%len(replicas)].dial(t, id) })
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	var inside, full []*client
 	for _, c := range clients {
 		s := c.screen.waitUntil(t, c.name, func(s string) bool {

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
 
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
@@ -22,14 +25,19 @@ type Config struct {
 	HostKey    gossh.Signer
 	PublicAddr PublicAddr
 	Logger     *slog.Logger
+	// Limits bound clients and sessions; zero fields take DefaultLimits.
+	Limits Limits
 }
 
 // Server serves the chat over SSH.
 type Server struct {
-	store  store.Store
-	public PublicAddr
-	log    *slog.Logger
-	ssh    *ssh.Server
+	store    store.Store
+	public   PublicAddr
+	log      *slog.Logger
+	ssh      *ssh.Server
+	limits   Limits
+	clients  *clients
+	sessions atomic.Int64 // open chat sessions
 }
 
 // New returns a server ready to Serve.
@@ -37,10 +45,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.HostKey == nil || cfg.Logger == nil {
 		return nil, errors.New("server: Store, HostKey and Logger are required")
 	}
-	s := &Server{store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger}
+	limits := cfg.Limits.withDefaults()
+	s := &Server{store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, clients: newClients(limits)}
 	srv, err := wish.NewServer(
 		func(srv *ssh.Server) error {
 			srv.AddHostKey(cfg.HostKey)
+			srv.ConnCallback = s.acceptConn
+			// Only sessions: no port forwarding (direct-tcpip), and, with no
+			// request handlers, no remote forwarding (tcpip-forward) either.
+			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
+			srv.RequestHandlers = map[string]ssh.RequestHandler{}
+			// A backstop: sessions end themselves at MaxSession, politely.
+			srv.MaxTimeout = limits.MaxSession + time.Minute
 			return nil
 		},
 		// No password, keyboard-interactive or public-key handler is
@@ -64,10 +80,12 @@ func New(cfg Config) (*Server, error) {
 //  2. recoverPanics: a panic ends only its own session, and is logged.
 //  3. logSessions: one log line per session, without room IDs or text.
 //  4. requireTerminal: the chat needs a PTY and no command.
-//  5. runChat: route the username to a room and run the chat screen.
+//  5. limitSessions: the server-wide cap on open sessions.
+//  6. runChat: route the username to a room and run the chat screen.
 func (s *Server) middleware() []wish.Middleware {
 	return []wish.Middleware{
 		s.runChat,
+		s.limitSessions,
 		s.requireTerminal,
 		s.logSessions,
 		s.recoverPanics,
@@ -91,6 +109,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown ssh: %w", err)
 	}
 	return nil
+}
+
+// recoverGoroutine, deferred first in every goroutine the server starts,
+// keeps a bug in one session's helper from ending the process.
+func (s *Server) recoverGoroutine(what string) {
+	if r := recover(); r != nil {
+		s.log.Error("goroutine panicked", "goroutine", what, "panic", r, "stack", string(debug.Stack()))
+	}
 }
 
 // Close drops every connection at once.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/charmbracelet/ssh"
 	"github.com/muesli/termenv"
 	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
@@ -99,9 +101,27 @@ func (s *Server) commandFor(user string, options ...string) string {
 	return s.public.Command(id.String(), options...)
 }
 
+func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		defer s.sessions.Add(-1)
+		if s.sessions.Add(1) > int64(s.limits.MaxSessions) {
+			s.log.Warn("session refused", "reason", "busy")
+			refuse(sess, "The server is busy. Please try again in a minute.")
+			return
+		}
+		next(sess)
+	}
+}
+
+// Refusals of the per-address limits.
+var (
+	errTooManyRooms    = errors.New("too many rooms created from this address")
+	errTooManyFailures = errors.New("too many failed joins from this address")
+)
+
 func (s *Server) runChat(ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
-		seat, created, err := s.takeSeat(sess.Context(), sess.User())
+		seat, created, err := s.takeSeat(sess.Context(), sess.User(), sess.RemoteAddr())
 		if err != nil {
 			s.refuseJoin(sess, err)
 			return
@@ -128,21 +148,32 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 
 // takeSeat routes a username: anything that is not shaped like a room ID
 // (such as the local login name OpenSSH sends by default) creates a room.
-func (s *Server) takeSeat(ctx context.Context, user string) (seat store.Seat, created bool, err error) {
+func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat store.Seat, created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	id, err := store.ParseRoomID(user)
 	switch {
 	case errors.Is(err, store.ErrNotRoomID):
+		if !s.clients.allowRoom(from) {
+			return nil, false, errTooManyRooms
+		}
 		room, err := s.store.Create(ctx)
 		if err != nil {
 			return nil, false, fmt.Errorf("create room: %w", err)
 		}
 		id, created = room.ID, true
+	case !s.clients.mayTryJoin(from):
+		// Checked before the ID is: guessing room IDs stays slow whether
+		// the guesses are well-formed or not.
+		return nil, false, errTooManyFailures
 	case err != nil:
+		s.clients.failedJoin(from)
 		return nil, false, err
 	}
 	seat, err = s.store.Join(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.clients.failedJoin(from)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("join room: %w", err)
 	}
@@ -158,6 +189,10 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		text, reason = "No such room (it may have expired or been destroyed).", "not found"
 	case errors.Is(err, store.ErrMistypedRoomID):
 		text, reason = "No such room: that room ID has a typo. Check it and try again.", "mistyped"
+	case errors.Is(err, errTooManyRooms):
+		text, reason = "You have opened too many rooms in the last minute. Please wait a minute.", "room rate"
+	case errors.Is(err, errTooManyFailures):
+		text, reason = "Too many attempts to join rooms that do not exist. Please wait a minute.", "failed joins"
 	case errors.Is(err, store.ErrClosed):
 		text, reason = "The server is shutting down. Please try again in a moment.", "closed"
 	case errors.Is(err, store.ErrUnavailable):
@@ -183,30 +218,30 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	pty, windows, _ := sess.Pty()
 	width, height := clampWindow(pty.Window)
 	model := ui.New(ui.Config{
-		Seat:        seat,
-		JoinCommand: s.public.Command(seat.Snapshot().Room.ID.String()),
-		Renderer:    newRenderer(sess, pty.Term),
-		Location:    clientLocation(sess.Environ()),
-		Width:       width,
-		Height:      height,
+		Seat:         seat,
+		JoinCommand:  s.public.Command(seat.Snapshot().Room.ID.String()),
+		Renderer:     newRenderer(sess, pty.Term),
+		Location:     clientLocation(sess.Environ()),
+		Width:        width,
+		Height:       height,
+		MessageRate:  s.limits.MessagesPerSecond,
+		MessageBurst: s.limits.MessageBurst,
 	})
+	keys := newKeyboard(sess, s.limits.InputBytesPerSecond)
 	program := tea.NewProgram(model,
-		tea.WithInput(sess),
+		tea.WithInput(keys),
 		tea.WithOutput(sess),
 		tea.WithAltScreen(),
 		tea.WithContext(sess.Context()),
 		// Signals belong to the server process, not to one session.
 		tea.WithoutSignalHandler(),
 	)
-	// Drain window changes until the session's request loop closes the
-	// channel: an unread change would block that loop. Send is a no-op
-	// once the program has ended.
-	go func() {
-		for w := range windows {
-			width, height := clampWindow(w)
-			program.Send(tea.WindowSizeMsg{Width: width, Height: height})
-		}
-	}()
+	go s.forwardResizes(windows, program)
+	stopKeepalive := s.keepAlive(sess)
+	defer stopKeepalive()
+	ended := make(chan struct{})
+	defer close(ended)
+	go s.enforceTimeouts(program, keys, ended)
 	final, err := program.Run()
 	if err != nil {
 		if !errors.Is(err, tea.ErrProgramKilled) {
@@ -215,6 +250,149 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		return ui.Outcome{}, false
 	}
 	return final.(ui.Model).Outcome(), true
+}
+
+// Resizes reach the screen at most this often; each one redraws it whole.
+const (
+	resizesPerSecond = 10
+	resizeBurst      = 3
+)
+
+// forwardResizes passes window changes to the program until the session's
+// request loop closes the channel (an unread change would block that loop).
+// A storm of changes is coalesced: while waiting for its turn, only the
+// newest size is kept.
+func (s *Server) forwardResizes(windows <-chan ssh.Window, program *tea.Program) {
+	defer s.recoverGoroutine("window changes")
+	turns := rate.NewLimiter(resizesPerSecond, resizeBurst)
+	for w := range windows {
+		for !turns.Allow() {
+			wait := time.NewTimer(time.Second / resizesPerSecond)
+			select {
+			case newer, ok := <-windows:
+				wait.Stop()
+				if !ok {
+					return
+				}
+				w = newer
+			case <-wait.C:
+			}
+		}
+		width, height := clampWindow(w)
+		// A no-op once the program has ended.
+		program.Send(tea.WindowSizeMsg{Width: width, Height: height})
+	}
+}
+
+// enforceTimeouts ends the chat politely when its person has typed nothing
+// for IdleTimeout, or at MaxSession whatever they do.
+func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, ended <-chan struct{}) {
+	defer s.recoverGoroutine("timeouts")
+	idle := time.NewTimer(s.limits.IdleTimeout)
+	defer idle.Stop()
+	limit := time.NewTimer(s.limits.MaxSession)
+	defer limit.Stop()
+	for {
+		select {
+		case <-ended:
+			return
+		case <-keys.typed:
+			idle.Reset(s.limits.IdleTimeout)
+		case <-idle.C:
+			s.log.Info("session ended by the server", "reason", "idle")
+			program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout)})
+			return
+		case <-limit.C:
+			s.log.Info("session ended by the server", "reason", "max session")
+			program.Send(ui.Disconnect{Reason: fmt.Sprintf("Sessions last at most %s.", s.limits.MaxSession)})
+			return
+		}
+	}
+}
+
+// keyboard is a session's input as the chat reads it. It stands between
+// the client and Bubble Tea's input parser, whose buffering a hostile
+// client could otherwise turn against the server:
+//   - reads are kept below the parser's 256-byte buffer, so it never
+//     waits for "more data" and re-copies a growing backlog (a megabyte of
+//     text without a space costs it quadratic time);
+//   - a bracketed paste that never ends is ended after maxPasteBytes (the
+//     parser would buffer it forever);
+//   - input is throttled to a human's pace: a flood slows down in the SSH
+//     window instead of being buffered or dropped;
+//   - every keystroke is signalled, so idleness is measured by what the
+//     person types, not by what the server draws.
+type keyboard struct {
+	in    io.Reader
+	rate  *rate.Limiter
+	typed chan struct{}
+
+	buf     [maxKeyboardRead]byte
+	pending []byte // processed bytes not yet handed out
+	recent  []byte // the last bytes seen, to find markers split across reads
+	inPaste bool
+	pasted  int
+}
+
+const (
+	maxKeyboardRead = 255
+	maxPasteBytes   = 16 << 10
+	pasteStart      = "\x1b[200~"
+	pasteEnd        = "\x1b[201~"
+)
+
+func newKeyboard(in io.Reader, bytesPerSecond int) *keyboard {
+	return &keyboard{
+		in:    in,
+		rate:  rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
+		typed: make(chan struct{}, 1),
+	}
+}
+
+func (k *keyboard) Read(p []byte) (int, error) {
+	p = p[:min(len(p), maxKeyboardRead)]
+	if len(k.pending) == 0 {
+		n, err := k.in.Read(k.buf[:])
+		if n == 0 {
+			return 0, err
+		}
+		select {
+		case k.typed <- struct{}{}:
+		default:
+		}
+		// Waiting here leaves the rest in the SSH window: the client slows
+		// down instead of the server buffering.
+		_ = k.rate.WaitN(context.Background(), n)
+		k.pending = k.boundPastes(k.buf[:n])
+	}
+	n := copy(p, k.pending)
+	k.pending = k.pending[n:]
+	return n, nil
+}
+
+// boundPastes returns in, with an end-of-paste marker inserted wherever a
+// paste has run longer than maxPasteBytes.
+func (k *keyboard) boundPastes(in []byte) []byte {
+	out := make([]byte, 0, len(in)+len(pasteEnd))
+	for _, b := range in {
+		out = append(out, b)
+		k.recent = append(k.recent, b)
+		if len(k.recent) > len(pasteStart) {
+			k.recent = k.recent[1:]
+		}
+		switch {
+		case !k.inPaste && string(k.recent) == pasteStart:
+			k.inPaste, k.pasted = true, 0
+		case k.inPaste && string(k.recent) == pasteEnd:
+			k.inPaste = false
+		case k.inPaste:
+			if k.pasted++; k.pasted >= maxPasteBytes {
+				out = append(out, pasteEnd...)
+				k.inPaste = false
+			}
+		}
+	}
+	return out
 }
 
 func clampWindow(w ssh.Window) (width, height int) {

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"sync/atomic"
+
+	"github.com/charmbracelet/ssh"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Bounds on what one session may ask for before its shell starts.
+const (
+	maxEnvRequests = 32
+	maxEnvBytes    = 1024 // name and value of one variable
+)
+
+// sessionOpened marks a connection that already has its one session.
+type sessionOpenedKey struct{}
+
+// sessionChannel accepts one "session" channel per connection and passes
+// the library only the requests the chat needs. Everything else a client
+// can ask of a session (agent forwarding, X11, signals, endless
+// environment variables) is refused here, before the library would
+// accept or buffer it.
+func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
+	opened, _ := ctx.Value(sessionOpenedKey{}).(*atomic.Bool)
+	if opened == nil || !opened.CompareAndSwap(false, true) {
+		_ = newChan.Reject(gossh.Prohibited, "one session per connection")
+		return
+	}
+	if guard, ok := ctx.Value(guardKey{}).(*guardedConn); ok {
+		guard.handshakeDone()
+	}
+	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan}, ctx)
+}
+
+// filteredChannel hands the library a request stream with the disallowed
+// requests already answered.
+type filteredChannel struct{ gossh.NewChannel }
+
+func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
+	ch, reqs, err := c.NewChannel.Accept()
+	if err != nil {
+		return nil, nil, err
+	}
+	allowed := make(chan *gossh.Request)
+	go func() {
+		defer close(allowed)
+		envs := 0
+		for req := range reqs {
+			switch req.Type {
+			case "pty-req", "shell", "window-change", "exec", "subsystem":
+				// exec and subsystem get a clear refusal from the chain.
+				allowed <- req
+			case "env":
+				envs++
+				if envs > maxEnvRequests || len(req.Payload) > maxEnvBytes {
+					_ = req.Reply(false, nil)
+					continue
+				}
+				allowed <- req
+			default:
+				// auth-agent-req@openssh.com, x11-req, signal, break, ...
+				_ = req.Reply(false, nil)
+			}
+		}
+	}()
+	return ch, allowed, nil
+}

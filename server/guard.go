@@ -1,0 +1,129 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/charmbracelet/ssh"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+type guardKey struct{}
+
+// guardedConn enforces deadlines the SSH library cannot undo. The library
+// sets a connection's deadline on every read and write (to none, unless it
+// has its own idle timeout, which every byte would reset), so a client
+// trickling one byte at a time could hold a handshake open forever. Here
+// every deadline the library asks for is capped by ours.
+type guardedConn struct {
+	net.Conn
+	release func()
+
+	mu sync.Mutex
+	// hard is the latest any deadline may be: the handshake bound until
+	// the session opens, then none (the session has its own limits).
+	hard time.Time
+	// asked is what the library last asked for.
+	asked time.Time
+}
+
+func newGuardedConn(c net.Conn, handshake time.Duration, release func()) *guardedConn {
+	g := &guardedConn{Conn: c, release: release, hard: time.Now().Add(handshake)}
+	_ = c.SetDeadline(g.hard)
+	return g
+}
+
+func (g *guardedConn) SetDeadline(t time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.asked = t
+	return g.Conn.SetDeadline(g.effectiveLocked())
+}
+
+func (g *guardedConn) SetReadDeadline(t time.Time) error  { return g.SetDeadline(t) }
+func (g *guardedConn) SetWriteDeadline(t time.Time) error { return g.SetDeadline(t) }
+
+func (g *guardedConn) effectiveLocked() time.Time {
+	if g.hard.IsZero() || (!g.asked.IsZero() && g.asked.Before(g.hard)) {
+		return g.asked
+	}
+	return g.hard
+}
+
+// handshakeDone lifts the handshake bound once a session is open.
+func (g *guardedConn) handshakeDone() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.hard = time.Time{}
+	_ = g.Conn.SetDeadline(g.effectiveLocked())
+}
+
+func (g *guardedConn) Close() error {
+	g.release()
+	return g.Conn.Close()
+}
+
+// acceptConn is the first thing every TCP connection meets. Over-limit
+// connections are refused before any SSH work is done: a line of text
+// (which SSH allows before its version string, and `ssh -v` and `nc` show)
+// and a close.
+func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
+	refusal, release := s.clients.admit(conn.RemoteAddr())
+	if refusal != "" {
+		s.log.Info("connection refused", "reason", refusal)
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write([]byte("chat: " + refusal + "\r\n"))
+		return nil
+	}
+	g := newGuardedConn(conn, s.limits.HandshakeTimeout, release)
+	ctx.SetValue(guardKey{}, g)
+	ctx.SetValue(sessionOpenedKey{}, new(atomic.Bool))
+	return g
+}
+
+// keepAlive asks the client every interval whether it is still there and
+// closes the connection after two unanswered asks, so a client that
+// vanished without closing TCP is noticed and its seat freed.
+func (s *Server) keepAlive(sess ssh.Session) (stop func()) {
+	conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn)
+	if !ok {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer s.recoverGoroutine("keepalive")
+		ticker := time.NewTicker(s.limits.KeepaliveInterval)
+		defer ticker.Stop()
+		answered := make(chan error, 1)
+		pending := 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-sess.Context().Done():
+				return
+			case err := <-answered:
+				if err != nil {
+					return // the connection is gone
+				}
+				pending = 0
+			case <-ticker.C:
+				if pending >= 2 {
+					s.log.Info("connection dropped", "reason", "no keepalive answer")
+					_ = conn.Close()
+					return
+				}
+				if pending == 0 {
+					go func() {
+						_, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
+						answered <- err
+					}()
+				}
+				pending++
+			}
+		}
+	}()
+	return func() { close(done) }
+}

@@ -1,0 +1,532 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/ssh-burn/chat/server"
+	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/redistest"
+)
+
+// One test per class of ../shared/HOSTILE-INPUT.md. The attacker connects
+// from 127.0.0.2 (and .3); a well-behaved pair chats in another room from
+// 127.0.0.9 throughout, and must not notice.
+
+const (
+	attacker      = "127.0.0.2"
+	other         = "127.0.0.3"
+	bystanderAddr = "127.0.0.9"
+)
+
+// bystanders is a well-behaved room. check proves it still works.
+type bystanders struct {
+	t          *testing.T
+	alice, bob *client
+	n          int
+}
+
+func startBystanders(t *testing.T, ts *testServer) *bystanders {
+	t.Helper()
+	alice := ts.dialWith(t, "alice", dialOptions{from: bystanderAddr})
+	bob := ts.dialWith(t, alice.roomID(), dialOptions{from: bystanderAddr})
+	bob.waitFor("you joined")
+	b := &bystanders{t: t, alice: alice, bob: bob}
+	b.check()
+	return b
+}
+
+func (b *bystanders) check() {
+	b.t.Helper()
+	b.n++
+	text := fmt.Sprintf("still fine %d", b.n)
+	b.alice.say(text)
+	b.bob.waitFor(text)
+}
+
+func limitedServer(t *testing.T, tweak func(*server.Limits)) *testServer {
+	t.Helper()
+	limits := generousLimits()
+	tweak(&limits)
+	return startServerWith(t, store.NewMemory(ttl), limits)
+}
+
+func TestHostileTextNeverReachesThePartnersTerminal(t *testing.T) {
+	// The input throttle is raised so a megabyte arrives within the test.
+	ts := limitedServer(t, func(l *server.Limits) { l.InputBytesPerSecond = 8 << 20 })
+	bys := startBystanders(t, ts)
+	victim := ts.dialWith(t, "victim", dialOptions{from: other})
+	evil := ts.dialWith(t, victim.roomID(), dialOptions{from: attacker})
+	evil.waitFor("you joined")
+
+	hostile := []string{
+		"\x1b[2J\x1b[H", "\x1b]0;pwned\x07", "\x1b]52;c;cm0gLXJmIH4=\x07", "\x1bP+q544e\x1b\\", "\x1b_apc\x1b\\",
+		"\x9b31m", "\x07\x08\x00\x7f", "\r", "\u202eevil\u202c", "\u2066iso\u2069", "zero\u200bwidth\u200d",
+		"line\u2028sep\u2029", "e" + strings.Repeat("\u0301", 300), "\xff\xfe\xc0\xaf",
+	}
+	for i, h := range hostile {
+		evil.say(fmt.Sprintf("m%d<%s>", i, h))
+	}
+	evil.say("the end")
+	victim.waitFor("the end")
+	evil.waitFor("you: the end")
+	raw := victim.screen.Raw()
+	for _, banned := range []string{"\x1b]0;", "\x1b]52", "\x1bP", "\x1b_", "\x9b", "\u202e", "\u2066", "\u200b", "\u2028", "\x07", "\x00", "\xff"} {
+		if strings.Contains(raw, banned) {
+			t.Errorf("the victim's terminal received %q", banned)
+		}
+	}
+	if strings.Contains(victim.screen.String(), "pwned") && strings.Contains(raw, "\x1b]0;pwned") {
+		t.Error("window title was set")
+	}
+	// Sizes: a 100 KB line is refused whole with a reason; thousands of
+	// newlines are not thousands of messages; 1 MB without Enter is capped.
+	evil.say(strings.Repeat("x", 100_000))
+	evil.waitFor("too long")
+	evil.typeText("\x15") // ctrl+u clears the line
+	evil.typeText(strings.Repeat("\r", 5000))
+	evil.typeText(strings.Repeat("y", 1<<20))
+	evil.waitFor("Input is capped at 4000 characters")
+	evil.typeText("\x15")
+	// A bracketed paste that never ends is ended for it.
+	evil.typeText("\x1b[200~" + strings.Repeat("z", 1<<20))
+	evil.waitFor("Input is capped at 4000 characters")
+	evil.typeText("\x15")
+	evil.say("after the flood")
+	victim.waitFor("after the flood")
+	if n := strings.Count(victim.screen.String(), "xxxxxxxxxx"); n > 0 {
+		t.Errorf("part of the 100 KB line reached the victim")
+	}
+	bys.check()
+}
+
+func TestHostileUsernamesAreNeverEchoed(t *testing.T) {
+	ts := startServer(t, ttl)
+	bys := startBystanders(t, ts)
+	for _, user := range []string{
+		"", strings.Repeat("a", 4096), "{", "*", "room:*", "\x1b]0;pwned\x07", "\u202eevil", "chat:{x}:meta",
+		"../../etc/passwd", "a\r\nb", "\x00",
+	} {
+		c := ts.dialWith(t, user, dialOptions{from: attacker})
+		// Not a room ID: a fresh room, shown with the real ID only.
+		c.roomID()
+		raw := c.screen.Raw()
+		if user != "" && len(user) > 1 && strings.Contains(raw, user) {
+			t.Errorf("username %q was echoed", user)
+		}
+		c.typeText("\x03")
+		c.exitCode()
+	}
+	bys.check()
+}
+
+func TestSlowAndSilentHandshakesAreCut(t *testing.T) {
+	const bound = time.Second
+	ts := limitedServer(t, func(l *server.Limits) { l.HandshakeTimeout = bound })
+	bys := startBystanders(t, ts)
+	dial := func() net.Conn {
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(attacker)}}).Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	closedWithin := func(c net.Conn, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		_ = c.SetReadDeadline(start.Add(limit))
+		_, err := io.Copy(io.Discard, c)
+		took := time.Since(start)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("connection still open after %v", took)
+		}
+		return took
+	}
+
+	silent := dial()
+	if took := closedWithin(silent, 3*bound); took < bound/2 {
+		t.Errorf("a silent client was cut after %v, before the bound", took)
+	}
+
+	// One byte at a time, each one resetting the library's own deadlines:
+	// the bound holds anyway.
+	trickler := dial()
+	go func() {
+		for _, b := range []byte("SSH-2.0-trickle\r\n") {
+			if _, err := trickler.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(bound / 10) // the attack itself: bytes spaced out in time
+		}
+	}()
+	closedWithin(trickler, 3*bound)
+	bys.check()
+}
+
+func TestConnectionFloodsAreRefusedWithoutBanning(t *testing.T) {
+	ts := limitedServer(t, func(l *server.Limits) {
+		l.ConnsPerAddr = 3
+		l.NewConnsPerSecond, l.NewConnsBurst = 5, 5
+	})
+	bys := startBystanders(t, ts)
+
+	var open []*gossh.Client
+	for range 3 {
+		c, err := ts.connect("x", attacker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	refusal := func(from string) string {
+		c, err := net.Dial("tcp", ts.addr)
+		if from != "" {
+			c, err = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).Dial("tcp", ts.addr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(waitLimit))
+		line := make([]byte, 200)
+		n, _ := c.Read(line)
+		return string(line[:n])
+	}
+	if got := refusal(attacker); !strings.Contains(got, "too many connections from your address at once") {
+		t.Fatalf("4th concurrent connection got %q", got)
+	}
+	// Another address is unaffected.
+	if c, err := ts.connect("x", other); err != nil {
+		t.Fatalf("another address was refused: %v", err)
+	} else {
+		c.Close()
+	}
+	// Closing one frees its slot.
+	open[0].Close()
+	var c *gossh.Client
+	waitUntil(t, "a slot is free again", func() bool {
+		var err error
+		c, err = ts.connect("x", attacker)
+		return err == nil
+	})
+	c.Close()
+	for _, c := range open[1:] {
+		c.Close()
+	}
+
+	// The rate of new connections: the burst is spent, then refused, then
+	// allowed again once the bucket refills (nobody is banned).
+	var refused string
+	for range 20 {
+		if got := refusal(attacker); strings.Contains(got, "too many new connections") {
+			refused = got
+			break
+		}
+	}
+	if refused == "" {
+		t.Fatal("20 rapid connections were never refused")
+	}
+	waitUntil(t, "new connections are accepted again", func() bool {
+		c, err := ts.connect("x", attacker)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	bys.check()
+}
+
+func TestOnlyOneChatSessionAndNothingElse(t *testing.T) {
+	ts := startServer(t, ttl)
+	bys := startBystanders(t, ts)
+	conn, err := ts.connect("alice", attacker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	first, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := conn.NewSession(); err == nil {
+		t.Error("a second session channel on one connection was accepted")
+	}
+	// -L: direct-tcpip channels.
+	if _, err := conn.Dial("tcp", bys.alice.conn.LocalAddr().String()); err == nil {
+		t.Error("local port forwarding was accepted")
+	}
+	// -R: tcpip-forward requests.
+	if _, err := conn.Listen("tcp", "127.0.0.1:0"); err == nil {
+		t.Error("remote port forwarding was accepted")
+	}
+	for _, req := range []string{"auth-agent-req@openssh.com", "x11-req", "signal", "break"} {
+		if ok, err := first.SendRequest(req, true, nil); ok || err != nil {
+			t.Errorf("%s: accepted %v, err %v", req, ok, err)
+		}
+	}
+	// Environment variables: a bounded number, each bounded in size.
+	accepted := 0
+	for i := range 100 {
+		if first.Setenv(fmt.Sprintf("V%d", i), "x") == nil {
+			accepted++
+		}
+	}
+	if accepted == 0 || accepted > 32 {
+		t.Errorf("%d of 100 env requests accepted, want 1..32", accepted)
+	}
+	if ok, _ := first.SendRequest("subsystem", true, gossh.Marshal(struct{ Name string }{"sftp"})); ok {
+		t.Error("the sftp subsystem was accepted")
+	}
+	bys.check()
+}
+
+func TestAbsurdWindowsAndResizeStormsAreHarmless(t *testing.T) {
+	ts := startServer(t, ttl)
+	bys := startBystanders(t, ts)
+	conn, err := ts.connect("alice", attacker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, size := range [][2]int{{0, 0}, {65535, 65535}} {
+		sess, err := conn.NewSession()
+		if err != nil {
+			// One session per connection: use a new one.
+			conn.Close()
+			if conn, err = ts.connect("alice", attacker); err != nil {
+				t.Fatal(err)
+			}
+			if sess, err = conn.NewSession(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		screen := newScreen(100, 30)
+		sess.Stdout = screen
+		if err := sess.RequestPty("xterm", size[1], size[0], gossh.TerminalModes{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Shell(); err != nil {
+			t.Fatal(err)
+		}
+		// Drawn for at most 1000×500, whatever was claimed: more than this
+		// 100×30 test terminal shows, so look at the bytes.
+		waitUntil(t, "a first screen", func() bool { return strings.Contains(screen.Raw(), "self-destructs in") })
+		for i := range 2000 {
+			w := 1 + i%65535
+			payload := gossh.Marshal(struct{ Cols, Rows, Width, Height uint32 }{uint32(w), uint32(w), 0, 0})
+			if _, err := sess.SendRequest("window-change", false, payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bys.check()
+	}
+}
+
+func TestVanishedClientIsNoticedAndItsSeatFreed(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	ts := limitedServer(t, func(l *server.Limits) { l.KeepaliveInterval = interval })
+	bys := startBystanders(t, ts)
+	alice := ts.dial(t, "alice")
+	id := alice.roomID()
+
+	// Bob reaches the server through a proxy that can go silent, as a
+	// laptop lid closing does: no FIN, no RST, just nothing.
+	proxy := redistest.StartProxy(t, ts.addr)
+	via := &testServer{addr: proxy.Addr}
+	conn, err := via.connect(id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sess, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobScreen := newScreen(100, 30)
+	sess.Stdout = bobScreen
+	if err := sess.RequestPty("xterm", 30, 100, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor("joined")
+	proxy.Cut()
+	vanished := time.Now()
+	alice.waitFor("left; the seat is free again")
+	if took := time.Since(vanished); took > 5*interval+time.Second {
+		t.Errorf("noticed after %v, want within about 3 keepalive intervals (%v)", took, 3*interval)
+	}
+	ts.dial(t, id).waitFor("you joined")
+	bys.check()
+}
+
+func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
+	ts := limitedServer(t, func(l *server.Limits) { l.IdleTimeout = time.Second })
+	idle := ts.dial(t, "idle")
+	idle.roomID()
+	// The countdown redraws every second; that is not activity.
+	idle.waitFor("You typed nothing for 1s, so you were disconnected.", "The room is still open.", "To return: ssh")
+	if code := idle.exitCode(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+
+	ts = limitedServer(t, func(l *server.Limits) { l.MaxSession = 2 * time.Second })
+	busy := ts.dial(t, "busy")
+	busy.roomID()
+	// Typing all along, so it is not idleness that ends it.
+	waitUntil(t, "a busy session is ended", func() bool {
+		_, _ = busy.stdin.Write([]byte("a"))
+		return strings.Contains(busy.screen.String(), "Sessions last at most 2s.")
+	})
+}
+
+func TestMessageFloodsSlowDownWithoutBanning(t *testing.T) {
+	ts := limitedServer(t, func(l *server.Limits) { l.MessagesPerSecond, l.MessageBurst = 2, 5 })
+	bys := startBystanders(t, ts)
+	victim := ts.dialWith(t, "victim", dialOptions{from: other})
+	evil := ts.dialWith(t, victim.roomID(), dialOptions{from: attacker})
+	evil.waitFor("you joined")
+
+	var flood strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&flood, "flood %02d\r", i)
+	}
+	evil.typeText(flood.String())
+	evil.waitFor("Slow down")
+	evil.typeText("\x15")
+	// A legitimate paste of a few KB is one message, or one clear refusal.
+	evil.typeText("\x1b[200~" + strings.Repeat("pasted text ", 80) + "\x1b[201~\r")
+	waitUntil(t, "the paste is answered", func() bool {
+		s := evil.screen.String()
+		return strings.Contains(s, "Not sent") || strings.Contains(s, "Slow down")
+	})
+	received := strings.Count(victim.screen.Raw(), "flood ")
+	if received == 0 || received > 20 {
+		t.Errorf("the victim saw %d flood lines (raw), want the burst and no more", received)
+	}
+	// Not banned: after the bucket refills, a message goes through.
+	evil.typeText("\x15")
+	waitUntil(t, "a message goes through again", func() bool {
+		evil.say("calm now")
+		return strings.Contains(victim.screen.String(), "calm now")
+	})
+	bys.check()
+}
+
+func TestRoomAndGuessingFloodsAreLimitedPerAddress(t *testing.T) {
+	ts := limitedServer(t, func(l *server.Limits) { l.RoomsPerMinute, l.FailedJoins = 3, 3 })
+	bys := startBystanders(t, ts) // one room from the bystanders' address
+
+	for range 3 {
+		c := ts.dialWith(t, "x", dialOptions{from: attacker})
+		c.roomID()
+		c.typeText("\x03")
+	}
+	refused := ts.dialWith(t, "x", dialOptions{from: attacker})
+	refused.waitFor("You have opened too many rooms")
+	if refused.exitCode() == 0 {
+		t.Error("exit 0")
+	}
+	ts.dialWith(t, "x", dialOptions{from: other}).roomID()
+
+	for range 3 {
+		c := ts.dialWith(t, store.NewRoomID().String(), dialOptions{from: attacker})
+		c.waitFor("No such room")
+	}
+	guess := ts.dialWith(t, store.NewRoomID().String(), dialOptions{from: attacker})
+	guess.waitFor("Too many attempts to join rooms that do not exist")
+	ts.dialWith(t, store.NewRoomID().String(), dialOptions{from: other}).waitFor("No such room")
+	bys.check()
+}
+
+func TestServerBusyBeyondTheSessionCap(t *testing.T) {
+	ts := limitedServer(t, func(l *server.Limits) { l.MaxSessions = 2 })
+	bys := startBystanders(t, ts) // two sessions: the cap
+	c := ts.dialWith(t, "x", dialOptions{from: attacker})
+	c.waitFor("The server is busy")
+	if c.exitCode() == 0 {
+		t.Error("exit 0")
+	}
+	bys.check()
+}
+
+// panicky is a store whose Create panics: a bug in one session's path.
+type panicky struct{ store.Store }
+
+func (p panicky) Create(ctx context.Context) (store.Room, error) { panic("boom") }
+
+func TestOneSessionsPanicEndsOnlyThatSession(t *testing.T) {
+	mem := store.NewMemory(ttl)
+	ts := startServerOn(t, panicky{mem})
+	// The bystanders' room is made directly, since Create panics.
+	room, err := mem.Create(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := ts.dialWith(t, room.ID.String(), dialOptions{from: bystanderAddr})
+	bob := ts.dialWith(t, room.ID.String(), dialOptions{from: bystanderAddr})
+	bob.waitFor("you joined")
+	bys := &bystanders{t: t, alice: alice, bob: bob}
+
+	c := ts.dialWith(t, "x", dialOptions{from: attacker})
+	c.waitFor("Something went wrong on our side")
+	if c.exitCode() == 0 {
+		t.Error("exit 0")
+	}
+	bys.check()
+	if !strings.Contains(ts.logs.String(), "session panicked") {
+		t.Error("the panic was not logged")
+	}
+}
+
+func TestLogsHoldNoMessageRoomIDKeyOrEnvironment(t *testing.T) {
+	ts := startServer(t, ttl)
+	canary := make([]byte, 12)
+	rand.Read(canary)
+	secret := "canary-" + hex.EncodeToString(canary)
+	alice := ts.dialWith(t, "alice-"+secret, dialOptions{env: map[string]string{"SECRET": secret, "TZ": "Europe/Berlin"}})
+	id := alice.roomID()
+	bob := ts.dial(t, id)
+	bob.waitFor("you joined")
+	alice.say(secret)
+	bob.waitFor(secret)
+	bob.typeText("\x18y")
+	alice.waitFor("destroyed")
+	logs := ts.logs.String()
+	for _, clear := range []string{secret, id, strings.ReplaceAll(id, "-", "")} {
+		if strings.Contains(logs, clear) {
+			t.Errorf("logs contain %q:\n%s", clear, logs)
+		}
+	}
+	if !strings.Contains(logs, "seat taken") {
+		t.Errorf("no session was logged at all:\n%s", logs)
+	}
+}
+
+// waitUntil polls cond until it holds; for conditions with nothing to
+// block on (a refill over time, a remote reply).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting until %s", what)
+		case <-tick.C:
+		}
+	}
+}

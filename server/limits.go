@@ -1,0 +1,226 @@
+package server
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limits bound what one client, one session and everybody together may
+// use. Zero fields take the defaults in DefaultLimits.
+type Limits struct {
+	// HandshakeTimeout bounds the time from TCP accept to an open session,
+	// however slowly a client trickles its bytes.
+	HandshakeTimeout time.Duration
+	// IdleTimeout ends a session that typed nothing for this long. The
+	// server's own redraws do not count as activity.
+	IdleTimeout time.Duration
+	// MaxSession ends any session after this long; set it a little above
+	// the room TTL.
+	MaxSession time.Duration
+	// KeepaliveInterval is how often a silent client is asked whether it is
+	// still there; two unanswered asks end the connection.
+	KeepaliveInterval time.Duration
+
+	// Per client address (IPv6 by /64, since one host holds a whole /64).
+	ConnsPerAddr      int        // open connections at once
+	NewConnsPerSecond rate.Limit // sustained rate of new connections
+	NewConnsBurst     int
+	RoomsPerMinute    int // rooms created; also the burst
+	FailedJoins       int // joins of unknown or mistyped room IDs per minute
+
+	// MaxSessions caps open chat sessions on this server.
+	MaxSessions int
+
+	// MessagesPerSecond and MessageBurst limit one session's messages:
+	// generous for typing and pasting, short of a flood.
+	MessagesPerSecond rate.Limit
+	MessageBurst      int
+	// InputBytesPerSecond throttles raw keyboard input (it slows a flood
+	// down instead of dropping keystrokes).
+	InputBytesPerSecond int
+}
+
+// DefaultLimits are the production limits.
+func DefaultLimits() Limits {
+	return Limits{
+		HandshakeTimeout:    10 * time.Second,
+		IdleTimeout:         10 * time.Minute,
+		MaxSession:          11 * time.Minute,
+		KeepaliveInterval:   15 * time.Second,
+		ConnsPerAddr:        8,
+		NewConnsPerSecond:   2,
+		NewConnsBurst:       10,
+		RoomsPerMinute:      10,
+		FailedJoins:         10,
+		MaxSessions:         2000,
+		MessagesPerSecond:   5,
+		MessageBurst:        30,
+		InputBytesPerSecond: 16 << 10,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&l.HandshakeTimeout, d.HandshakeTimeout)
+	set(&l.IdleTimeout, d.IdleTimeout)
+	set(&l.MaxSession, d.MaxSession)
+	set(&l.KeepaliveInterval, d.KeepaliveInterval)
+	setInt(&l.ConnsPerAddr, d.ConnsPerAddr)
+	setInt(&l.NewConnsBurst, d.NewConnsBurst)
+	setInt(&l.RoomsPerMinute, d.RoomsPerMinute)
+	setInt(&l.FailedJoins, d.FailedJoins)
+	setInt(&l.MaxSessions, d.MaxSessions)
+	setInt(&l.MessageBurst, d.MessageBurst)
+	setInt(&l.InputBytesPerSecond, d.InputBytesPerSecond)
+	if l.NewConnsPerSecond == 0 {
+		l.NewConnsPerSecond = d.NewConnsPerSecond
+	}
+	if l.MessagesPerSecond == 0 {
+		l.MessagesPerSecond = d.MessagesPerSecond
+	}
+	return l
+}
+
+// maxTrackedAddrs bounds the memory spent remembering client addresses.
+// Past it, new addresses are turned away until old entries age out.
+const maxTrackedAddrs = 100_000
+
+// addrForget is how long an address with nothing open is remembered: long
+// enough for every per-minute bucket to have refilled.
+const addrForget = 2 * time.Minute
+
+// clients tracks what each client address is using. Its limits are token
+// buckets, so nobody is shut out beyond the window they exceeded.
+type clients struct {
+	limits Limits
+
+	mu        sync.Mutex
+	byAddr    map[netip.Prefix]*client
+	lastSweep time.Time
+}
+
+type client struct {
+	conns    int
+	newConns *rate.Limiter
+	rooms    *rate.Limiter
+	failures *rate.Limiter
+	lastSeen time.Time
+}
+
+func newClients(l Limits) *clients {
+	return &clients{limits: l, byAddr: make(map[netip.Prefix]*client)}
+}
+
+// clientKey groups addresses that one client controls.
+func clientKey(addr net.Addr) netip.Prefix {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return netip.Prefix{}
+	}
+	ip := ap.Addr().Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	prefix, _ := ip.Prefix(bits)
+	return prefix
+}
+
+// get returns the client for key, creating it; nil when too many
+// addresses are already tracked. Called with c.mu held.
+func (c *clients) getLocked(key netip.Prefix, now time.Time) *client {
+	if now.Sub(c.lastSweep) > addrForget/2 {
+		c.lastSweep = now
+		for k, cl := range c.byAddr {
+			if cl.conns == 0 && now.Sub(cl.lastSeen) > addrForget {
+				delete(c.byAddr, k)
+			}
+		}
+	}
+	cl := c.byAddr[key]
+	if cl == nil {
+		if len(c.byAddr) >= maxTrackedAddrs {
+			return nil
+		}
+		perMinute := func(n int) *rate.Limiter { return rate.NewLimiter(rate.Limit(float64(n)/60), n) }
+		cl = &client{
+			newConns: rate.NewLimiter(c.limits.NewConnsPerSecond, c.limits.NewConnsBurst),
+			rooms:    perMinute(c.limits.RoomsPerMinute),
+			failures: perMinute(c.limits.FailedJoins),
+		}
+		c.byAddr[key] = cl
+	}
+	cl.lastSeen = now
+	return cl
+}
+
+// connRefusal is why a new connection from addr is refused, or "".
+// Otherwise the connection is counted until release is called.
+func (c *clients) admit(addr net.Addr) (refusal string, release func()) {
+	key := clientKey(addr)
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := c.getLocked(key, now)
+	switch {
+	case cl == nil:
+		return "the server is busy; try again in a minute", nil
+	case cl.conns >= c.limits.ConnsPerAddr:
+		return "too many connections from your address at once; close one and try again", nil
+	case !cl.newConns.AllowN(now, 1):
+		return "too many new connections from your address; try again in a few seconds", nil
+	}
+	cl.conns++
+	var once sync.Once
+	return "", func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			cl.conns--
+			cl.lastSeen = time.Now()
+		})
+	}
+}
+
+// allowRoom takes one room creation from addr's budget.
+func (c *clients) allowRoom(addr net.Addr) bool {
+	return c.take(addr, func(cl *client) *rate.Limiter { return cl.rooms }, true)
+}
+
+// mayTryJoin reports whether addr has failed joins left, without using one.
+func (c *clients) mayTryJoin(addr net.Addr) bool {
+	return c.take(addr, func(cl *client) *rate.Limiter { return cl.failures }, false)
+}
+
+// failedJoin spends one of addr's failed joins.
+func (c *clients) failedJoin(addr net.Addr) {
+	c.take(addr, func(cl *client) *rate.Limiter { return cl.failures }, true)
+}
+
+func (c *clients) take(addr net.Addr, bucket func(*client) *rate.Limiter, spend bool) bool {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := c.getLocked(clientKey(addr), now)
+	if cl == nil {
+		return false
+	}
+	if spend {
+		return bucket(cl).AllowN(now, 1)
+	}
+	return bucket(cl).TokensAt(now) >= 1
+}
