@@ -1,7 +1,7 @@
 # `make test` is the one command that checks everything; CI runs it too.
 GO ?= go
 
-.PHONY: test deps check run fuzz bench
+.PHONY: test deps check run fuzz bench vulncheck
 
 ## test: install what the tests need, check formatting and vet, run every test with -race
 test: deps check
@@ -32,3 +32,12 @@ fuzz:
 ## bench: latency and throughput benchmarks (see README for how to read them)
 bench:
 	$(GO) test ./... -run '^$$' -bench . -benchmem -count 5
+
+## vulncheck: govulncheck against a vulnerability database built from the
+## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached)
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+vulncheck:
+	$(GO) mod download golang.org/x/vulndb@$(VULNDB_VERSION)
+	rm -rf .vulndb && $(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) \
+		-vulns "$$($(GO) env GOMODCACHE)/golang.org/x/vulndb@$(VULNDB_VERSION)/data/osv" -out .vulndb
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 -db "file://$$(pwd)/.vulndb" ./...

@@ -187,7 +187,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer rooms.Close()
-	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger})
+	limits := server.DefaultLimits()
+	// A session never outlives its room by much, however long the TTL.
+	limits.MaxSession = cfg.roomTTL + time.Minute
+	limits.IdleTimeout = min(limits.IdleTimeout, cfg.roomTTL)
+	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger, Limits: limits})
 	if err != nil {
 		ln.Close()
 		return err

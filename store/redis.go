@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,8 +114,8 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		ps:         cfg.Client.Subscribe(ctx),
 	}
 	s.wg.Add(2)
-	go s.listen()
-	go s.keep()
+	go s.supervise("pubsub listener", s.listen)
+	go s.supervise("lease keeper", s.keep)
 	return s, nil
 }
 
@@ -278,7 +279,7 @@ func (s *Redis) seat(seat *redisSeat, secrets roomSecrets, keys []string, channe
 		r.expiry = time.AfterFunc(time.Until(r.deadline), r.expire)
 		s.rooms[channel] = r
 		s.wg.Add(1)
-		go r.follow()
+		go s.supervise("room follower", r.follow)
 	}
 	r.mu.Lock()
 	seat.room = r
@@ -392,7 +393,6 @@ func (s *Redis) isClosed() bool {
 // because a silently dropped TCP connection would otherwise look idle
 // forever.
 func (s *Redis) listen() {
-	defer s.wg.Done()
 	ctx := context.Background()
 	awaitingPong := false
 	failures := 0
@@ -459,6 +459,30 @@ func (s *Redis) reconnectPubSub(broken *redis.PubSub) {
 	_ = s.ps.Subscribe(ctx, slices.Collect(maps.Keys(s.subscribed))...)
 }
 
+// supervise runs loop until it returns, restarting it after a panic (a bug
+// must not take every room of this server down with it).
+func (s *Redis) supervise(what string, loop func()) {
+	defer s.wg.Done()
+	for s.panicked(what, loop) {
+		select {
+		case <-s.done:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Redis) panicked(what string, loop func()) (panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("store goroutine panicked; restarting it", "goroutine", what, "panic", r, "stack", string(debug.Stack()))
+			panicked = true
+		}
+	}()
+	loop()
+	return false
+}
+
 func backoff(failures int) time.Duration {
 	return min(50*time.Millisecond<<min(failures, 6), 2*time.Second)
 }
@@ -491,7 +515,6 @@ func (s *Redis) poke(channel string) {
 // keep renews the leases of every seat held here and, as a safety net,
 // re-reads every room's log.
 func (s *Redis) keep() {
-	defer s.wg.Done()
 	ticker := time.NewTicker(s.lease / 3)
 	defer ticker.Stop()
 	for {
@@ -613,7 +636,6 @@ func (r *redisRoom) poke() {
 
 // follow reads the room's log whenever poked, until the room is released.
 func (r *redisRoom) follow() {
-	defer r.s.wg.Done()
 	for {
 		select {
 		case <-r.stop:

@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/ssh-burn/chat/store"
 )
 
@@ -63,6 +65,10 @@ func checkSanitized(t *testing.T, in, out string) {
 	}
 	if store.RuneCount(out) > 4*store.MaxMessageRunes {
 		t.Fatalf("%d characters out", store.RuneCount(out))
+	}
+	// Bounded width: at most two cells per character kept.
+	if w := ansi.StringWidth(out); w > 2*4*store.MaxMessageRunes {
+		t.Fatalf("%d cells wide", w)
 	}
 	marks := 0
 	for _, r := range out {
