@@ -10,14 +10,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	// Time zones sent by clients (TZ) must resolve even in a container
 	// without /usr/share/zoneinfo.
 	_ "time/tzdata"
+
+	"github.com/pires/go-proxyproto"
 
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
@@ -44,6 +48,9 @@ type config struct {
 	roomTTL    time.Duration
 	redisURL   string
 	seatLease  time.Duration
+	// trustedProxies are load balancers whose PROXY protocol header names
+	// the real client, which the per-address limits need.
+	trustedProxies []netip.Prefix
 }
 
 // parseConfig reads flags, falling back to environment variables for flags
@@ -58,6 +65,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		roomTTL  = fs.String("room-ttl", "10m", "`duration` a room lives after it is created (env CHAT_ROOM_TTL)")
 		redisURL = fs.String("redis", "", "Redis `URL` shared by several replicas: redis://[user:pass@]host:port[/db], rediss://… for TLS,\nor a cluster as redis://host1:port?addr=host2:port&addr=host3:port; empty keeps rooms in this process's memory (env CHAT_REDIS_URL)")
 		lease    = fs.String("seat-lease", store.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (env CHAT_SEAT_LEASE)")
+		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chat [flags]\n\nServes private, self-destructing two-person chat rooms over SSH.\nEvery flag can also be set with the environment variable named in its description.\n\n")
@@ -73,7 +81,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for name, env := range map[string]string{
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
-		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE",
+		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE", "trusted-proxies": "CHAT_TRUSTED_PROXIES",
 	} {
 		if v := getenv(env); v != "" && !given[name] {
 			if err := fs.Set(name, v); err != nil {
@@ -111,6 +119,20 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		client.Close()
 	}
+	for _, field := range strings.Split(*proxies, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(field)
+		if err != nil {
+			addr, addrErr := netip.ParseAddr(field)
+			if addrErr != nil {
+				return config{}, fmt.Errorf("-trusted-proxies %q: want an address or CIDR such as 10.0.0.0/8", field)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cfg.trustedProxies = append(cfg.trustedProxies, prefix.Masked())
+	}
 	if cfg.seatLease, err = time.ParseDuration(*lease); err != nil {
 		return config{}, fmt.Errorf("-seat-lease %q: %w", *lease, err)
 	}
@@ -129,6 +151,26 @@ func derivePublicAddr(listen *net.TCPAddr) server.PublicAddr {
 		host = "localhost"
 	}
 	return server.PublicAddr{Host: host, Port: listen.Port}
+}
+
+// behindProxies reads the PROXY protocol header on connections from the
+// trusted load balancers (it must be there) and leaves every other
+// connection untouched, so nobody else can claim another address.
+func behindProxies(ln net.Listener, trusted []netip.Prefix) net.Listener {
+	return &proxyproto.Listener{
+		Listener:          ln,
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnPolicy: func(opts proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+			if ap, err := netip.ParseAddrPort(opts.Upstream.String()); err == nil {
+				for _, p := range trusted {
+					if p.Contains(ap.Addr().Unmap()) {
+						return proxyproto.REQUIRE, nil
+					}
+				}
+			}
+			return proxyproto.SKIP, nil
+		},
+	}
 }
 
 // openStore returns the configured store and a word for the logs. The
@@ -180,6 +222,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if cfg.publicAddr == (server.PublicAddr{}) {
 		cfg.publicAddr = derivePublicAddr(ln.Addr().(*net.TCPAddr))
+	}
+	if len(cfg.trustedProxies) > 0 {
+		ln = behindProxies(ln, cfg.trustedProxies)
 	}
 	rooms, storeKind, err := openStore(ctx, cfg, logger)
 	if err != nil {

@@ -76,6 +76,7 @@ func TestParseConfigRejectsBadValues(t *testing.T) {
 		{nil, map[string]string{"CHAT_REDIS_URL": "redis://localhost:6379/notadb"}, "redis"},
 		{[]string{"-redis", "redis://a:1?addr=b:2&bogus=1"}, nil, "redis cluster URL"},
 		{[]string{"-seat-lease", "100ms"}, nil, "between 1s and 1m"},
+		{[]string{"-trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, "want an address or CIDR"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 		{[]string{"-nope"}, nil, "flag provided but not defined"},
 	} {
