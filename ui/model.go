@@ -88,6 +88,26 @@ type Model struct {
 	inputFull     bool // the input holds inputCap characters: typing adds nothing
 	outcome       Outcome
 	done          bool
+
+	// version names the state the model is in; View redraws only for a
+	// version it has not drawn yet (see unchanged).
+	version uint64
+	frame   *frame
+}
+
+// frame is the last screen drawn, shared by every copy of one Model.
+// Bubble Tea calls View after every message, and a flood of keystrokes that
+// change nothing would otherwise redraw the whole screen for each of them.
+type frame struct {
+	versions uint64 // the last version handed out
+	drawn    uint64 // the version text shows
+	text     string
+}
+
+// touch gives m a version no other state of it has had.
+func (m *Model) touch() {
+	m.frame.versions++
+	m.version = m.frame.versions
 }
 
 // entry is one line of the conversation: a message or a system notice.
@@ -156,6 +176,7 @@ func New(cfg Config) Model {
 		input:    in,
 		viewport: viewport.New(0, 0),
 		now:      time.Now(),
+		frame:    &frame{},
 	}
 	if cfg.MessageRate > 0 {
 		m.sendRate = rate.NewLimiter(cfg.MessageRate, max(cfg.MessageBurst, 1))
@@ -200,9 +221,10 @@ func tick() tea.Cmd {
 
 // Update implements tea.Model.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	if m.done {
+	if m.done || m.unchanged(msg) {
 		return m, nil
 	}
+	m.touch()
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
@@ -230,6 +252,23 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.finish(msg.Reason + m.livesOn())
 	}
 	return m, nil
+}
+
+// unchanged reports keys that would leave the model exactly as it is:
+// characters typed into a full input, enter on an empty one. Whatever the
+// model does not recognise here counts as a change.
+func (m Model) unchanged(msg tea.Msg) bool {
+	k, ok := msg.(tea.KeyMsg)
+	if !ok || m.confirming {
+		return false
+	}
+	switch k.Type {
+	case tea.KeyRunes, tea.KeySpace:
+		return m.inputFull
+	case tea.KeyEnter:
+		return m.input.Value() == ""
+	}
+	return false
 }
 
 func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -268,9 +307,6 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.ScrollDown):
 		m.viewport.HalfPageDown()
 		return m, nil
-	}
-	if msg.Type == tea.KeyRunes && m.inputFull {
-		return m, nil // nothing more fits; the status says so already
 	}
 	// textinput's sanitiser edits the runes in place, and bubbletea hands
 	// out shared slices for some keys (space is one): two sessions typing
@@ -457,6 +493,7 @@ func (m *Model) setStatus(text string, isError bool) {
 const fixedLines = 6
 
 func (m *Model) resize(width, height int) {
+	m.touch()
 	m.width, m.height = max(width, 20), max(height, fixedLines+1)
 	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
 	m.help.Width = m.width
@@ -517,6 +554,13 @@ func (m Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, st
 
 // View implements tea.Model.
 func (m Model) View() string {
+	if m.frame.drawn != m.version {
+		m.frame.text, m.frame.drawn = m.draw(), m.version
+	}
+	return m.frame.text
+}
+
+func (m Model) draw() string {
 	if m.done {
 		// The outcome is printed on the normal screen after the program
 		// exits; the last frame is left blank.

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -339,5 +340,53 @@ func TestTypedWordsThatNameKeysAreJustText(t *testing.T) {
 	}
 	if got := m.input.Value(); got != "the end enter ctrl+x home ctrl+c" || m.done || m.confirming {
 		t.Fatalf("input %q (done %v, confirming %v)", got, m.done, m.confirming)
+	}
+}
+
+// A flood of characters into a full input must cost next to nothing:
+// Bubble Tea draws the whole screen after every message.
+func TestKeysThatChangeNothingDoNotRedraw(t *testing.T) {
+	m := newModel(t, newRoom(t, true).a, termenv.Ascii)
+	m = typeText(t, m, strings.Repeat("y", inputCap))
+	before := m.View()
+	for _, k := range []tea.KeyMsg{runeKey('z'), press(tea.KeySpace), {Type: tea.KeyRunes, Runes: []rune("more")}} {
+		m, _ = step(t, m, k)
+		if v := m.View(); v != before {
+			t.Fatalf("%v into a full input changed the screen", k)
+		}
+	}
+	if m.version != m.frame.drawn {
+		t.Fatal("the frame was not reused")
+	}
+	// Anything that does change the screen is drawn.
+	m, _ = step(t, m, press(tea.KeyBackspace))
+	if v := m.View(); v == before || !strings.Contains(v, fmt.Sprintf("%d/%d", inputCap-1, store.MaxMessageRunes)) {
+		t.Fatalf("backspace did not redraw:\n%s", v)
+	}
+}
+
+// BenchmarkKeystroke is the cost of one typed key, Update and View, as
+// Bubble Tea pays it for every message.
+func BenchmarkKeystroke(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		filled int
+	}{{"empty-input", 0}, {"full-input", inputCap}} {
+		b.Run(bc.name, func(b *testing.B) {
+			t := &testing.T{}
+			m := newModel(t, newRoom(t, true).a, termenv.ANSI256)
+			m = typeText(t, m, strings.Repeat("y", bc.filled))
+			m.View()
+			key := runeKey('x')
+			b.ReportAllocs()
+			for b.Loop() {
+				next, _ := m.Update(key)
+				_ = next.View()
+				if bc.filled == 0 {
+					continue // keep the input short: measure one key, not a growing line
+				}
+				m = next.(Model)
+			}
+		})
 	}
 }
