@@ -61,8 +61,8 @@ func limitedServer(t *testing.T, tweak func(*server.Limits)) *testServer {
 }
 
 func TestHostileTextNeverReachesThePartnersTerminal(t *testing.T) {
-	// The input throttle is raised so a megabyte arrives within the test.
-	ts := limitedServer(t, func(l *server.Limits) { l.InputBytesPerSecond = 8 << 20 })
+	// The input throttles are raised so a megabyte arrives within the test.
+	ts := limitedServer(t, func(l *server.Limits) { l.InputBytesPerSecond, l.KeysPerSecond = 8<<20, 1<<20 })
 	bys := startBystanders(t, ts)
 	victim := ts.dialWith(t, "victim", dialOptions{from: other})
 	evil := ts.dialWith(t, victim.roomID(), dialOptions{from: attacker})

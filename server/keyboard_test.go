@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // readAll drains k the way Bubble Tea does, with a 256-byte buffer,
@@ -39,7 +41,7 @@ func TestKeyboardEndsRunawayPastes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// Reads of every size split the markers in every way.
 			for _, chunk := range []int{1, 3, 7, 255} {
-				k := newKeyboard(&chunked{data: []byte(c.in), size: chunk}, 1<<30)
+				k := newKeyboard(&chunked{data: []byte(c.in), size: chunk}, 1<<30, 1<<30)
 				if got := readAll(t, k); got != c.want {
 					t.Fatalf("chunks of %d: got %d bytes, want %d", chunk, len(got), len(c.want))
 				}
@@ -61,4 +63,29 @@ func (c *chunked) Read(p []byte) (int, error) {
 	n := copy(p[:min(len(p), c.size)], c.data)
 	c.data = c.data[n:]
 	return n, nil
+}
+
+// Every key costs a redraw, so tiny keys are throttled by count, not only
+// by bytes; a bracketed paste is one key however long.
+func TestKeyboardThrottlesKeysNotJustBytes(t *testing.T) {
+	const perSecond = 100
+	for name, c := range map[string]struct {
+		in      string
+		atLeast time.Duration
+	}{
+		"typed and erased": {strings.Repeat("a\x7f", 1000), (2000 - 256) * time.Second / perSecond},
+		"one long paste":   {pasteStart + strings.Repeat("word ", 2000) + pasteEnd, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				k := newKeyboard(&chunked{data: []byte(c.in), size: 255}, 1<<30, perSecond)
+				start := time.Now()
+				readAll(t, k)
+				took := time.Since(start)
+				if took < c.atLeast || (c.atLeast == 0 && took > time.Second) {
+					t.Fatalf("took %v (fake time), want at least %v", took, c.atLeast)
+				}
+			})
+		})
+	}
 }

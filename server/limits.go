@@ -42,6 +42,11 @@ type Limits struct {
 	// InputBytesPerSecond throttles raw keyboard input (it slows a flood
 	// down instead of dropping keystrokes).
 	InputBytesPerSecond int
+	// KeysPerSecond throttles key messages (a key, a word, a space; a
+	// bracketed paste is one): every one costs the chat a redraw, so a
+	// stream of tiny keys would otherwise cost a core. Typing and key
+	// repeat stay far below it.
+	KeysPerSecond int
 }
 
 // DefaultLimits are the production limits.
@@ -60,6 +65,7 @@ func DefaultLimits() Limits {
 		MessagesPerSecond:   5,
 		MessageBurst:        30,
 		InputBytesPerSecond: 16 << 10,
+		KeysPerSecond:       200,
 	}
 }
 
@@ -86,6 +92,7 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.MaxSessions, d.MaxSessions)
 	setInt(&l.MessageBurst, d.MessageBurst)
 	setInt(&l.InputBytesPerSecond, d.InputBytesPerSecond)
+	setInt(&l.KeysPerSecond, d.KeysPerSecond)
 	if l.NewConnsPerSecond == 0 {
 		l.NewConnsPerSecond = d.NewConnsPerSecond
 	}

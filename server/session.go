@@ -227,7 +227,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		MessageRate:  s.limits.MessagesPerSecond,
 		MessageBurst: s.limits.MessageBurst,
 	})
-	keys := newKeyboard(sess, s.limits.InputBytesPerSecond)
+	keys := newKeyboard(sess, s.limits.InputBytesPerSecond, s.limits.KeysPerSecond)
 	program := tea.NewProgram(model,
 		tea.WithInput(keys),
 		tea.WithOutput(sess),
@@ -318,13 +318,15 @@ func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, ended <-c
 //     text without a space costs it quadratic time);
 //   - a bracketed paste that never ends is ended after maxPasteBytes (the
 //     parser would buffer it forever);
-//   - input is throttled to a human's pace: a flood slows down in the SSH
-//     window instead of being buffered or dropped;
+//   - input is throttled to a human's pace, in bytes and in keys (every
+//     key, however small, costs the chat a redraw): a flood slows down in
+//     the SSH window instead of being buffered or dropped;
 //   - every keystroke is signalled, so idleness is measured by what the
 //     person types, not by what the server draws.
 type keyboard struct {
 	in    io.Reader
-	rate  *rate.Limiter
+	bytes *rate.Limiter
+	keys  *rate.Limiter
 	typed chan struct{}
 
 	buf     [maxKeyboardRead]byte
@@ -341,10 +343,11 @@ const (
 	pasteEnd        = "\x1b[201~"
 )
 
-func newKeyboard(in io.Reader, bytesPerSecond int) *keyboard {
+func newKeyboard(in io.Reader, bytesPerSecond, keysPerSecond int) *keyboard {
 	return &keyboard{
 		in:    in,
-		rate:  rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
+		bytes: rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
+		keys:  rate.NewLimiter(rate.Limit(keysPerSecond), max(keysPerSecond, maxKeyboardRead+1)),
 		typed: make(chan struct{}, 1),
 	}
 }
@@ -362,8 +365,10 @@ func (k *keyboard) Read(p []byte) (int, error) {
 		}
 		// Waiting here leaves the rest in the SSH window: the client slows
 		// down instead of the server buffering.
-		_ = k.rate.WaitN(context.Background(), n)
-		k.pending = k.boundPastes(k.buf[:n])
+		var keys int
+		k.pending, keys = k.boundPastes(k.buf[:n])
+		_ = k.bytes.WaitN(context.Background(), n)
+		_ = k.keys.WaitN(context.Background(), keys)
 	}
 	n := copy(p, k.pending)
 	k.pending = k.pending[n:]
@@ -371,10 +376,21 @@ func (k *keyboard) Read(p []byte) (int, error) {
 }
 
 // boundPastes returns in, with an end-of-paste marker inserted wherever a
-// paste has run longer than maxPasteBytes.
-func (k *keyboard) boundPastes(in []byte) []byte {
-	out := make([]byte, 0, len(in)+len(pasteEnd))
+// paste has run longer than maxPasteBytes, and about how many key messages
+// the parser will make of it: Bubble Tea makes one of a run of characters,
+// and one of each space, control character and escape sequence, while a
+// bracketed paste is a single message.
+func (k *keyboard) boundPastes(in []byte) (out []byte, keys int) {
+	out = make([]byte, 0, len(in)+len(pasteEnd))
+	inRun := false
 	for _, b := range in {
+		if !k.inPaste {
+			separate := b <= ' ' || b == 0x7f
+			if separate || !inRun {
+				keys++
+			}
+			inRun = !separate
+		}
 		out = append(out, b)
 		k.recent = append(k.recent, b)
 		if len(k.recent) > len(pasteStart) {
@@ -392,7 +408,7 @@ func (k *keyboard) boundPastes(in []byte) []byte {
 			}
 		}
 	}
-	return out
+	return out, keys
 }
 
 func clampWindow(w ssh.Window) (width, height int) {
