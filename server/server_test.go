@@ -33,6 +33,19 @@ func TestLocalLoginNameCreatesARoomAndShowsTheShareCommand(t *testing.T) {
 	}
 }
 
+// Login names as long as a room ID are still names: they open a room.
+func TestLongLoginNamesCreateRooms(t *testing.T) {
+	ts := startServer(t, ttl)
+	for _, user := range []string{"christopherjames", "CHRISTOPHERJAMES", "anna-marie"} {
+		c := ts.dial(t, user)
+		c.roomID()
+		c.typeText("\x03")
+		if code := c.exitCode(); code != 0 {
+			t.Errorf("%s: exit status %d", user, code)
+		}
+	}
+}
+
 func TestJoinChatBothWaysWithHistory(t *testing.T) {
 	ts := startServer(t, ttl)
 	alice := ts.dial(t, "alice")

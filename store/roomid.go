@@ -67,49 +67,36 @@ func NewRoomID() RoomID {
 
 // ParseRoomID reads an SSH username as a room ID. It returns ErrNotRoomID
 // when s is not shaped like one and ErrMistypedRoomID when the check
-// character is wrong. Dashes are optional and case does not matter.
+// character is wrong. The dashes must be where the share command puts them:
+// a plain 16-letter login name such as "christopherjames" is a person's name
+// (OpenSSH sends it when no user is given), not a room ID with a typo. Case
+// does not matter, and o, i and l read as 0 and 1.
 func ParseRoomID(s string) (RoomID, error) {
 	// Bound the work on hostile input before looking at it closely.
-	if len(s) > idChars+idChars/idGroup {
+	if len(s) != idChars+idChars/idGroup-1 {
 		return "", ErrNotRoomID
 	}
 	var v [idChars]byte
 	n := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '-' {
+		if i%(idGroup+1) == idGroup {
+			if c != '-' {
+				return "", ErrNotRoomID
+			}
 			continue
 		}
 		x := idValue[c]
-		if x < 0 || n == idChars {
+		if x < 0 {
 			return "", ErrNotRoomID
 		}
 		v[n] = byte(x)
 		n++
 	}
-	if n != idChars || !dashesWellPlaced(s) {
-		return "", ErrNotRoomID
-	}
 	if checkValue(v[:idRandomChars]) != v[idRandomChars] {
 		return "", ErrMistypedRoomID
 	}
 	return format(v[:]), nil
-}
-
-// dashesWellPlaced accepts either no dashes or exactly the canonical ones.
-func dashesWellPlaced(s string) bool {
-	if !strings.Contains(s, "-") {
-		return true
-	}
-	if len(s) != idChars+idChars/idGroup-1 {
-		return false
-	}
-	for i := range len(s) {
-		if (s[i] == '-') != (i%(idGroup+1) == idGroup) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkValue derives the check character from the random ones. A hash makes

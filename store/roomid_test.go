@@ -30,7 +30,6 @@ func TestParseRoomIDForgivesHowPeopleRetype(t *testing.T) {
 	id := store.NewRoomID()
 	for _, variant := range []string{
 		strings.ToUpper(string(id)),
-		strings.ReplaceAll(string(id), "-", ""),
 		strings.NewReplacer("0", "o", "1", "l").Replace(string(id)),
 	} {
 		if got, err := store.ParseRoomID(variant); err != nil || got != id {
@@ -75,6 +74,8 @@ func TestParseRoomIDRejectsWhatIsNotAnID(t *testing.T) {
 		"", "root", "alice", "{", "*", "room:*", "\x1b[2J", "\u202eevil",
 		strings.Repeat("a", 4096), "k7m2-q9xw-4p3f", "k7m2-q9xw-4p3f-h8n2-aaaa",
 		"k7m2q-9xw-4p3f-h8n2", "k7m2--q9xw4p3f-h8n2", "k7m2 q9xw 4p3f h8n2", "uuuu-uuuu-uuuu-uuuu",
+		// Login names of an ID's length are names, whatever their letters.
+		"christopherjames", "CHRISTOPHERJAMES", strings.ReplaceAll(store.NewRoomID().String(), "-", ""),
 	} {
 		if _, err := store.ParseRoomID(s); !errors.Is(err, store.ErrNotRoomID) {
 			t.Errorf("ParseRoomID(%q) = %v, want ErrNotRoomID", s, err)
