@@ -191,7 +191,7 @@ func TestNoTerminalOrCommandIsRefusedWithAHint(t *testing.T) {
 	}{
 		{"ssh -T", "alice", dialOptions{noPTY: true}, "The chat needs a terminal. Connect with: ssh -t -p"},
 		{"ssh -T to a room", id, dialOptions{noPTY: true}, "ssh -t -p " + strconv.Itoa(ts.port) + " " + id + "@127.0.0.1"},
-		{"ssh host ls", "alice", dialOptions{noPTY: true, command: "ls"}, "runs only the chat, not commands"},
+		{"ssh host ls", "alice", dialOptions{noPTY: true, command: "ls"}, "runs only the chat, not commands. Connect with: ssh -t -p"},
 		{"ssh -t host ls", "alice", dialOptions{command: "ls"}, "runs only the chat, not commands"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

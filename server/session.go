@@ -81,7 +81,7 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
 			s.log.Info("session refused", "reason", "command")
-			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User()))
+			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User(), "-t"))
 		case !hasPty:
 			s.log.Info("session refused", "reason", "no terminal")
 			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
@@ -159,7 +159,7 @@ func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat
 		}
 		room, err := s.store.Create(ctx)
 		if err != nil {
-			return nil, false, fmt.Errorf("create room: %w", err)
+			return nil, false, err // the store says "create room: …"
 		}
 		id, created = room.ID, true
 	case !s.clients.mayTryJoin(from):
@@ -174,10 +174,7 @@ func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat
 	if errors.Is(err, store.ErrNotFound) {
 		s.clients.failedJoin(from)
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("join room: %w", err)
-	}
-	return seat, created, nil
+	return seat, created, err // the store says "join room: …"
 }
 
 func (s *Server) refuseJoin(sess ssh.Session, err error) {

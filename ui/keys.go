@@ -26,9 +26,10 @@ func newKeyMap() keyMap {
 	}
 }
 
-// ShortHelp implements help.KeyMap for the chatting state.
+// ShortHelp implements help.KeyMap for the chatting state. A narrow
+// terminal cuts the line short, so the keys nobody would guess come first.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Send, k.ScrollUp, k.Destroy, k.Leave}
+	return []key.Binding{k.Destroy, k.Leave, k.Send, k.ScrollUp}
 }
 
 // FullHelp implements help.KeyMap.

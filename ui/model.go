@@ -637,8 +637,11 @@ func (m Model) inputView() string {
 }
 
 func (m Model) helpView() string {
+	var keys help.KeyMap = m.keys
 	if m.confirming {
-		return m.help.View(confirmKeys(m.keys))
+		keys = confirmKeys(m.keys)
 	}
-	return m.help.View(m.keys)
+	// help adds an item that does not fit whenever its ellipsis does not
+	// fit either, so cut the line to the screen here.
+	return ansi.Truncate(m.help.View(keys), m.width, "…")
 }
