@@ -22,6 +22,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/pires/go-proxyproto"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
@@ -79,43 +80,53 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	// setting names where a value came from, so an error points at the
+	// flag or the environment variable that was actually set.
+	fromEnv := map[string]string{}
+	setting := func(flag string) string {
+		if env, ok := fromEnv[flag]; ok {
+			return env
+		}
+		return "-" + flag
+	}
 	for name, env := range map[string]string{
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
 		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE", "trusted-proxies": "CHAT_TRUSTED_PROXIES",
 	} {
 		if v := getenv(env); v != "" && !given[name] {
-			if err := fs.Set(name, v); err != nil {
-				return config{}, fmt.Errorf("%s: %w", env, err)
-			}
+			fromEnv[name] = env
+			// Every flag is a string, so Set cannot fail; values are
+			// checked below.
+			_ = fs.Set(name, v)
 		}
 	}
 
 	cfg := config{listen: *listen, hostKey: *hostKey, redisURL: *redisURL}
 	_, listenPort, err := net.SplitHostPort(cfg.listen)
 	if err != nil {
-		return config{}, fmt.Errorf("-listen %q: want host:port or :port", cfg.listen)
+		return config{}, fmt.Errorf("%s %q: want host:port or :port", setting("listen"), cfg.listen)
 	}
 	if p, err := strconv.Atoi(listenPort); err != nil || p < 0 || p > 65535 {
-		return config{}, fmt.Errorf("-listen %q: port must be a number 0-65535", cfg.listen)
+		return config{}, fmt.Errorf("%s %q: port must be a number 0-65535", setting("listen"), cfg.listen)
 	}
 	if *public != "" {
 		if cfg.publicAddr, err = server.ParsePublicAddr(*public); err != nil {
-			return config{}, fmt.Errorf("-public-addr: %w", err)
+			return config{}, fmt.Errorf("%s: %w", setting("public-addr"), err)
 		}
 	}
 	if cfg.roomTTL, err = time.ParseDuration(*roomTTL); err != nil {
-		return config{}, fmt.Errorf("-room-ttl %q: %w", *roomTTL, err)
+		return config{}, fmt.Errorf("%s %q: %w", setting("room-ttl"), *roomTTL, err)
 	}
 	if cfg.roomTTL < time.Second || cfg.roomTTL > 24*time.Hour {
-		return config{}, fmt.Errorf("-room-ttl %v: must be between 1s and 24h", cfg.roomTTL)
+		return config{}, fmt.Errorf("%s %v: must be between 1s and 24h", setting("room-ttl"), cfg.roomTTL)
 	}
 	if cfg.hostKey == "" {
-		return config{}, errors.New("-host-key: a path is required")
+		return config{}, fmt.Errorf("%s: a path is required", setting("host-key"))
 	}
 	if cfg.redisURL != "" {
 		client, err := store.NewRedisClient(cfg.redisURL)
 		if err != nil {
-			return config{}, fmt.Errorf("-redis: %w", err)
+			return config{}, fmt.Errorf("%s: %w", setting("redis"), err)
 		}
 		client.Close()
 	}
@@ -127,17 +138,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		if err != nil {
 			addr, addrErr := netip.ParseAddr(field)
 			if addrErr != nil {
-				return config{}, fmt.Errorf("-trusted-proxies %q: want an address or CIDR such as 10.0.0.0/8", field)
+				return config{}, fmt.Errorf("%s %q: want an address or CIDR such as 10.0.0.0/8", setting("trusted-proxies"), field)
 			}
 			prefix = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		cfg.trustedProxies = append(cfg.trustedProxies, prefix.Masked())
 	}
 	if cfg.seatLease, err = time.ParseDuration(*lease); err != nil {
-		return config{}, fmt.Errorf("-seat-lease %q: %w", *lease, err)
+		return config{}, fmt.Errorf("%s %q: %w", setting("seat-lease"), *lease, err)
 	}
 	if cfg.seatLease < time.Second || cfg.seatLease > time.Minute {
-		return config{}, fmt.Errorf("-seat-lease %v: must be between 1s and 1m", cfg.seatLease)
+		return config{}, fmt.Errorf("%s %v: must be between 1s and 1m", setting("seat-lease"), cfg.seatLease)
 	}
 	return cfg, nil
 }
@@ -179,6 +190,9 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Stor
 	if cfg.redisURL == "" {
 		return store.NewMemory(cfg.roomTTL), "memory", nil
 	}
+	// go-redis reports some trouble (failed dials) only through its own
+	// process-wide logger; send that to ours.
+	redis.SetLogger(redisLog{logger.With("component", "redis")})
 	client, err := store.NewRedisClient(cfg.redisURL)
 	if err != nil {
 		return nil, "", err
@@ -191,6 +205,13 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Stor
 		return nil, "", err
 	}
 	return closeBoth{rooms, client}, "redis", nil
+}
+
+// redisLog adapts slog to go-redis's logger interface.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // closeBoth closes a store, then the client it was using.
