@@ -23,8 +23,9 @@ import (
 const DefaultLease = 10 * time.Second
 
 const (
-	// streamMaxLen bounds a room's log. It holds joins and leaves as well as
-	// messages, so it is larger than the history a joiner receives.
+	// streamMaxLen bounds a room's log, which servers read to catch up
+	// (a seat never holds more than eventBuffer unread events). History
+	// has a stream of its own, bounded at HistoryLimit.
 	streamMaxLen = 2 * HistoryLimit
 	// readBatch is how many log entries one catch-up read fetches.
 	readBatch = 128
@@ -152,7 +153,7 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 // room hash to one cluster slot, so each script touches a single node.
 func roomKeys(tag string) (keys []string, channel string) {
 	keys = make([]string, keyCount)
-	for i, part := range [keyCount]string{keyMeta: "meta", keySeats: "seats", keyNames: "names", keyLog: "log"} {
+	for i, part := range [keyCount]string{keyMeta: "meta", keySeats: "seats", keyNames: "names", keyLog: "log", keyHistory: "history"} {
 		keys[i] = "chat:{" + tag + "}:" + part
 	}
 	return keys, "chat:{" + tag + "}"
@@ -199,7 +200,7 @@ func (s *Redis) Join(ctx context.Context, id RoomID) (Seat, error) {
 	sealedName := secrets.seal("name", me.Name)
 	started := time.Now()
 	reply, err := joinScript.Run(ctx, s.rdb, keys, me.ID, sealedName, s.lease.Milliseconds(),
-		Capacity, streamMaxLen, channel, streamMaxLen).Slice()
+		Capacity, streamMaxLen, channel, HistoryLimit).Slice()
 	s.noteResult(err)
 	if err != nil {
 		return nil, fmt.Errorf("join room: %w", unavailable(err))
@@ -914,7 +915,7 @@ func (seat *redisSeat) Send(ctx context.Context, body string) error {
 	}
 	r := seat.room
 	reply, err := sendScript.Run(ctx, r.s.rdb, r.keys, seat.snapshot.Me.ID, seat.sealedName,
-		r.secrets.seal("body", body), streamMaxLen, r.channel).Slice()
+		r.secrets.seal("body", body), streamMaxLen, r.channel, HistoryLimit).Slice()
 	r.s.noteResult(err)
 	if err != nil {
 		return fmt.Errorf("send message: %w", unavailable(err))

@@ -8,10 +8,11 @@ import "github.com/redis/go-redis/v9"
 // at the room's deadline, and nothing writes to a room whose meta key is
 // gone, so no script can bring an expired or destroyed room back.
 const (
-	keyMeta  = iota // hash: created, deadline (unix ms)
-	keySeats        // hash: member ID -> lease deadline (unix ms)
-	keyNames        // hash: member ID -> sealed anonymous name
-	keyLog          // stream: t (m|j|l), m (member ID), n (sealed name), b (sealed body)
+	keyMeta    = iota // hash: created, deadline (unix ms)
+	keySeats          // hash: member ID -> lease deadline (unix ms)
+	keyNames          // hash: member ID -> sealed anonymous name
+	keyLog            // stream: t (m|j|l), m (member ID), n (sealed name), b (sealed body)
+	keyHistory        // stream: the log's messages only, under the same IDs
 	keyCount
 )
 
@@ -31,6 +32,9 @@ local function expire_all(d)
 end
 local function append(maxlen, ...)
   return redis.call('XADD', KEYS[4], 'MAXLEN', maxlen, '*', ...)
+end
+local function delete_room()
+  redis.call('DEL', unpack(KEYS))
 end
 -- reap frees seats whose lease ran out (their server died or was cut off)
 -- and tells the room they left.
@@ -62,10 +66,12 @@ return {now, d}
 `)
 
 // joinScript ARGV: member, sealed name, lease ms, capacity, maxlen, channel,
-// history entries. Returns {'ok', created, deadline, join entry ID, names
+// history length. Returns {'ok', created, deadline, join entry ID, names
 // (flat member/sealed name pairs), history (newest first)}, {'gone'} or
 // {'full'}. Check and insert are one step, so the cap holds under any
-// number of concurrent joins from any number of servers.
+// number of concurrent joins from any number of servers. History comes from
+// its own stream, so joins and leaves never push messages out of it, and
+// it ends just before the join entry, where the joiner's reading begins.
 var joinScript = redis.NewScript(luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
@@ -77,7 +83,7 @@ if reaped > 0 then
 end
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return {'full'} end
 local others = redis.call('HGETALL', KEYS[3])
-local history = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', ARGV[7])
+local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[7])
 redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[3]))
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 local id = append(ARGV[5], 't', 'j', 'm', ARGV[1], 'n', ARGV[2])
@@ -86,8 +92,8 @@ redis.call('PUBLISH', ARGV[6], 'n')
 return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, others, history}
 `)
 
-// sendScript ARGV: member, sealed name, sealed body, maxlen, channel.
-// Returns {'ok', entry ID}, {'gone'} or {'unseated'}.
+// sendScript ARGV: member, sealed name, sealed body, maxlen, channel,
+// history length. Returns {'ok', entry ID}, {'gone'} or {'unseated'}.
 var sendScript = redis.NewScript(luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
@@ -95,6 +101,7 @@ if not d then return {'gone'} end
 local lease = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
 if lease == nil or lease <= now then return {'unseated'} end
 local id = append(ARGV[4], 't', 'm', 'm', ARGV[1], 'n', ARGV[2], 'b', ARGV[3])
+redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[6], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[2], 'b', ARGV[3])
 expire_all(d)
 redis.call('PUBLISH', ARGV[5], 'n')
 return {'ok', id}
@@ -150,7 +157,7 @@ var destroyScript = redis.NewScript(luaPrelude + `
 local d = live_deadline(now_ms())
 if not d then return 0 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+delete_room()
 redis.call('PUBLISH', ARGV[2], 'd' .. ARGV[1] .. ARGV[3])
 return 1
 `)
@@ -160,6 +167,6 @@ return 1
 var expireScript = redis.NewScript(luaPrelude + `
 local d = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
 if d ~= nil and now_ms() < d then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+delete_room()
 return 1
 `)

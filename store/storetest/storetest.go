@@ -48,6 +48,7 @@ func Run(t *testing.T, h Harness) {
 		{"BothSeeSameOrder", testBothSeeSameOrder},
 		{"HistoryThenLiveWithoutGap", testHistoryThenLive},
 		{"HistoryIsBounded", testHistoryIsBounded},
+		{"HistorySurvivesComingAndGoing", testHistorySurvivesComingAndGoing},
 		{"MessagesAreSanitisedAndLimited", testMessagesSanitised},
 		{"LeaveFreesTheSeat", testLeaveFreesSeat},
 		{"DestroyEndsBothAndDeletesEverything", testDestroy},
@@ -386,6 +387,35 @@ func testHistoryIsBounded(t *testing.T, _ Harness, s store.Store) {
 	}
 	if h[0] != fmt.Sprintf("m%d", extra) || h[len(h)-1] != fmt.Sprintf("m%d", store.HistoryLimit+extra-1) {
 		t.Fatalf("history runs %q..%q, want the most recent messages", h[0], h[len(h)-1])
+	}
+}
+
+// People joining and leaving over and over never push messages out of a
+// joiner's history.
+func testHistorySurvivesComingAndGoing(t *testing.T, _ Harness, s store.Store) {
+	room := create(t, s)
+	a := join(t, s, room.ID)
+	for i := range store.HistoryLimit {
+		send(t, a, fmt.Sprintf("m%d", i))
+		nextOf[store.MessageEvent](t, a)
+	}
+	// A leaves too, so the churn is quick: nobody has to read it.
+	if err := a.Leave(ctx(t)); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	for range store.HistoryLimit {
+		b, err := s.Join(ctx(t), room.ID)
+		if err != nil {
+			t.Fatalf("Join: %v", err)
+		}
+		if err := b.Leave(ctx(t)); err != nil {
+			t.Fatalf("Leave: %v", err)
+		}
+	}
+	h := historyBodies(join(t, s, room.ID))
+	if len(h) != store.HistoryLimit || h[0] != "m0" || h[len(h)-1] != fmt.Sprintf("m%d", store.HistoryLimit-1) {
+		t.Fatalf("after %d joins and leaves, history holds %d messages (%q...), want all %d",
+			store.HistoryLimit, len(h), h[:min(len(h), 3)], store.HistoryLimit)
 	}
 }
 
