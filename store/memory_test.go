@@ -10,7 +10,7 @@ import (
 
 func TestMemoryConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
-		New:      func(*testing.T) store.Store { return store.NewMemory(10 * time.Minute) },
+		New:      func(_ *testing.T, ttl time.Duration) store.Store { return store.NewMemory(ttl) },
 		TTL:      10 * time.Minute,
 		FakeTime: true,
 		Residue: func(_ *testing.T, s store.Store, id store.RoomID) []string {

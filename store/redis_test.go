@@ -13,9 +13,8 @@ import (
 	"github.com/ssh-burn/chat/store/storetest"
 )
 
-// redisTTL is short so the expiry case runs in real time, and long enough
-// for the slowest case (hundreds of joins) under -race.
-const redisTTL = 4 * time.Second
+// redisTTL is short so the expiry cases run in real time.
+const redisTTL = 2 * time.Second
 
 func newRedisStore(t *testing.T, client redis.UniversalClient, ttl, lease time.Duration) *store.Redis {
 	t.Helper()
@@ -66,7 +65,7 @@ func TestRedisConformance(t *testing.T) {
 	t.Parallel()
 	client := newRedisClient(t, "redis://"+redistest.Start(t).Addr)
 	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) store.Store { return newRedisStore(t, client, redisTTL, 0) },
+		New: func(t *testing.T, ttl time.Duration) store.Store { return newRedisStore(t, client, ttl, 0) },
 		TTL: redisTTL,
 		Residue: func(t *testing.T, _ store.Store, id store.RoomID) []string {
 			return residue(t, client, id)
@@ -82,7 +81,7 @@ func TestRedisClusterConformance(t *testing.T) {
 		t.Fatalf("%s made a %T, want a cluster client", cluster.URL(), client)
 	}
 	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) store.Store { return newRedisStore(t, client, redisTTL, 0) },
+		New: func(t *testing.T, ttl time.Duration) store.Store { return newRedisStore(t, client, ttl, 0) },
 		TTL: redisTTL,
 		Residue: func(t *testing.T, _ store.Store, id store.RoomID) []string {
 			return residue(t, client, id)
