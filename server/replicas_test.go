@@ -125,15 +125,28 @@ func TestReplicasCapHoldsForFiftyRacers(t *testing.T) {
 func TestReplicasExpireTogether(t *testing.T) {
 	t.Parallel()
 	redisServer := redistest.Start(t)
-	replicas := startReplicas(t, redisServer.Addr, 2, 3*time.Second)
+	const roomTTL = 3 * time.Second
+	replicas := startReplicas(t, redisServer.Addr, 2, roomTTL)
+	dialed := time.Now()
 	alice := replicas[0].dial(t, "alice")
 	bob := replicas[1].dial(t, alice.roomID())
+	created := time.Now()
 	bob.waitFor("you joined")
 	for _, c := range []*client{alice, bob} {
 		c.waitFor("Room expired")
+		// The room was created between dialed and created.
+		if early := dialed.Add(roomTTL).Sub(time.Now()); early > 0 {
+			t.Errorf("%s: expired %v before the deadline", c.name, early)
+		}
+		if late := time.Since(created.Add(roomTTL)); late > 2*time.Second {
+			t.Errorf("%s: expired %v after the deadline", c.name, late)
+		}
 		if code := c.exitCode(); code != 0 {
 			t.Errorf("%s exited %d", c.name, code)
 		}
+	}
+	if keys := scanAll(t, redisServer.Addr); len(keys) > 0 {
+		t.Errorf("after the expiry Redis still holds %q", keys)
 	}
 }
 

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -65,9 +66,22 @@ func TestJoinChatBothWaysWithHistory(t *testing.T) {
 	bob.say("hi alice, 世界 🎉")
 	alice.waitFor("hi alice, 世界")
 	bob.waitFor("you: hi alice")
-	// The two countdowns agree.
-	alice.waitFor("self-destructs in 9:5")
-	bob.waitFor("self-destructs in 9:5")
+	// The two countdowns agree to the second, read at the same moment.
+	a, b := alice.countdown(), bob.countdown()
+	if d := a - b; d < -1 || d > 1 || a > 600 || a < 500 {
+		t.Errorf("countdowns read %ds and %ds, want within a second of each other", a, b)
+	}
+}
+
+var countdownText = regexp.MustCompile(`self-destructs in (\d+):(\d\d)`)
+
+// countdown is the remaining life the screen shows, in seconds.
+func (c *client) countdown() int {
+	c.t.Helper()
+	m := countdownText.FindStringSubmatch(c.screen.waitUntil(c.t, c.name, countdownText.MatchString, "a countdown"))
+	minutes, _ := strconv.Atoi(m[1])
+	sec, _ := strconv.Atoi(m[2])
+	return 60*minutes + sec
 }
 
 func TestThirdPersonIsToldTheRoomIsFull(t *testing.T) {

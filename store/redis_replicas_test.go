@@ -193,22 +193,31 @@ func TestRedisEveryKeyCarriesTheDeadline(t *testing.T) {
 	client := newRedisClient(t, "redis://"+redistest.Start(t).Addr)
 	s := newRedisStore(t, client, time.Minute, 0)
 	room := create(t, s)
-	a, b := join(t, s, room.ID), join(t, s, room.ID)
-	a.Send(t.Context(), "hello")
-	b.Leave(t.Context())
 	keys, _ := store.RoomKeys(room.ID)
-	for _, key := range keys {
-		if client.Exists(t.Context(), key).Val() == 0 {
-			continue // an emptied hash is deleted
-		}
-		at, err := client.PExpireTime(t.Context(), key).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if at.Milliseconds() != room.ExpiresAt.UnixMilli() {
-			t.Errorf("%s expires at %v, want the room's deadline %v", key, at, room.ExpiresAt.UnixMilli())
+	// Each write re-applies the same deadline: check after every kind.
+	wantDeadline := func(after string, keys []string) {
+		t.Helper()
+		for _, key := range keys {
+			at, err := client.PExpireTime(t.Context(), key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at.Milliseconds() != room.ExpiresAt.UnixMilli() {
+				t.Errorf("after %s, %s expires at %v, want the room's deadline %v (-1: never, -2: missing)",
+					after, key, at.Milliseconds(), room.ExpiresAt.UnixMilli())
+			}
 		}
 	}
+	wantDeadline("create", keys[:1])
+	a, b := join(t, s, room.ID), join(t, s, room.ID)
+	if err := a.Send(t.Context(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	wantDeadline("join and send", keys) // every key of the room exists now
+	if err := b.Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantDeadline("leave", keys)
 }
 
 // A replica cut off from Redis (a partition, or a crash: from Redis's side
