@@ -5,8 +5,17 @@ package redistest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -29,6 +38,7 @@ type Server struct {
 	port   int
 	config string // a redis.conf to run with instead of the built-in settings
 	extra  []string
+	tlsCA  string // the CA of a TLS-only server
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -55,6 +65,69 @@ func StartWithConfig(t testing.TB, config string) *Server {
 	return s
 }
 
+// StartTLS runs a redis-server that speaks only TLS, with a certificate
+// for 127.0.0.1 from a fresh private CA. CAFile is that CA, for clients to
+// trust (SSL_CERT_FILE).
+func StartTLS(t testing.TB) (s *Server, caFile string) {
+	t.Helper()
+	s = &Server{t: t, dir: t.TempDir(), port: freePort(t, false)}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	caFile, certFile, keyFile := writeCertificates(t, s.dir)
+	s.tlsCA = caFile
+	s.extra = []string{"--tls-port", strconv.Itoa(s.port), "--port", "0",
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile,
+		"--tls-auth-clients", "no"}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s, caFile
+}
+
+// writeCertificates makes a CA and a server certificate for 127.0.0.1
+// signed by it, as PEM files in dir.
+func writeCertificates(t testing.TB, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	caKey, serverKey := newKey(), newKey()
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redistest CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &serverKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, kind string, der []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", leafDER), write("server.key", "PRIVATE KEY", keyDER)
+}
+
 func (s *Server) start() {
 	s.t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -79,10 +152,24 @@ func (s *Server) start() {
 	s.cmd = cmd
 	s.mu.Unlock()
 	waitUntil(s.t, "redis-server on "+s.Addr+" answers", func() bool {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second})
+		opts := &redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second}
+		if s.tlsCA != "" {
+			opts.TLSConfig = s.tlsConfig()
+		}
+		c := redis.NewClient(opts)
 		defer c.Close()
 		return c.Ping(context.Background()).Err() == nil
 	})
+}
+
+func (s *Server) tlsConfig() *tls.Config {
+	pemCA, err := os.ReadFile(s.tlsCA)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemCA)
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 }
 
 // Stop kills the server (it holds nothing worth a graceful stop) and waits

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 )
 
 // TestMain lets the test binary double as the server, so a test can run a
-// replica as a real process and kill it with SIGKILL.
+// replica as a real process: kill it with SIGKILL, or give it an
+// environment of its own.
 func TestMain(m *testing.M) {
 	if os.Getenv("CHAT_TEST_BE_SERVER") == "1" {
 		main()
@@ -23,13 +25,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startReplicaProcess runs the server as a child process on a loopback port
-// and returns its address.
-func startReplicaProcess(t *testing.T, args ...string) (string, *exec.Cmd) {
+// replicaProcess is the server as a child process on a loopback port, with
+// extra environment variables and flags.
+func replicaProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	args = append([]string{"-listen", "127.0.0.1:0", "-host-key", filepath.Join(t.TempDir(), "id_ed25519")}, args...)
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "CHAT_TEST_BE_SERVER=1")
+	cmd.Env = append(append(os.Environ(), "CHAT_TEST_BE_SERVER=1"), env...)
+	return cmd
+}
+
+// startReplicaProcess starts a replica process and returns its address.
+func startReplicaProcess(t *testing.T, env []string, args ...string) (string, *exec.Cmd) {
+	t.Helper()
+	cmd := replicaProcess(t, env, args...)
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -67,17 +76,11 @@ func TestKilledReplicaFreesItsSeats(t *testing.T) {
 	redisServer := redistest.Start(t)
 	const lease = 2 * time.Second
 	flags := []string{"-redis", "redis://" + redisServer.Addr, "-seat-lease", lease.String()}
-	survivorAddr, _ := startReplicaProcess(t, flags...)
-	doomedAddr, doomed := startReplicaProcess(t, flags...)
+	survivorAddr, _ := startReplicaProcess(t, nil, flags...)
+	doomedAddr, doomed := startReplicaProcess(t, nil, flags...)
 
 	alice, _ := openChat(t, survivorAddr, "alice")
-	share := regexp.MustCompile(`ssh -p \d+ ([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})@`)
-	id := alice.waitFor(t, func(s string) string {
-		if m := share.FindStringSubmatch(s); m != nil {
-			return m[1]
-		}
-		return ""
-	})
+	id := alice.waitFor(t, roomIDOnScreen)
 	bob, _ := openChat(t, doomedAddr, id)
 	bob.waitFor(t, contains("you joined"))
 	alice.waitFor(t, contains("joined"))
@@ -94,4 +97,37 @@ func TestKilledReplicaFreesItsSeats(t *testing.T) {
 	}
 	carol, _ := openChat(t, survivorAddr, id)
 	carol.waitFor(t, contains(fmt.Sprintf("you joined; %s", "anonymous-")))
+}
+
+// rediss:// verifies Redis's certificate against the system's roots, which
+// an operator with a private CA extends with SSL_CERT_FILE; a certificate
+// nobody vouches for stops the server at start.
+func TestReplicasOverTLSRedis(t *testing.T) {
+	redisServer, caFile := redistest.StartTLS(t)
+	url := "rediss://" + redisServer.Addr
+
+	out, err := replicaProcess(t, []string{"SSL_CERT_FILE=" + os.DevNull}, "-redis", url).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "certificate") {
+		t.Fatalf("a replica that cannot verify Redis's certificate: err %v, output:\n%s", err, out)
+	}
+
+	trust := []string{"SSL_CERT_FILE=" + caFile}
+	first, _ := startReplicaProcess(t, trust, "-redis", url)
+	second, _ := startReplicaProcess(t, trust, "-redis", url)
+	alice, aliceKeys := openChat(t, first, "alice")
+	id := alice.waitFor(t, roomIDOnScreen)
+	bob, _ := openChat(t, second, id)
+	bob.waitFor(t, contains("you joined"))
+	fmt.Fprint(aliceKeys, "over tls\r")
+	bob.waitFor(t, contains("over tls"))
+}
+
+var shareCommand = regexp.MustCompile(`ssh -p \d+ ([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})@`)
+
+// roomIDOnScreen finds the room ID in the share command.
+func roomIDOnScreen(s string) string {
+	if m := shareCommand.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return ""
 }
