@@ -115,6 +115,10 @@ type entry struct {
 	msg    *store.Message
 	notice string
 	at     time.Time
+	// drawn is the entry as drawn at width drawnWidth (0: not yet), so a
+	// new message costs one entry's rendering, not the whole history's.
+	drawn      string
+	drawnWidth int
 }
 
 // Messages that enter the program from outside its event loop.
@@ -507,8 +511,12 @@ func (m *Model) resize(width, height int) {
 func (m *Model) refreshViewport() {
 	follow := m.viewport.AtBottom()
 	lines := make([]string, 0, len(m.entries))
-	for _, e := range m.entries {
-		lines = append(lines, m.renderEntry(e))
+	for i := range m.entries {
+		e := &m.entries[i]
+		if e.drawnWidth != m.width {
+			e.drawn, e.drawnWidth = m.renderEntry(*e), m.width
+		}
+		lines = append(lines, e.drawn)
 	}
 	m.viewport.SetContent(strings.Join(lines, "\n"))
 	if follow {

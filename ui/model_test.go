@@ -390,3 +390,54 @@ func BenchmarkKeystroke(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIncomingMessage is the cost of showing one more message, Update
+// and View, by how long the conversation already is.
+func BenchmarkIncomingMessage(b *testing.B) {
+	for _, n := range []int{10, 300, maxEntries} {
+		b.Run(fmt.Sprintf("entries-%d", n), func(b *testing.B) {
+			t := &testing.T{}
+			m := newModel(t, newRoom(t, true).a, termenv.ANSI256)
+			msg := func(i int) tea.Msg {
+				return eventMsg{store.MessageEvent{Message: store.Message{
+					ID: fmt.Sprint(i), From: store.Member{ID: "p", Name: "anonymous-otter-k3f9"},
+					Body: fmt.Sprintf("message %d with some ordinary words in it, as people write them", i), At: time.Now(),
+				}}}
+			}
+			for i := range n {
+				m, _ = step(t, m, msg(i))
+			}
+			m.View()
+			b.ReportAllocs()
+			for b.Loop() {
+				// Always from the same model: one more message each time.
+				next, _ := m.Update(msg(n))
+				_ = next.View()
+			}
+		})
+	}
+}
+
+// Messages are drawn once, and again whenever the width changes.
+func TestResizeRewrapsTheConversation(t *testing.T) {
+	rm := newRoom(t, true)
+	m := newModel(t, rm.a, termenv.Ascii)
+	long := strings.TrimSpace(strings.Repeat("wrap me ", 20))
+	if err := rm.b.Send(context.Background(), long); err != nil {
+		t.Fatal(err)
+	}
+	m = deliver(t, m) // b joined
+	m = deliver(t, m)
+	for _, width := range []int{120, 40, 90} {
+		m, _ = step(t, m, tea.WindowSizeMsg{Width: width, Height: 30})
+		v := m.View()
+		for _, line := range strings.Split(v, "\n") {
+			if w := lipgloss.Width(line); w > width {
+				t.Fatalf("at width %d a line is %d wide: %q", width, w, line)
+			}
+		}
+		if got := strings.Count(v, "wrap"); got != 20 {
+			t.Fatalf("at width %d the message shows %d of 20 words:\n%s", width, got, v)
+		}
+	}
+}
