@@ -39,7 +39,7 @@ type testServer struct {
 func (ts *testServer) memoryRooms() int { return ts.store.(*store.Memory).Len() }
 
 // startServer starts a server with an in-memory store whose rooms live ttl.
-func startServer(t *testing.T, ttl time.Duration) *testServer {
+func startServer(t testing.TB, ttl time.Duration) *testServer {
 	t.Helper()
 	return startServerOn(t, store.NewMemory(ttl))
 }
@@ -55,13 +55,13 @@ func generousLimits() server.Limits {
 }
 
 // startServerOn starts a server on rooms, which it closes at cleanup.
-func startServerOn(t *testing.T, rooms store.Store) *testServer {
+func startServerOn(t testing.TB, rooms store.Store) *testServer {
 	t.Helper()
 	return startServerWith(t, rooms, generousLimits())
 }
 
 // startServerWith starts a server on rooms with the given limits.
-func startServerWith(t *testing.T, rooms store.Store, limits server.Limits) *testServer {
+func startServerWith(t testing.TB, rooms store.Store, limits server.Limits) *testServer {
 	t.Helper()
 	key, err := server.LoadOrCreateHostKey(filepath.Join(t.TempDir(), "host_key"))
 	if err != nil {
@@ -102,7 +102,7 @@ func startServerWith(t *testing.T, rooms store.Store, limits server.Limits) *tes
 
 // client is one person at a real SSH client with a terminal.
 type client struct {
-	t       *testing.T
+	t       testing.TB
 	name    string
 	conn    *gossh.Client
 	session *gossh.Session
@@ -120,14 +120,16 @@ type dialOptions struct {
 	// from is the loopback address to connect from (127.0.0.2, ...), so
 	// one test can play several clients; empty means any.
 	from string
+	// tee also receives the session's output, after the screen has.
+	tee io.Writer
 }
 
-func (ts *testServer) dial(t *testing.T, user string) *client {
+func (ts *testServer) dial(t testing.TB, user string) *client {
 	t.Helper()
 	return ts.dialWith(t, user, dialOptions{})
 }
 
-func (ts *testServer) dialWith(t *testing.T, user string, opts dialOptions) *client {
+func (ts *testServer) dialWith(t testing.TB, user string, opts dialOptions) *client {
 	t.Helper()
 	conn, err := ts.connect(user, opts.from)
 	if err != nil {
@@ -145,6 +147,9 @@ func (ts *testServer) dialWith(t *testing.T, user string, opts dialOptions) *cli
 		}
 	}
 	session.Stdout = c.screen
+	if opts.tee != nil {
+		session.Stdout = io.MultiWriter(c.screen, opts.tee)
+	}
 	session.Stderr = c.screen
 	if c.stdin, err = session.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -293,7 +298,7 @@ func (s *screen) Raw() string {
 	return s.raw.String()
 }
 
-func (s *screen) waitUntil(t *testing.T, who string, ok func(string) bool, what string) string {
+func (s *screen) waitUntil(t testing.TB, who string, ok func(string) bool, what string) string {
 	t.Helper()
 	deadline := time.NewTimer(waitLimit)
 	defer deadline.Stop()

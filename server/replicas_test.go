@@ -13,7 +13,7 @@ import (
 // Several servers on one real Redis, each with its own store, stand in for
 // replicas behind a load balancer; real SSH clients pick replicas by hand.
 
-func startReplicas(t *testing.T, redisAddr string, n int, ttl time.Duration) []*testServer {
+func startReplicas(t testing.TB, redisAddr string, n int, ttl time.Duration) []*testServer {
 	t.Helper()
 	replicas := make([]*testServer, n)
 	for i := range replicas {

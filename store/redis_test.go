@@ -16,7 +16,7 @@ import (
 // redisTTL is short so the expiry cases run in real time.
 const redisTTL = 2 * time.Second
 
-func newRedisStore(t *testing.T, client redis.UniversalClient, ttl, lease time.Duration) *store.Redis {
+func newRedisStore(t testing.TB, client redis.UniversalClient, ttl, lease time.Duration) *store.Redis {
 	t.Helper()
 	s, err := store.NewRedis(t.Context(), store.RedisConfig{Client: client, TTL: ttl, Lease: lease})
 	if err != nil {
@@ -26,7 +26,7 @@ func newRedisStore(t *testing.T, client redis.UniversalClient, ttl, lease time.D
 	return s
 }
 
-func newRedisClient(t *testing.T, url string) redis.UniversalClient {
+func newRedisClient(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
 	client, err := store.NewRedisClient(url)
 	if err != nil {

@@ -1,0 +1,152 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssh-burn/chat/internal/latency"
+	"github.com/ssh-burn/chat/store/redistest"
+)
+
+// BenchmarkSSHMessageLatency measures what a person sees: the time from
+// writing a message and Enter into the sender's SSH stdin until the text
+// arrives on the receiver's terminal, through the whole stack (SSH, input
+// parsing, Bubble Tea, the store, rendering, SSH back). Messages go one at
+// a time; every sample is recorded and p50, p99 and max are reported.
+func BenchmarkSSHMessageLatency(b *testing.B) {
+	b.Run("memory", func(b *testing.B) {
+		ts := startServer(b, time.Hour)
+		benchSSHLatency(b, ts, ts)
+	})
+	b.Run("redis", func(b *testing.B) {
+		addr := redistest.Start(b).Addr
+		b.Run("cross-replica", func(b *testing.B) {
+			replicas := startReplicas(b, addr, 2, time.Hour)
+			benchSSHLatency(b, replicas[0], replicas[1])
+		})
+	})
+}
+
+// frame is how often Bubble Tea's renderer writes a changed screen (its
+// default of 60 frames a second): a message reaches the receiver's terminal
+// on the next frame after the receiver's program took it in.
+const frame = time.Second / 60
+
+// roomMessages is how many timed messages one room carries before the
+// benchmark moves to a fresh room. The chat screen's cost per message grows
+// a little with the conversation on it (ui's BenchmarkIncomingMessage), so
+// without a bound the percentiles would depend on -benchtime; with it,
+// every run measures conversations of the same length.
+const roomMessages = 100
+
+// benchSSHLatency times messages typed by a sender on one server until the
+// receiver's terminal, on another (or the same) server, shows them.
+func benchSSHLatency(b *testing.B, senderServer, receiverServer *testServer) {
+	// Unique bodies: a per-run tag and a fixed-width counter, so no body
+	// is a part of another.
+	tag := fmt.Sprintf("%08x", rand.Uint32())
+	i := 0
+	var sender, receiver *client
+	var watch *textWatch
+	say := func() time.Duration {
+		text := fmt.Sprintf("lat-%s-%07d", tag, i)
+		i++
+		shown := watch.expect(text)
+		start := time.Now()
+		if _, err := io.WriteString(sender.stdin, text+"\r"); err != nil {
+			b.Fatalf("type: %v", err)
+		}
+		deadline := time.NewTimer(waitLimit)
+		defer deadline.Stop()
+		select {
+		case at := <-shown:
+			// The screen was fed these bytes before the watch saw them.
+			if !strings.Contains(receiver.screen.String(), text) {
+				b.Fatalf("%q arrived but is not on the screen:\n%s", text, receiver.screen)
+			}
+			return at.Sub(start)
+		case <-deadline.C:
+			b.Fatalf("receiver never showed %q:\n%s\nsender:\n%s", text, receiver.screen, sender.screen)
+		}
+		return 0
+	}
+
+	var samples []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		if len(samples)%roomMessages == 0 {
+			if sender != nil {
+				sender.conn.Close() // hang up; the room lives on
+				receiver.conn.Close()
+			}
+			sender, receiver, watch = benchRoom(b, senderServer, receiverServer)
+			// Warm up the connections and the first full redraws.
+			for range 3 {
+				say()
+			}
+		}
+		// Sent right after the last one arrived, every message would wait
+		// almost a whole frame: the loop would lock onto the receiver's
+		// frame clock. A pause of random length, untimed, gives each message
+		// a random phase, as a person typing has.
+		time.Sleep(rand.N(frame))
+		b.StartTimer()
+		samples = append(samples, say())
+	}
+	latency.Report(b, samples, time.Millisecond, "ms")
+}
+
+// benchRoom opens a room: the sender creates it and the receiver joins,
+// with a watch on what the receiver's terminal receives.
+func benchRoom(b *testing.B, senderServer, receiverServer *testServer) (sender, receiver *client, watch *textWatch) {
+	b.Helper()
+	sender = senderServer.dial(b, "sender")
+	watch = &textWatch{}
+	receiver = receiverServer.dialWith(b, sender.roomID(), dialOptions{tee: watch})
+	receiver.waitFor("you joined")
+	sender.waitFor(" joined")
+	return sender, receiver, watch
+}
+
+// textWatch is an io.Writer on a session's output that reports when one
+// awaited text arrives, even split across writes. It notices the text in
+// the write that completes it, so a sample carries no polling delay.
+type textWatch struct {
+	mu    sync.Mutex
+	want  []byte
+	seen  []byte // the end of the output so far, shorter than want
+	found chan time.Time
+}
+
+// expect arms the watch for text and returns where its arrival time is sent.
+func (w *textWatch) expect(text string) <-chan time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.want, w.seen = []byte(text), w.seen[:0]
+	w.found = make(chan time.Time, 1)
+	return w.found
+}
+
+func (w *textWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.want) == 0 {
+		return len(p), nil
+	}
+	w.seen = append(w.seen, p...)
+	if bytes.Contains(w.seen, w.want) {
+		w.found <- time.Now()
+		w.want, w.seen = nil, w.seen[:0]
+		return len(p), nil
+	}
+	if keep := len(w.want) - 1; len(w.seen) > keep {
+		w.seen = append(w.seen[:0], w.seen[len(w.seen)-keep:]...)
+	}
+	return len(p), nil
+}
