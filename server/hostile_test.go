@@ -382,6 +382,18 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 
+	// Idle as long as the room lives (the default settings): the room's
+	// end is what the screen says.
+	limits := generousLimits()
+	limits.IdleTimeout = 2 * time.Second
+	ts = startServerWith(t, store.NewMemory(limits.IdleTimeout), limits)
+	quiet := ts.dial(t, "quiet")
+	quiet.roomID()
+	quiet.waitFor("Room expired")
+	if strings.Contains(quiet.screen.String(), "You typed nothing") {
+		t.Error("the idle timeout spoke over the room's expiry")
+	}
+
 	ts = limitedServer(t, func(l *server.Limits) { l.MaxSession = 2 * time.Second })
 	busy := ts.dial(t, "busy")
 	busy.roomID()

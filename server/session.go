@@ -238,7 +238,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	defer stopKeepalive()
 	ended := make(chan struct{})
 	defer close(ended)
-	go s.enforceTimeouts(program, keys, ended)
+	go s.enforceTimeouts(program, keys, seat.Snapshot().Room.ExpiresAt, ended)
 	final, err := program.Run()
 	if err != nil {
 		if !errors.Is(err, tea.ErrProgramKilled) {
@@ -282,8 +282,11 @@ func (s *Server) forwardResizes(windows <-chan ssh.Window, program *tea.Program)
 }
 
 // enforceTimeouts ends the chat politely when its person has typed nothing
-// for IdleTimeout, or at MaxSession whatever they do.
-func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, ended <-chan struct{}) {
+// for IdleTimeout, or at MaxSession whatever they do. Idleness never
+// speaks over the room's own end: with the default settings the creator's
+// idle timer runs out a moment after the room expires, and the screen must
+// say that the room expired, not that it lives on.
+func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds time.Time, ended <-chan struct{}) {
 	defer s.recoverGoroutine("timeouts")
 	idle := time.NewTimer(s.limits.IdleTimeout)
 	defer idle.Stop()
@@ -296,6 +299,9 @@ func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, ended <-c
 		case <-keys.typed:
 			idle.Reset(s.limits.IdleTimeout)
 		case <-idle.C:
+			if time.Until(roomEnds) < time.Second {
+				return // the room's end is already on its way
+			}
 			s.log.Info("session ended by the server", "reason", "idle")
 			program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout)})
 			return
