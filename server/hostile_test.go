@@ -88,21 +88,29 @@ func TestHostileTextNeverReachesThePartnersTerminal(t *testing.T) {
 	if strings.Contains(victim.screen.String(), "pwned") && strings.Contains(raw, "\x1b]0;pwned") {
 		t.Error("window title was set")
 	}
-	// Sizes: a 100 KB line is refused whole with a reason; thousands of
-	// newlines are not thousands of messages; 1 MB without Enter is capped.
+	// Sizes: a 100 KB line is refused whole with a reason: too long, or,
+	// when its Enter was dropped with the rest of what the chat could not
+	// take in at once, capped; thousands of newlines are not thousands of
+	// messages; 1 MB without Enter is capped; a bracketed paste that never
+	// ends is ended for it.
 	evil.say(strings.Repeat("x", 100_000))
-	evil.waitFor("too long")
+	evil.screen.waitUntil(t, "evil", func(s string) bool {
+		return strings.Contains(s, "too long") || strings.Contains(s, "Input is capped at 4000 characters")
+	}, "a refusal of the 100 KB line")
 	evil.typeText("\x15") // ctrl+u clears the line
 	evil.typeText(strings.Repeat("\r", 5000))
 	evil.typeText(strings.Repeat("y", 1<<20))
-	evil.waitFor("Input is capped at 4000 characters")
-	evil.typeText("\x15")
-	// A bracketed paste that never ends is ended for it.
 	evil.typeText("\x1b[200~" + strings.Repeat("z", 1<<20))
-	evil.waitFor("Input is capped at 4000 characters")
-	evil.typeText("\x15")
-	evil.say("after the flood")
-	victim.waitFor("after the flood")
+	// What arrives while the flood is still queued is dropped with it, so
+	// keep trying, as a person would.
+	waitUntil(t, "a message gets through after the flood", func() bool {
+		evil.typeText("\x15")
+		evil.say("after the flood")
+		return strings.Contains(victim.screen.String(), "after the flood")
+	})
+	if strings.Count(victim.screen.Raw(), "after the flood") > 0 && strings.Contains(victim.screen.String(), "yyyyyyyyyy") {
+		t.Errorf("part of the 1 MB flood reached the victim")
+	}
 	if n := strings.Count(victim.screen.String(), "xxxxxxxxxx"); n > 0 {
 		t.Errorf("part of the 100 KB line reached the victim")
 	}
@@ -434,6 +442,21 @@ func TestMessageFloodsSlowDownWithoutBanning(t *testing.T) {
 		evil.say("calm now")
 		return strings.Contains(victim.screen.String(), "calm now")
 	})
+	bys.check()
+}
+
+// Leaving never waits behind a flood of input, however slowly the chat
+// takes that flood in: 200,000 tiny keys would take it over 15 minutes.
+func TestCtrlCLeavesAtOnceBehindAFlood(t *testing.T) {
+	ts := startServer(t, ttl)
+	bys := startBystanders(t, ts)
+	evil := ts.dialWith(t, "evil", dialOptions{from: attacker})
+	evil.roomID()
+	evil.typeText(strings.Repeat("a\x7f", 100_000) + "\x03")
+	evil.waitFor("You left the room.")
+	if code := evil.exitCode(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
 	bys.check()
 }
 

@@ -30,6 +30,19 @@ func readAll(t *testing.T, k *keyboard) string {
 	}
 }
 
+// feed queues data in chunks of size, as a client's reads would arrive,
+// waiting for room instead of dropping, then ends the input.
+func feed(k *keyboard, data string, size int) {
+	go func() {
+		for len(data) > 0 {
+			n := min(size, len(data))
+			k.chunks <- []byte(data[:n])
+			data = data[n:]
+		}
+		close(k.chunks)
+	}()
+}
+
 func TestKeyboardEndsRunawayPastes(t *testing.T) {
 	long := strings.Repeat("z", maxPasteBytes+1000)
 	for name, c := range map[string]struct{ in, want string }{
@@ -40,8 +53,9 @@ func TestKeyboardEndsRunawayPastes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			// Reads of every size split the markers in every way.
-			for _, chunk := range []int{1, 3, 7, 255} {
-				k := newKeyboard(&chunked{data: []byte(c.in), size: chunk}, 1<<30, 1<<30)
+			for _, chunk := range []int{1, 3, 7, 255, 4096} {
+				k := newKeyboard(1<<30, 1<<30)
+				feed(k, c.in, chunk)
 				if got := readAll(t, k); got != c.want {
 					t.Fatalf("chunks of %d: got %d bytes, want %d", chunk, len(got), len(c.want))
 				}
@@ -50,19 +64,23 @@ func TestKeyboardEndsRunawayPastes(t *testing.T) {
 	}
 }
 
-// chunked returns data size bytes at a time, as a network would.
-type chunked struct {
-	data []byte
-	size int
-}
-
-func (c *chunked) Read(p []byte) (int, error) {
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p[:min(len(p), c.size)], c.data)
-	c.data = c.data[n:]
-	return n, nil
+// A paste whose end never comes would swallow every later key, Ctrl+C
+// included: once the client goes quiet, the paste is ended for it.
+func TestKeyboardEndsAPasteThatGoesQuiet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newKeyboard(1<<30, 1<<30)
+		k.chunks <- []byte(pasteStart + "abc")
+		buf := make([]byte, 256)
+		n, _ := k.Read(buf)
+		start := time.Now()
+		m, _ := k.Read(buf[n:])
+		if got := string(buf[:n+m]); got != pasteStart+"abc"+pasteEnd {
+			t.Fatalf("got %q, want the paste ended", got)
+		}
+		if waited := time.Since(start); waited != pasteIdle {
+			t.Fatalf("ended after %v, want %v", waited, pasteIdle)
+		}
+	})
 }
 
 // Every key costs a redraw, so tiny keys are throttled by count, not only
@@ -78,7 +96,8 @@ func TestKeyboardThrottlesKeysNotJustBytes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				k := newKeyboard(&chunked{data: []byte(c.in), size: 255}, 1<<30, perSecond)
+				k := newKeyboard(1<<30, perSecond)
+				feed(k, c.in, 255)
 				start := time.Now()
 				readAll(t, k)
 				took := time.Since(start)
@@ -87,5 +106,28 @@ func TestKeyboardThrottlesKeysNotJustBytes(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// A flood is read off the connection and dropped beyond a bound, instead
+// of waiting in the SSH window (2 MB of server memory a session); Ctrl+C
+// is noticed at once, whatever is queued before it.
+func TestKeyboardDropsFloodsButHearsCtrlC(t *testing.T) {
+	k := newKeyboard(1, 1) // nothing is handed on in the meantime
+	flood := strings.Repeat("x", 4*maxQueuedBytes) + "\x03"
+	var interrupted, dropped int
+	k.receive(strings.NewReader(flood), func() { interrupted++ }, func() { dropped++ })
+	if interrupted != 1 || dropped == 0 {
+		t.Fatalf("interrupted %d times, dropped %d times; want 1 and some", interrupted, dropped)
+	}
+	if q := k.queued.Load(); q > maxQueuedBytes {
+		t.Fatalf("%d bytes queued, want at most %d", q, maxQueuedBytes)
+	}
+	queued := 0
+	for chunk := range k.chunks {
+		queued += len(chunk)
+	}
+	if queued == 0 || queued > maxQueuedBytes {
+		t.Fatalf("%d bytes were kept, want some, at most %d", queued, maxQueuedBytes)
 	}
 }

@@ -224,7 +224,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		MessageRate:  s.limits.MessagesPerSecond,
 		MessageBurst: s.limits.MessageBurst,
 	})
-	keys := newKeyboard(sess, s.limits.InputBytesPerSecond, s.limits.KeysPerSecond)
+	keys := newKeyboard(s.limits.InputBytesPerSecond, s.limits.KeysPerSecond)
 	program := tea.NewProgram(model,
 		tea.WithInput(keys),
 		tea.WithOutput(sess),
@@ -233,6 +233,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		// Signals belong to the server process, not to one session.
 		tea.WithoutSignalHandler(),
 	)
+	go s.receiveKeys(sess, keys, program)
 	go s.forwardResizes(windows, program)
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()
@@ -247,6 +248,17 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		return ui.Outcome{}, false
 	}
 	return final.(ui.Model).Outcome(), true
+}
+
+// receiveKeys reads the session's input into keys until the client hangs up.
+func (s *Server) receiveKeys(sess ssh.Session, keys *keyboard, program *tea.Program) {
+	defer s.recoverGoroutine("keyboard")
+	var tellDropped rate.Sometimes
+	tellDropped.Interval = time.Second
+	keys.receive(sess,
+		func() { program.Send(tea.KeyMsg{Type: tea.KeyCtrlC}) },
+		func() { tellDropped.Do(func() { program.Send(ui.InputDropped{}) }) },
+	)
 }
 
 // Resizes reach the screen at most this often; each one redraws it whole.
@@ -311,107 +323,6 @@ func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds 
 			return
 		}
 	}
-}
-
-// keyboard is a session's input as the chat reads it. It stands between
-// the client and Bubble Tea's input parser, whose buffering a hostile
-// client could otherwise turn against the server:
-//   - reads are kept below the parser's 256-byte buffer, so it never
-//     waits for "more data" and re-copies a growing backlog (a megabyte of
-//     text without a space costs it quadratic time);
-//   - a bracketed paste that never ends is ended after maxPasteBytes (the
-//     parser would buffer it forever);
-//   - input is throttled to a human's pace, in bytes and in keys (every
-//     key, however small, costs the chat a redraw): a flood slows down in
-//     the SSH window instead of being buffered or dropped;
-//   - every keystroke is signalled, so idleness is measured by what the
-//     person types, not by what the server draws.
-type keyboard struct {
-	in    io.Reader
-	bytes *rate.Limiter
-	keys  *rate.Limiter
-	typed chan struct{}
-
-	buf     [maxKeyboardRead]byte
-	pending []byte // processed bytes not yet handed out
-	recent  []byte // the last bytes seen, to find markers split across reads
-	inPaste bool
-	pasted  int
-}
-
-const (
-	maxKeyboardRead = 255
-	maxPasteBytes   = 16 << 10
-	pasteStart      = "\x1b[200~"
-	pasteEnd        = "\x1b[201~"
-)
-
-func newKeyboard(in io.Reader, bytesPerSecond, keysPerSecond int) *keyboard {
-	return &keyboard{
-		in:    in,
-		bytes: rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
-		keys:  rate.NewLimiter(rate.Limit(keysPerSecond), max(keysPerSecond, maxKeyboardRead+1)),
-		typed: make(chan struct{}, 1),
-	}
-}
-
-func (k *keyboard) Read(p []byte) (int, error) {
-	p = p[:min(len(p), maxKeyboardRead)]
-	if len(k.pending) == 0 {
-		n, err := k.in.Read(k.buf[:])
-		if n == 0 {
-			return 0, err
-		}
-		select {
-		case k.typed <- struct{}{}:
-		default:
-		}
-		// Waiting here leaves the rest in the SSH window: the client slows
-		// down instead of the server buffering.
-		var keys int
-		k.pending, keys = k.boundPastes(k.buf[:n])
-		_ = k.bytes.WaitN(context.Background(), n)
-		_ = k.keys.WaitN(context.Background(), keys)
-	}
-	n := copy(p, k.pending)
-	k.pending = k.pending[n:]
-	return n, nil
-}
-
-// boundPastes returns in, with an end-of-paste marker inserted wherever a
-// paste has run longer than maxPasteBytes, and about how many key messages
-// the parser will make of it: Bubble Tea makes one of a run of characters,
-// and one of each space, control character and escape sequence, while a
-// bracketed paste is a single message.
-func (k *keyboard) boundPastes(in []byte) (out []byte, keys int) {
-	out = make([]byte, 0, len(in)+len(pasteEnd))
-	inRun := false
-	for _, b := range in {
-		if !k.inPaste {
-			separate := b <= ' ' || b == 0x7f
-			if separate || !inRun {
-				keys++
-			}
-			inRun = !separate
-		}
-		out = append(out, b)
-		k.recent = append(k.recent, b)
-		if len(k.recent) > len(pasteStart) {
-			k.recent = k.recent[1:]
-		}
-		switch {
-		case !k.inPaste && string(k.recent) == pasteStart:
-			k.inPaste, k.pasted = true, 0
-		case k.inPaste && string(k.recent) == pasteEnd:
-			k.inPaste = false
-		case k.inPaste:
-			if k.pasted++; k.pasted >= maxPasteBytes {
-				out = append(out, pasteEnd...)
-				k.inPaste = false
-			}
-		}
-	}
-	return out, keys
 }
 
 func clampWindow(w ssh.Window) (width, height int) {

@@ -57,6 +57,10 @@ type Config struct {
 // long, session too long); the room itself lives on.
 type Disconnect struct{ Reason string }
 
+// InputDropped tells the screen that some of what its person sent was
+// thrown away: more arrived than the chat takes in.
+type InputDropped struct{}
+
 // Outcome is how a chat ended, to be printed once the full-screen UI has
 // closed so the reason stays readable in the terminal.
 type Outcome struct {
@@ -254,6 +258,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleKey(msg)
 	case Disconnect:
 		return m.finish(msg.Reason + m.livesOn())
+	case InputDropped:
+		m.setStatus("Too much input at once: some of what you sent was dropped.", true)
 	}
 	return m, nil
 }

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// keyboard is a session's input as the chat reads it. It stands between
+// the client and Bubble Tea's input parser, whose buffering a hostile
+// client could otherwise turn against the server:
+//   - the client's bytes are read as they come, into a queue of at most
+//     maxQueuedBytes: what does not fit is dropped (and the person told),
+//     rather than left in the SSH channel, whose window lets a client park
+//     2 MB in the server's memory per session;
+//   - they are handed on at a human's pace, in bytes and in keys (every
+//     key, however small, costs the chat a redraw);
+//   - Ctrl+C skips the queue, so leaving never waits behind a flood;
+//   - reads are kept below the parser's 256-byte buffer, so it never
+//     waits for "more data" and re-copies a growing backlog (a megabyte of
+//     text without a space costs it quadratic time);
+//   - a bracketed paste is ended after maxPasteBytes, or after pasteIdle
+//     without more input (the parser would wait for its end forever, and
+//     swallow every key meanwhile);
+//   - every read is signalled, so idleness is measured by what the person
+//     types, not by what the server draws.
+type keyboard struct {
+	bytes  *rate.Limiter
+	keys   *rate.Limiter
+	typed  chan struct{}
+	chunks chan []byte // what the client sent, in order; closed at its end
+	queued atomic.Int64
+
+	// Used by Read only.
+	pending []byte // processed bytes not yet handed out
+	recent  []byte // the last bytes seen, to find markers split across reads
+	inPaste bool
+	pasted  int
+}
+
+const (
+	maxKeyboardRead = 255
+	maxQueuedBytes  = 32 << 10
+	maxPasteBytes   = 16 << 10
+	pasteIdle       = 2 * time.Second
+	pasteStart      = "\x1b[200~"
+	pasteEnd        = "\x1b[201~"
+	ctrlC           = 0x03
+)
+
+func newKeyboard(bytesPerSecond, keysPerSecond int) *keyboard {
+	return &keyboard{
+		bytes: rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
+		keys:  rate.NewLimiter(rate.Limit(keysPerSecond), max(keysPerSecond, maxKeyboardRead+1)),
+		typed: make(chan struct{}, 1),
+		// Typing arrives a key or two per read; the byte bound is the
+		// one that holds against floods.
+		chunks: make(chan []byte, 256),
+	}
+}
+
+// receive reads everything the client sends until it ends, queueing what
+// fits. interrupt is called for a Ctrl+C and dropped for input that did not
+// fit; both run on this goroutine and must not block for long.
+func (k *keyboard) receive(in io.Reader, interrupt, dropped func()) {
+	defer close(k.chunks)
+	buf := make([]byte, 4096)
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			select {
+			case k.typed <- struct{}{}:
+			default:
+			}
+			if bytes.IndexByte(buf[:n], ctrlC) >= 0 {
+				interrupt()
+			}
+			k.enqueue(buf[:n], dropped)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (k *keyboard) enqueue(data []byte, dropped func()) {
+	if k.queued.Load()+int64(len(data)) > maxQueuedBytes {
+		dropped()
+		return
+	}
+	select {
+	case k.chunks <- bytes.Clone(data):
+		k.queued.Add(int64(len(data)))
+	default:
+		dropped()
+	}
+}
+
+// Read hands the queued input to the parser, throttled.
+func (k *keyboard) Read(p []byte) (int, error) {
+	p = p[:min(len(p), maxKeyboardRead)]
+	for len(k.pending) == 0 {
+		chunk, ok := k.next()
+		if !ok {
+			return 0, io.EOF
+		}
+		var keys int
+		k.pending, keys = k.boundPastes(chunk)
+		wait(k.bytes, len(chunk))
+		wait(k.keys, keys)
+	}
+	n := copy(p, k.pending)
+	k.pending = k.pending[n:]
+	return n, nil
+}
+
+// next returns the next chunk the client sent. Inside a paste, a client
+// that goes quiet gets its paste ended for it.
+func (k *keyboard) next() (chunk []byte, ok bool) {
+	var quiet <-chan time.Time
+	if k.inPaste {
+		timer := time.NewTimer(pasteIdle)
+		defer timer.Stop()
+		quiet = timer.C
+	}
+	select {
+	case chunk, ok = <-k.chunks:
+		k.queued.Add(-int64(len(chunk)))
+		return chunk, ok
+	case <-quiet:
+		k.inPaste = false
+		return []byte(pasteEnd), true
+	}
+}
+
+// wait takes n tokens from l, in pieces no larger than its burst.
+func wait(l *rate.Limiter, n int) {
+	for n > 0 {
+		take := min(n, l.Burst())
+		_ = l.WaitN(context.Background(), take)
+		n -= take
+	}
+}
+
+// boundPastes returns in, with an end-of-paste marker inserted wherever a
+// paste has run longer than maxPasteBytes, and about how many key messages
+// the parser will make of it: Bubble Tea makes one of a run of characters,
+// and one of each space, control character and escape sequence, while a
+// bracketed paste is a single message.
+func (k *keyboard) boundPastes(in []byte) (out []byte, keys int) {
+	out = make([]byte, 0, len(in)+len(pasteEnd))
+	inRun := false
+	for _, b := range in {
+		if !k.inPaste {
+			separate := b <= ' ' || b == 0x7f
+			if separate || !inRun {
+				keys++
+			}
+			inRun = !separate
+		}
+		out = append(out, b)
+		k.recent = append(k.recent, b)
+		if len(k.recent) > len(pasteStart) {
+			k.recent = k.recent[1:]
+		}
+		switch {
+		case !k.inPaste && string(k.recent) == pasteStart:
+			k.inPaste, k.pasted = true, 0
+		case k.inPaste && string(k.recent) == pasteEnd:
+			k.inPaste = false
+		case k.inPaste:
+			if k.pasted++; k.pasted >= maxPasteBytes {
+				out = append(out, pasteEnd...)
+				k.inPaste = false
+			}
+		}
+	}
+	return out, keys
+}
