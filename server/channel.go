@@ -27,15 +27,18 @@ func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan
 		_ = newChan.Reject(gossh.Prohibited, "one session per connection")
 		return
 	}
-	if guard, ok := ctx.Value(guardKey{}).(*guardedConn); ok {
-		guard.handshakeDone()
-	}
-	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan}, ctx)
+	guard, _ := ctx.Value(guardKey{}).(*guardedConn)
+	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan, guard}, ctx)
 }
 
 // filteredChannel hands the library a request stream with the disallowed
-// requests already answered.
-type filteredChannel struct{ gossh.NewChannel }
+// requests already answered. The handshake bound holds until the client
+// asks for its shell (or a command or subsystem, which are refused): a
+// session channel that never gets that far is cut off with the handshake.
+type filteredChannel struct {
+	gossh.NewChannel
+	guard *guardedConn
+}
 
 func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
 	ch, reqs, err := c.NewChannel.Accept()
@@ -48,8 +51,13 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 		envs := 0
 		for req := range reqs {
 			switch req.Type {
-			case "pty-req", "shell", "window-change", "exec", "subsystem":
+			case "shell", "exec", "subsystem":
 				// exec and subsystem get a clear refusal from the chain.
+				if c.guard != nil {
+					c.guard.handshakeDone()
+				}
+				allowed <- req
+			case "pty-req", "window-change":
 				allowed <- req
 			case "env":
 				envs++

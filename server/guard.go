@@ -23,7 +23,8 @@ type guardedConn struct {
 
 	mu sync.Mutex
 	// hard is the latest any deadline may be: the handshake bound until
-	// the session opens, then none (the session has its own limits).
+	// the session's shell is asked for, then none (the session has its
+	// own limits).
 	hard time.Time
 	// asked is what the library last asked for.
 	asked time.Time
@@ -52,7 +53,7 @@ func (g *guardedConn) effectiveLocked() time.Time {
 	return g.hard
 }
 
-// handshakeDone lifts the handshake bound once a session is open.
+// handshakeDone lifts the handshake bound once a session has its shell.
 func (g *guardedConn) handshakeDone() {
 	g.mu.Lock()
 	defer g.mu.Unlock()

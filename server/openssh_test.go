@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -138,6 +139,25 @@ func TestRealOpenSSHClients(t *testing.T) {
 	for _, name := range []string{"alice", "bob"} {
 		if code := tm.exitStatus(name); code != 0 {
 			t.Errorf("%s's ssh exited %d", name, code)
+		}
+	}
+}
+
+// sftp and scp (which speaks sftp) are told what this server is, instead
+// of failing without a word.
+func TestRealSFTPAndSCPAreToldWhatThisServerIs(t *testing.T) {
+	ts := startServer(t, ttl)
+	opts := []string{"-F", "/dev/null", "-P", strconv.Itoa(ts.port), "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"}
+	for _, cmd := range [][]string{
+		append(append([]string{"sftp"}, opts...), "127.0.0.1"),
+		append(append([]string{"scp"}, opts...), "127.0.0.1:/etc/passwd", t.TempDir()),
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+		out, err := exec.CommandContext(ctx, cmd[0], cmd[1:]...).CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), "This server runs only the chat, not commands. Connect with: ssh -t -p") {
+			t.Errorf("%s: err %v, output:\n%s", cmd[0], err, out)
 		}
 	}
 }

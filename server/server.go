@@ -54,6 +54,10 @@ func New(cfg Config) (*Server, error) {
 			// Only sessions: no port forwarding (direct-tcpip), and, with no
 			// request handlers, no remote forwarding (tcpip-forward) either.
 			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
+			// Without a handler the library turns subsystems (sftp, and
+			// scp, which uses it) down without a word; through the chain
+			// they get the same one-line refusal as commands.
+			srv.SubsystemHandlers = map[string]ssh.SubsystemHandler{"default": func(sess ssh.Session) { srv.Handler(sess) }}
 			srv.RequestHandlers = map[string]ssh.RequestHandler{}
 			// A backstop: sessions end themselves at MaxSession, politely.
 			srv.MaxTimeout = limits.MaxSession + time.Minute
