@@ -49,6 +49,8 @@ type config struct {
 	roomTTL    time.Duration
 	redisURL   string
 	seatLease  time.Duration
+	// maxSessions caps open chat sessions on this replica.
+	maxSessions int
 	// trustedProxies are load balancers whose PROXY protocol header names
 	// the real client, which the per-address limits need.
 	trustedProxies []netip.Prefix
@@ -66,6 +68,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		roomTTL  = fs.String("room-ttl", "10m", "`duration` a room lives after it is created (env CHAT_ROOM_TTL)")
 		redisURL = fs.String("redis", "", "Redis `URL` shared by several replicas: redis://[user:pass@]host:port[/db], rediss://… for TLS,\nor a cluster as redis://host1:port?addr=host2:port&addr=host3:port; empty keeps rooms in this process's memory (env CHAT_REDIS_URL)")
 		lease    = fs.String("seat-lease", store.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (env CHAT_SEAT_LEASE)")
+		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (250 per CPU unless set); beyond it\npeople are told the server is busy (env CHAT_MAX_SESSIONS)")
 		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
 	)
 	fs.Usage = func() {
@@ -92,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	for name, env := range map[string]string{
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
 		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE", "trusted-proxies": "CHAT_TRUSTED_PROXIES",
+		"max-sessions": "CHAT_MAX_SESSIONS",
 	} {
 		if v := getenv(env); v != "" && !given[name] {
 			fromEnv[name] = env
@@ -149,6 +153,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if cfg.seatLease < time.Second || cfg.seatLease > time.Minute {
 		return config{}, fmt.Errorf("%s %v: must be between 1s and 1m", setting("seat-lease"), cfg.seatLease)
+	}
+	if cfg.maxSessions, err = strconv.Atoi(*sessions); err != nil || cfg.maxSessions < 1 {
+		return config{}, fmt.Errorf("%s %q: want a whole number of at least 1", setting("max-sessions"), *sessions)
 	}
 	return cfg, nil
 }
@@ -254,6 +261,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer rooms.Close()
 	limits := server.DefaultLimits()
+	limits.MaxSessions = cfg.maxSessions
 	// A session never outlives its room by much, however long the TTL.
 	limits.MaxSession = cfg.roomTTL + time.Minute
 	limits.IdleTimeout = min(limits.IdleTimeout, cfg.roomTTL)

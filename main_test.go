@@ -77,6 +77,8 @@ func TestParseConfigRejectsBadValues(t *testing.T) {
 		{nil, map[string]string{"CHAT_REDIS_URL": "redis://localhost:6379/notadb"}, "CHAT_REDIS_URL: redis URL"},
 		{[]string{"-redis", "redis://a:1?addr=b:2&bogus=1"}, nil, "redis cluster URL"},
 		{[]string{"-seat-lease", "100ms"}, nil, "between 1s and 1m"},
+		{[]string{"-max-sessions", "0"}, nil, "-max-sessions \"0\": want a whole number"},
+		{nil, map[string]string{"CHAT_MAX_SESSIONS": "lots"}, "CHAT_MAX_SESSIONS \"lots\""},
 		{[]string{"-trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, "want an address or CIDR"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 		{[]string{"-nope"}, nil, "flag provided but not defined"},

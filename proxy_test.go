@@ -52,8 +52,9 @@ func TestPerAddressLimitsUseTheClientNamedByTrustedProxies(t *testing.T) {
 			t.Fatalf("connection %d from 203.0.113.7 got %q", i+1, greeting)
 		}
 	}
-	if _, greeting := connectAs("203.0.113.7"); !strings.Contains(greeting, "too many connections from your address") {
-		t.Fatalf("connection %d from one client got %q, want the limit", limit+1, greeting)
+	over, greeting := connectAs("203.0.113.7")
+	if text := refusalInside(t, over, greeting, addr); !strings.Contains(text, "Too many connections from your address at once") {
+		t.Fatalf("connection %d from one client was told %q, want the limit", limit+1, text)
 	}
 	// Another client behind the same balancer is not affected, and can chat.
 	c, greeting := connectAs("203.0.113.8")
@@ -79,6 +80,29 @@ func TestPerAddressLimitsUseTheClientNamedByTrustedProxies(t *testing.T) {
 	if err := <-returned; err != nil {
 		t.Fatalf("run: %v", err)
 	}
+}
+
+// refusalInside completes the SSH handshake on c, whose server greeting
+// was already read, asks for a chat and returns what the server answers.
+func refusalInside(t *testing.T, c net.Conn, greeting, addr string) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Time{})
+	conn, chans, reqs, err := gossh.NewClientConn(&replayConn{Conn: c, first: []byte(greeting)}, addr,
+		&gossh.ClientConfig{User: "x", HostKeyCallback: gossh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatalf("ssh: %v", err)
+	}
+	client := gossh.NewClient(conn, chans, reqs)
+	defer client.Close()
+	session, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := session.RequestPty("xterm", 30, 100, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := session.CombinedOutput("")
+	return string(out)
 }
 
 // replayConn gives back bytes already read from the connection first.

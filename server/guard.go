@@ -12,6 +12,9 @@ import (
 
 type guardKey struct{}
 
+// refusalKey holds the refusal a connection's session is to get.
+type refusalKey struct{}
+
 // guardedConn enforces deadlines the SSH library cannot undo. The library
 // sets a connection's deadline on every read and write (to none, unless it
 // has its own idle timeout, which every byte would reset), so a client
@@ -71,12 +74,15 @@ func (g *guardedConn) Close() error {
 // (which SSH allows before its version string, and `ssh -v` and `nc` show)
 // and a close.
 func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
-	refusal, release := s.clients.admit(conn.RemoteAddr())
-	if refusal != "" {
-		s.log.Info("connection refused", "reason", refusal)
+	refuseNow, tellInside, release := s.clients.admit(conn.RemoteAddr())
+	if refuseNow != "" {
+		s.logRefusal("connection refused", refuseNow)
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = conn.Write([]byte("chat: " + refusal + "\r\n"))
+		_, _ = conn.Write([]byte("chat: " + refuseNow + "\r\n"))
 		return nil
+	}
+	if tellInside != "" {
+		ctx.SetValue(refusalKey{}, tellInside)
 	}
 	g := newGuardedConn(conn, s.limits.HandshakeTimeout, release)
 	ctx.SetValue(guardKey{}, g)

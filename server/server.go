@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/store"
 )
@@ -38,6 +39,11 @@ type Server struct {
 	limits   Limits
 	clients  *clients
 	sessions atomic.Int64 // open chat sessions
+
+	// Refusals are caused by clients, so their log lines are limited: a
+	// flood of refused connections must not become a flood of lines.
+	refusalLog       *rate.Limiter
+	refusalsUnlogged atomic.Int64
 }
 
 // New returns a server ready to Serve.
@@ -46,7 +52,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Store, HostKey and Logger are required")
 	}
 	limits := cfg.Limits.withDefaults()
-	s := &Server{store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, clients: newClients(limits)}
+	s := &Server{
+		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, clients: newClients(limits),
+		refusalLog: rate.NewLimiter(refusalLogsPerSecond, refusalLogBurst),
+	}
 	srv, err := wish.NewServer(
 		func(srv *ssh.Server) error {
 			srv.AddHostKey(cfg.HostKey)
@@ -84,7 +93,8 @@ func New(cfg Config) (*Server, error) {
 //  2. recoverPanics: a panic ends only its own session, and is logged.
 //  3. logSessions: one log line per session, without room IDs or text.
 //  4. requireTerminal: the chat needs a PTY and no command.
-//  5. limitSessions: the server-wide cap on open sessions.
+//  5. limitSessions: the server-wide cap on open sessions, and the
+//     per-address refusals that are told inside SSH.
 //  6. runChat: route the username to a room and run the chat screen.
 func (s *Server) middleware() []wish.Middleware {
 	return []wish.Middleware{
@@ -113,6 +123,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown ssh: %w", err)
 	}
 	return nil
+}
+
+const (
+	refusalLogsPerSecond = 5
+	refusalLogBurst      = 20
+)
+
+// logRefusal logs one refusal, unless too many were logged lately; the
+// next line logged says how many were left out.
+func (s *Server) logRefusal(msg, reason string) {
+	if !s.refusalLog.Allow() {
+		s.refusalsUnlogged.Add(1)
+		return
+	}
+	if n := s.refusalsUnlogged.Swap(0); n > 0 {
+		s.log.Info(msg, "reason", reason, "unlogged_refusals", n)
+		return
+	}
+	s.log.Info(msg, "reason", reason)
 }
 
 // recoverGoroutine, deferred first in every goroutine the server starts,

@@ -80,10 +80,10 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 		_, _, hasPty := sess.Pty()
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
-			s.log.Info("session refused", "reason", "command")
+			s.logRefusal("session refused", "command")
 			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User(), "-t"))
 		case !hasPty:
-			s.log.Info("session refused", "reason", "no terminal")
+			s.logRefusal("session refused", "no terminal")
 			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
 		default:
 			next(sess)
@@ -103,9 +103,14 @@ func (s *Server) commandFor(user string, options ...string) string {
 
 func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
+		if text, ok := sess.Context().Value(refusalKey{}).(string); ok {
+			s.logRefusal("session refused", text)
+			refuse(sess, text)
+			return
+		}
 		defer s.sessions.Add(-1)
 		if s.sessions.Add(1) > int64(s.limits.MaxSessions) {
-			s.log.Warn("session refused", "reason", "busy")
+			s.logRefusal("session refused", "busy")
 			refuse(sess, "The server is busy. Please try again in a minute.")
 			return
 		}
@@ -199,7 +204,7 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		s.log.Error("take seat", "err", err)
 		text, reason = "Something went wrong on our side. Please try again.", "error"
 	}
-	s.log.Info("session refused", "reason", reason)
+	s.logRefusal("session refused", reason)
 	refuse(sess, text)
 }
 
