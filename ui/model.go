@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -320,12 +320,28 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	// textinput's sanitiser edits the runes in place, and bubbletea hands
 	// out shared slices for some keys (space is one): two sessions typing
-	// a space at once would race on them. Give it a copy.
-	msg.Runes = slices.Clone(msg.Runes)
+	// a space at once would race on them. Give it a copy, with pasted
+	// white space already squeezed as the message will have it, so an
+	// indented paste is not cut at the input's cap for its indentation.
+	msg.Runes = squeezeSpace(msg.Runes)
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
 	m.updateInputStatus()
 	return m, cmd
+}
+
+// squeezeSpace returns a copy of runes in which every run of white space
+// (newlines included) is one space.
+func squeezeSpace(runes []rune) []rune {
+	out := make([]rune, 0, len(runes))
+	for i, r := range runes {
+		if !unicode.IsSpace(r) {
+			out = append(out, r)
+		} else if i == 0 || !unicode.IsSpace(runes[i-1]) {
+			out = append(out, ' ')
+		}
+	}
+	return out
 }
 
 // updateInputStatus measures the typed text, once per change (not per
@@ -365,6 +381,13 @@ func (m Model) send() (tea.Model, tea.Cmd) {
 	}
 	if m.sendRate != nil && !m.sendRate.Allow() {
 		m.setStatus(fmt.Sprintf("Slow down: at most %g messages a second. Not sent; press enter again in a moment.", float64(m.sendRate.Limit())), true)
+		// The text stays; what is typed next (the following lines of a
+		// paste) must not run into it.
+		if !strings.HasSuffix(text, " ") {
+			m.input.SetValue(text + " ")
+			m.input.CursorEnd()
+			m.measureInput()
+		}
 		return m, nil
 	}
 	m.input.Reset()
@@ -595,13 +618,17 @@ func (m Model) headerView() string {
 	if m.remaining() <= time.Minute {
 		style = m.styles.lastMinute
 	}
-	right := m.styles.help.Render("self-destructs in ") + style.Render(formatCountdown(m.remaining()))
+	countdown := style.Render(formatCountdown(m.remaining()))
+	right := m.styles.help.Render("self-destructs in ") + countdown
 	gap := m.width - lipgloss.Width(left) - lipgloss.Width(right)
-	if gap < 1 {
+	switch {
+	case gap >= 1:
+		return left + strings.Repeat(" ", gap) + right
+	case lipgloss.Width(right) <= m.width:
 		// Narrow terminal: the countdown matters most.
-		return ansi.Truncate(right, m.width, "…")
+		return right
 	}
-	return left + strings.Repeat(" ", gap) + right
+	return countdown
 }
 
 // sharePanel is shown while nobody else is in the room.

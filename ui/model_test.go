@@ -245,6 +245,9 @@ func TestNarrowAndTinyTerminalsDoNotBreak(t *testing.T) {
 	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
 	for _, size := range [][2]int{{0, 0}, {1, 1}, {20, 5}, {65535, 65535}} {
 		m, _ = step(t, m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		if h := m.headerView(); !strings.Contains(h, "10:00") {
+			t.Errorf("%dx%d: the header lost the countdown: %q", size[0], size[1], h)
+		}
 		if size[0] >= 20 && size[0] < 1000 {
 			for _, line := range strings.Split(m.View(), "\n") {
 				if w := lipgloss.Width(line); w > m.width {
@@ -439,5 +442,42 @@ func TestResizeRewrapsTheConversation(t *testing.T) {
 		if got := strings.Count(v, "wrap"); got != 20 {
 			t.Fatalf("at width %d the message shows %d of 20 words:\n%s", width, got, v)
 		}
+	}
+}
+
+// An indented paste fits the input as the message it will be: its white
+// space is squeezed as it arrives, not counted against the cap first.
+func TestIndentedPasteIsKeptWhole(t *testing.T) {
+	rm := newRoom(t, true)
+	m := deliver(t, newModel(t, rm.a, termenv.Ascii)) // b joined
+	var paste strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&paste, "%s%s\n", strings.Repeat(" ", 40), fmt.Sprintf("l%02d", i)) // 4,400 runes
+	}
+	m = typeText(t, m, paste.String())
+	m, cmd := step(t, m, press(tea.KeyEnter))
+	if cmd == nil {
+		t.Fatalf("not sent:\n%s", m.View())
+	}
+	if res := cmd().(sendResult); res.err != nil {
+		t.Fatalf("send: %v", res.err)
+	}
+	body := (<-rm.b.Events()).(store.MessageEvent).Message.Body
+	if !strings.HasPrefix(body, "l00 l01") || !strings.HasSuffix(body, "l98 l99") {
+		t.Fatalf("the paste arrived as %q", body)
+	}
+}
+
+// Lines that arrive faster than they may be sent stay in the input, apart.
+func TestLinesBeyondTheRateLimitDoNotRunTogether(t *testing.T) {
+	rm := newRoom(t, true)
+	r := lipgloss.NewRenderer(io.Discard)
+	m := New(Config{Seat: rm.a, JoinCommand: joinCommand, Renderer: r, Width: 80, Height: 20, MessageRate: 1, MessageBurst: 1})
+	for _, line := range []string{"one", "two", "three"} {
+		m = typeText(t, m, line)
+		m, _ = step(t, m, press(tea.KeyEnter))
+	}
+	if got := m.input.Value(); got != "two three " || !strings.Contains(m.View(), "Slow down") {
+		t.Fatalf("input %q, want the lines not sent kept apart, and a notice", got)
 	}
 }
