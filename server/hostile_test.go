@@ -362,7 +362,7 @@ func TestAbsurdWindowsAndResizeStormsAreHarmless(t *testing.T) {
 		}
 		// Drawn for at most 1000×500, whatever was claimed: more than this
 		// 100×30 test terminal shows, so look at the bytes.
-		waitUntil(t, "a first screen", func() bool { return strings.Contains(screen.Raw(), "self-destructs in") })
+		waitUntil(t, "a first screen", func() bool { return strings.Contains(screen.Raw(), "Waiting for them") })
 		for i := range 2000 {
 			w := 1 + i%65535
 			payload := gossh.Marshal(struct{ Cols, Rows, Width, Height uint32 }{uint32(w), uint32(w), 0, 0})
