@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -69,14 +70,15 @@ func (g *guardedConn) Close() error {
 	return g.Conn.Close()
 }
 
-// acceptConn is the first thing every TCP connection meets. Over-limit
-// connections are refused before any SSH work is done: a line of text
-// (which SSH allows before its version string, and `ssh -v` and `nc` show)
-// and a close.
+// acceptConn is the first thing every TCP connection meets. Connections
+// over the rate limits are refused before any SSH work is done: a line of
+// text (which SSH allows before its version string, and `ssh -v` and `nc`
+// show) and a close. One over the limit of open connections is let through
+// uncounted, to be told why inside SSH.
 func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 	refuseNow, tellInside, release := s.clients.admit(conn.RemoteAddr())
 	if refuseNow != "" {
-		s.logRefusal("connection refused", refuseNow)
+		s.logRefusal(slog.LevelInfo, "connection refused", refuseNow)
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = conn.Write([]byte("chat: " + refuseNow + "\r\n"))
 		return nil

@@ -34,8 +34,17 @@ type keyboard struct {
 	typed  chan struct{}
 	chunks chan []byte // what the client sent, in order; closed at its end
 	queued atomic.Int64
+	// interrupted and dropped signal a Ctrl+C and input that did not fit;
+	// receive never waits on them, whatever the program is doing.
+	interrupted chan struct{}
+	dropped     chan struct{}
+	// ctx ends with stop: Read then returns io.EOF at once, so the
+	// parser's read loop does not outlive the program.
+	ctx  context.Context
+	stop context.CancelFunc
 
 	// Used by Read only.
+	unread  []byte // the rest of the chunk being handed on
 	pending []byte // processed bytes not yet handed out
 	recent  []byte // the last bytes seen, to find markers split across reads
 	inPaste bool
@@ -46,40 +55,44 @@ const (
 	maxKeyboardRead = 255
 	maxQueuedBytes  = 32 << 10
 	maxPasteBytes   = 16 << 10
-	pasteIdle       = 2 * time.Second
-	pasteStart      = "\x1b[200~"
-	pasteEnd        = "\x1b[201~"
-	ctrlC           = 0x03
+	// pasteIdle is long enough for a paste over a slow link to pause, and
+	// short enough that a paste whose end never comes does not keep the
+	// keyboard for long (Ctrl+C works throughout).
+	pasteIdle  = 10 * time.Second
+	pasteStart = "\x1b[200~"
+	pasteEnd   = "\x1b[201~"
+	ctrlC      = 0x03
 )
 
 func newKeyboard(bytesPerSecond, keysPerSecond int) *keyboard {
+	ctx, stop := context.WithCancel(context.Background())
 	return &keyboard{
 		bytes: rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
 		keys:  rate.NewLimiter(rate.Limit(keysPerSecond), max(keysPerSecond, maxKeyboardRead+1)),
 		typed: make(chan struct{}, 1),
 		// Typing arrives a key or two per read; the byte bound is the
 		// one that holds against floods.
-		chunks: make(chan []byte, 256),
+		chunks:      make(chan []byte, 256),
+		interrupted: make(chan struct{}, 1),
+		dropped:     make(chan struct{}, 1),
+		ctx:         ctx,
+		stop:        stop,
 	}
 }
 
 // receive reads everything the client sends until it ends, queueing what
-// fits. interrupt is called for a Ctrl+C and dropped for input that did not
-// fit; both run on this goroutine and must not block for long.
-func (k *keyboard) receive(in io.Reader, interrupt, dropped func()) {
+// fits.
+func (k *keyboard) receive(in io.Reader) {
 	defer close(k.chunks)
 	buf := make([]byte, 4096)
 	for {
 		n, err := in.Read(buf)
 		if n > 0 {
-			select {
-			case k.typed <- struct{}{}:
-			default:
-			}
+			signal(k.typed)
 			if bytes.IndexByte(buf[:n], ctrlC) >= 0 {
-				interrupt()
+				signal(k.interrupted)
 			}
-			k.enqueue(buf[:n], dropped)
+			k.enqueue(buf[:n])
 		}
 		if err != nil {
 			return
@@ -87,39 +100,54 @@ func (k *keyboard) receive(in io.Reader, interrupt, dropped func()) {
 	}
 }
 
-func (k *keyboard) enqueue(data []byte, dropped func()) {
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (k *keyboard) enqueue(data []byte) {
 	if k.queued.Load()+int64(len(data)) > maxQueuedBytes {
-		dropped()
+		signal(k.dropped)
 		return
 	}
 	select {
 	case k.chunks <- bytes.Clone(data):
 		k.queued.Add(int64(len(data)))
 	default:
-		dropped()
+		signal(k.dropped)
 	}
 }
 
-// Read hands the queued input to the parser, throttled.
+// Read hands the queued input to the parser, throttled, at most
+// maxKeyboardRead bytes at a time, each piece paid for as it goes.
 func (k *keyboard) Read(p []byte) (int, error) {
 	p = p[:min(len(p), maxKeyboardRead)]
 	for len(k.pending) == 0 {
-		chunk, ok := k.next()
-		if !ok {
+		if len(k.unread) == 0 {
+			chunk, ok := k.next()
+			if !ok {
+				return 0, io.EOF
+			}
+			k.unread = chunk
+		}
+		piece := k.unread[:min(len(k.unread), maxKeyboardRead)]
+		k.unread = k.unread[len(piece):]
+		var keys int
+		k.pending, keys = k.boundPastes(piece)
+		if !k.wait(k.bytes, len(piece)) || !k.wait(k.keys, keys) {
 			return 0, io.EOF
 		}
-		var keys int
-		k.pending, keys = k.boundPastes(chunk)
-		wait(k.bytes, len(chunk))
-		wait(k.keys, keys)
 	}
 	n := copy(p, k.pending)
 	k.pending = k.pending[n:]
 	return n, nil
 }
 
-// next returns the next chunk the client sent. Inside a paste, a client
-// that goes quiet gets its paste ended for it.
+// next returns the next chunk the client sent; false once the input ended
+// or the keyboard was stopped. Inside a paste, a client that goes quiet
+// gets its paste ended for it.
 func (k *keyboard) next() (chunk []byte, ok bool) {
 	var quiet <-chan time.Time
 	if k.inPaste {
@@ -134,16 +162,22 @@ func (k *keyboard) next() (chunk []byte, ok bool) {
 	case <-quiet:
 		k.inPaste = false
 		return []byte(pasteEnd), true
+	case <-k.ctx.Done():
+		return nil, false
 	}
 }
 
-// wait takes n tokens from l, in pieces no larger than its burst.
-func wait(l *rate.Limiter, n int) {
+// wait takes n tokens from l, in pieces no larger than its burst; false
+// if the keyboard was stopped meanwhile.
+func (k *keyboard) wait(l *rate.Limiter, n int) bool {
 	for n > 0 {
 		take := min(n, l.Burst())
-		_ = l.WaitN(context.Background(), take)
+		if l.WaitN(k.ctx, take) != nil {
+			return false
+		}
 		n -= take
 	}
+	return true
 }
 
 // boundPastes returns in, with an end-of-paste marker inserted wherever a

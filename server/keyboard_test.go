@@ -115,10 +115,9 @@ func TestKeyboardThrottlesKeysNotJustBytes(t *testing.T) {
 func TestKeyboardDropsFloodsButHearsCtrlC(t *testing.T) {
 	k := newKeyboard(1, 1) // nothing is handed on in the meantime
 	flood := strings.Repeat("x", 4*maxQueuedBytes) + "\x03"
-	var interrupted, dropped int
-	k.receive(strings.NewReader(flood), func() { interrupted++ }, func() { dropped++ })
-	if interrupted != 1 || dropped == 0 {
-		t.Fatalf("interrupted %d times, dropped %d times; want 1 and some", interrupted, dropped)
+	k.receive(strings.NewReader(flood))
+	if len(k.interrupted) != 1 || len(k.dropped) != 1 {
+		t.Fatalf("interrupted %v, dropped %v; want both signalled", len(k.interrupted) == 1, len(k.dropped) == 1)
 	}
 	if q := k.queued.Load(); q > maxQueuedBytes {
 		t.Fatalf("%d bytes queued, want at most %d", q, maxQueuedBytes)
@@ -129,5 +128,35 @@ func TestKeyboardDropsFloodsButHearsCtrlC(t *testing.T) {
 	}
 	if queued == 0 || queued > maxQueuedBytes {
 		t.Fatalf("%d bytes were kept, want some, at most %d", queued, maxQueuedBytes)
+	}
+}
+
+// Stopping the keyboard ends a read that waits for input or for its turn,
+// so Bubble Tea's read loop never outlives the program.
+func TestKeyboardStopEndsAWaitingRead(t *testing.T) {
+	for name, in := range map[string]string{"no input": "", "a throttled flood": strings.Repeat(" ", 8000)} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				k := newKeyboard(1<<30, 1) // one key a second
+				if in != "" {
+					k.chunks <- []byte(in)
+				}
+				read := make(chan error)
+				go func() {
+					buf := make([]byte, 256)
+					for {
+						if _, err := k.Read(buf); err != nil {
+							read <- err
+							return
+						}
+					}
+				}()
+				synctest.Wait() // the read is waiting
+				k.stop()
+				if err := <-read; err != io.EOF {
+					t.Fatalf("Read after stop = %v, want io.EOF", err)
+				}
+			})
+		})
 	}
 }

@@ -13,8 +13,8 @@ import (
 // Limits bound what one client, one session and everybody together may
 // use. Zero fields take the defaults in DefaultLimits.
 type Limits struct {
-	// HandshakeTimeout bounds the time from TCP accept to an open session,
-	// however slowly a client trickles its bytes.
+	// HandshakeTimeout bounds the time from TCP accept until the session
+	// asks for its shell, however slowly a client trickles its bytes.
 	HandshakeTimeout time.Duration
 	// IdleTimeout ends a session that typed nothing for this long. The
 	// server's own redraws do not count as activity.
@@ -40,8 +40,9 @@ type Limits struct {
 	// generous for typing and pasting, short of a flood.
 	MessagesPerSecond rate.Limit
 	MessageBurst      int
-	// InputBytesPerSecond throttles raw keyboard input (it slows a flood
-	// down instead of dropping keystrokes).
+	// InputBytesPerSecond throttles raw keyboard input on its way to the
+	// chat; what arrives faster waits in a small queue, and beyond that
+	// queue is dropped (see keyboard).
 	InputBytesPerSecond int
 	// KeysPerSecond throttles key messages (a key, a word, a space; a
 	// bracketed paste is one): every one costs the chat a redraw, so a

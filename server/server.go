@@ -63,10 +63,6 @@ func New(cfg Config) (*Server, error) {
 			// Only sessions: no port forwarding (direct-tcpip), and, with no
 			// request handlers, no remote forwarding (tcpip-forward) either.
 			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
-			// Without a handler the library turns subsystems (sftp, and
-			// scp, which uses it) down without a word; through the chain
-			// they get the same one-line refusal as commands.
-			srv.SubsystemHandlers = map[string]ssh.SubsystemHandler{"default": func(sess ssh.Session) { srv.Handler(sess) }}
 			srv.RequestHandlers = map[string]ssh.RequestHandler{}
 			// A backstop: sessions end themselves at MaxSession, politely.
 			srv.MaxTimeout = limits.MaxSession + time.Minute
@@ -78,6 +74,14 @@ func New(cfg Config) (*Server, error) {
 		// person across rooms) is ever asked for or seen.
 		wish.WithVersion("chat"),
 		wish.WithMiddleware(s.middleware()...),
+		func(srv *ssh.Server) error {
+			// Without a handler the library turns subsystems (sftp, and
+			// scp, which uses it) down without a word; through the chain
+			// that WithMiddleware just built they get the same one-line
+			// refusal as commands.
+			srv.SubsystemHandlers = map[string]ssh.SubsystemHandler{"default": ssh.SubsystemHandler(srv.Handler)}
+			return nil
+		},
 	)
 	if err != nil {
 		return nil, fmt.Errorf("ssh server: %w", err)
@@ -132,16 +136,16 @@ const (
 
 // logRefusal logs one refusal, unless too many were logged lately; the
 // next line logged says how many were left out.
-func (s *Server) logRefusal(msg, reason string) {
+func (s *Server) logRefusal(level slog.Level, msg, reason string) {
 	if !s.refusalLog.Allow() {
 		s.refusalsUnlogged.Add(1)
 		return
 	}
+	attrs := []any{"reason", reason}
 	if n := s.refusalsUnlogged.Swap(0); n > 0 {
-		s.log.Info(msg, "reason", reason, "unlogged_refusals", n)
-		return
+		attrs = append(attrs, "unlogged_refusals", n)
 	}
-	s.log.Info(msg, "reason", reason)
+	s.log.Log(context.Background(), level, msg, attrs...)
 }
 
 // recoverGoroutine, deferred first in every goroutine the server starts,

@@ -288,7 +288,11 @@ func mustLoad(t *testing.T, name string) *time.Location {
 // TestEndedRoomsLeaveNoGoroutinesBehind checks that sessions, programs and
 // subscriptions of a room are all released once it ends and its people hang up.
 func TestEndedRoomsLeaveNoGoroutinesBehind(t *testing.T) {
-	ts := startServer(t, ttl)
+	// Keys are taken in at one a second (after a burst): a flood is still
+	// being taken in long after its session ended, unless it is stopped.
+	limits := generousLimits()
+	limits.KeysPerSecond = 1
+	ts := startServerWith(t, store.NewMemory(ttl), limits)
 	warm := ts.dial(t, "warm-up") // let lazily started runtime goroutines settle
 	warm.roomID()
 	warm.typeText("\x03")
@@ -310,21 +314,37 @@ func TestEndedRoomsLeaveNoGoroutinesBehind(t *testing.T) {
 			c.conn.Close()
 		}
 	}
+	// One who leaves in the middle of a flood the chat is still taking
+	// in, slowly: the reading behind it ends with the session.
+	flooder := ts.dial(t, "flooder")
+	flooder.roomID()
+	flooder.typeText(strings.Repeat("a ", 200))
+	flooder.waitFor("255/1000") // the burst is in; the rest waits its turn
+	flooder.typeText("\x03")
+	flooder.waitFor("You left the room.")
+	flooder.exitCode()
+	flooder.conn.Close()
 	waitForGoroutines(t, baseline)
 }
 
-// waitForGoroutines waits until no more than n goroutines run.
+// waitForGoroutines waits until no more than n goroutines run, none of
+// them in a session's keyboard.
 func waitForGoroutines(t *testing.T, n int) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(waitLimit)
-	for runtime.NumGoroutine() > n {
+	buf := make([]byte, 1<<20)
+	for {
+		count := runtime.NumGoroutine()
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if count <= n && !strings.Contains(stacks, "(*keyboard)") {
+			return
+		}
 		select {
 		case <-tick.C:
 		case <-deadline:
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%d goroutines, want at most %d and none in a keyboard:\n%s", count, n, stacks)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime/debug"
 	"strings"
@@ -80,10 +81,10 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 		_, _, hasPty := sess.Pty()
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
-			s.logRefusal("session refused", "command")
+			s.logRefusal(slog.LevelInfo, "session refused", "command")
 			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User(), "-t"))
 		case !hasPty:
-			s.logRefusal("session refused", "no terminal")
+			s.logRefusal(slog.LevelInfo, "session refused", "no terminal")
 			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
 		default:
 			next(sess)
@@ -104,13 +105,13 @@ func (s *Server) commandFor(user string, options ...string) string {
 func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		if text, ok := sess.Context().Value(refusalKey{}).(string); ok {
-			s.logRefusal("session refused", text)
+			s.logRefusal(slog.LevelInfo, "session refused", "connections per address")
 			refuse(sess, text)
 			return
 		}
 		defer s.sessions.Add(-1)
 		if s.sessions.Add(1) > int64(s.limits.MaxSessions) {
-			s.logRefusal("session refused", "busy")
+			s.logRefusal(slog.LevelWarn, "session refused", "busy")
 			refuse(sess, "The server is busy. Please try again in a minute.")
 			return
 		}
@@ -204,7 +205,7 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		s.log.Error("take seat", "err", err)
 		text, reason = "Something went wrong on our side. Please try again.", "error"
 	}
-	s.logRefusal("session refused", reason)
+	s.logRefusal(slog.LevelInfo, "session refused", reason)
 	refuse(sess, text)
 }
 
@@ -230,6 +231,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		MessageBurst: s.limits.MessageBurst,
 	})
 	keys := newKeyboard(s.limits.InputBytesPerSecond, s.limits.KeysPerSecond)
+	defer keys.stop()
 	program := tea.NewProgram(model,
 		tea.WithInput(keys),
 		tea.WithOutput(sess),
@@ -238,12 +240,13 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		// Signals belong to the server process, not to one session.
 		tea.WithoutSignalHandler(),
 	)
-	go s.receiveKeys(sess, keys, program)
+	ended := make(chan struct{})
+	defer close(ended)
+	go s.receiveKeys(sess, keys)
+	go s.forwardKeySignals(keys, program, ended)
 	go s.forwardResizes(windows, program)
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()
-	ended := make(chan struct{})
-	defer close(ended)
 	go s.enforceTimeouts(program, keys, seat.Snapshot().Room.ExpiresAt, ended)
 	final, err := program.Run()
 	if err != nil {
@@ -255,15 +258,30 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	return final.(ui.Model).Outcome(), true
 }
 
-// receiveKeys reads the session's input into keys until the client hangs up.
-func (s *Server) receiveKeys(sess ssh.Session, keys *keyboard, program *tea.Program) {
+// receiveKeys reads the session's input into keys until the client hangs
+// up, which ends the session's channel.
+func (s *Server) receiveKeys(sess ssh.Session, keys *keyboard) {
 	defer s.recoverGoroutine("keyboard")
-	var tellDropped rate.Sometimes
-	tellDropped.Interval = time.Second
-	keys.receive(sess,
-		func() { program.Send(tea.KeyMsg{Type: tea.KeyCtrlC}) },
-		func() { tellDropped.Do(func() { program.Send(ui.InputDropped{}) }) },
-	)
+	keys.receive(sess)
+}
+
+// forwardKeySignals brings a Ctrl+C and dropped input into the program
+// until it ends. It, not the reading goroutine, waits on the program: a
+// program stuck drawing to a client that reads nothing must not stop the
+// server from reading (and bounding) what that client sends.
+func (s *Server) forwardKeySignals(keys *keyboard, program *tea.Program, ended <-chan struct{}) {
+	defer s.recoverGoroutine("key signals")
+	tellDropped := rate.Sometimes{Interval: time.Second}
+	for {
+		select {
+		case <-ended:
+			return
+		case <-keys.interrupted:
+			program.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+		case <-keys.dropped:
+			tellDropped.Do(func() { program.Send(ui.InputDropped{}) })
+		}
+	}
 }
 
 // Resizes reach the screen at most this often; each one redraws it whole.
@@ -317,7 +335,11 @@ func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds 
 			idle.Reset(s.limits.IdleTimeout)
 		case <-idle.C:
 			if time.Until(roomEnds) < time.Second {
-				return // the room's end is already on its way
+				// The room's end is on its way; should it not come
+				// (the store unreachable), idleness ends the session
+				// one period later.
+				idle.Reset(s.limits.IdleTimeout)
+				continue
 			}
 			s.log.Info("session ended by the server", "reason", "idle")
 			program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout)})

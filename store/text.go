@@ -75,6 +75,27 @@ func SanitizeText(s string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
+// SqueezeSpace turns every run of white space in s into one space, as
+// SanitizeText does, and leaves everything else as it is: text being typed
+// can take the shape it will have as a message.
+func SqueezeSpace(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if isSpace(r) {
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // isSpace reports white space of any kind, including line and paragraph
 // separators, which are shown as a plain space.
 func isSpace(r rune) bool {

@@ -109,3 +109,19 @@ func BenchmarkSanitizeText1MB(b *testing.B) {
 		store.SanitizeText(in)
 	}
 }
+
+func TestSqueezeSpaceSqueezesWhatSanitizeTextSqueezes(t *testing.T) {
+	for in, want := range map[string]string{
+		"  a\n\n\tb \u2028 c  ": " a b c ",
+		"no runs":               "no runs",
+		"x\u3000\u00a0y":        "x y",
+		"\x1b[2J keep":          "\x1b[2J keep", // only white space is its business
+	} {
+		if got := store.SqueezeSpace(in); got != want {
+			t.Errorf("SqueezeSpace(%q) = %q, want %q", in, got, want)
+		}
+		if store.SanitizeText(store.SqueezeSpace(in)) != store.SanitizeText(in) {
+			t.Errorf("squeezing %q changes the message it makes", in)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"math"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -34,6 +33,8 @@ const (
 	maxEntries = 1000
 	// storeTimeout bounds one call to the store made for the user.
 	storeTimeout = 10 * time.Second
+	// droppedNotice is how long the screen says that input was dropped.
+	droppedNotice = 3 * time.Second
 )
 
 // Config is what a chat screen needs.
@@ -86,10 +87,11 @@ type Model struct {
 	now           time.Time
 	status        string // one-line notice under the messages
 	statusIsError bool
-	confirming    bool // destroy asked, waiting for y/n
-	reconnecting  bool // the store lost its link; sends fail until it is back
-	inputCount    int  // characters the typed text will have once sanitised
-	inputFull     bool // the input holds inputCap characters: typing adds nothing
+	confirming    bool      // destroy asked, waiting for y/n
+	reconnecting  bool      // the store lost its link; sends fail until it is back
+	droppedUntil  time.Time // say until then that input was dropped
+	inputCount    int       // characters the typed text will have once sanitised
+	inputFull     bool      // the input holds inputCap characters: typing adds nothing
 	outcome       Outcome
 	done          bool
 
@@ -259,14 +261,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case Disconnect:
 		return m.finish(msg.Reason + m.livesOn())
 	case InputDropped:
-		m.setStatus("Too much input at once: some of what you sent was dropped.", true)
+		// Shown for a while whatever else the keys of the flood say: they
+		// keep coming, each with a status of its own.
+		m.now = time.Now()
+		m.droppedUntil = m.now.Add(droppedNotice)
 	}
 	return m, nil
 }
 
 // unchanged reports keys that would leave the model exactly as it is:
-// characters typed into a full input, enter on an empty one. Whatever the
-// model does not recognise here counts as a change.
+// characters typed into a full input (which takes no more), enter on an
+// empty one. Whatever is not recognised here counts as a change.
 func (m Model) unchanged(msg tea.Msg) bool {
 	k, ok := msg.(tea.KeyMsg)
 	if !ok || m.confirming {
@@ -274,7 +279,8 @@ func (m Model) unchanged(msg tea.Msg) bool {
 	}
 	switch k.Type {
 	case tea.KeyRunes, tea.KeySpace:
-		return m.inputFull
+		// alt+letter moves or deletes by word: it can change a full input.
+		return m.inputFull && !k.Alt
 	case tea.KeyEnter:
 		return m.input.Value() == ""
 	}
@@ -323,25 +329,11 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	// a space at once would race on them. Give it a copy, with pasted
 	// white space already squeezed as the message will have it, so an
 	// indented paste is not cut at the input's cap for its indentation.
-	msg.Runes = squeezeSpace(msg.Runes)
+	msg.Runes = []rune(store.SqueezeSpace(string(msg.Runes)))
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
 	m.updateInputStatus()
 	return m, cmd
-}
-
-// squeezeSpace returns a copy of runes in which every run of white space
-// (newlines included) is one space.
-func squeezeSpace(runes []rune) []rune {
-	out := make([]rune, 0, len(runes))
-	for i, r := range runes {
-		if !unicode.IsSpace(r) {
-			out = append(out, r)
-		} else if i == 0 || !unicode.IsSpace(runes[i-1]) {
-			out = append(out, ' ')
-		}
-	}
-	return out
 }
 
 // updateInputStatus measures the typed text, once per change (not per
@@ -654,6 +646,9 @@ func (m Model) statusView() string {
 	}
 	if m.reconnecting {
 		return ansi.Truncate(m.styles.warning.Render("Reconnecting to the room… nothing can be sent until it is back."), m.width, "…")
+	}
+	if m.now.Before(m.droppedUntil) {
+		return ansi.Truncate(m.styles.warning.Render("Too much input at once: some of what you sent was dropped."), m.width, "…")
 	}
 	if m.status == "" {
 		return ""

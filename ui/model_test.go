@@ -31,7 +31,7 @@ type room struct {
 	a, b  store.Seat
 }
 
-func newRoom(t *testing.T, withPartner bool) *room {
+func newRoom(t testing.TB, withPartner bool) *room {
 	t.Helper()
 	s := store.NewMemory(10 * time.Minute)
 	t.Cleanup(func() { s.Close() })
@@ -52,7 +52,7 @@ func newRoom(t *testing.T, withPartner bool) *room {
 	return rm
 }
 
-func newModel(t *testing.T, seat store.Seat, profile termenv.Profile) Model {
+func newModel(t testing.TB, seat store.Seat, profile termenv.Profile) Model {
 	t.Helper()
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(profile)
@@ -60,7 +60,7 @@ func newModel(t *testing.T, seat store.Seat, profile termenv.Profile) Model {
 }
 
 // step feeds msg to m and returns the new model and command.
-func step(t *testing.T, m Model, msg tea.Msg) (Model, tea.Cmd) {
+func step(t testing.TB, m Model, msg tea.Msg) (Model, tea.Cmd) {
 	t.Helper()
 	next, cmd := m.Update(msg)
 	return next.(Model), cmd
@@ -68,7 +68,7 @@ func step(t *testing.T, m Model, msg tea.Msg) (Model, tea.Cmd) {
 
 // deliver feeds the seat's next event to m, as the program's re-armed
 // command would.
-func deliver(t *testing.T, m Model) Model {
+func deliver(t testing.TB, m Model) Model {
 	t.Helper()
 	select {
 	case ev := <-m.seat.Events():
@@ -80,7 +80,7 @@ func deliver(t *testing.T, m Model) Model {
 	return m
 }
 
-func typeText(t *testing.T, m Model, text string) Model {
+func typeText(t testing.TB, m Model, text string) Model {
 	t.Helper()
 	m, _ = step(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(text), Paste: true})
 	return m
@@ -376,9 +376,8 @@ func BenchmarkKeystroke(b *testing.B) {
 		filled int
 	}{{"empty-input", 0}, {"full-input", inputCap}} {
 		b.Run(bc.name, func(b *testing.B) {
-			t := &testing.T{}
-			m := newModel(t, newRoom(t, true).a, termenv.ANSI256)
-			m = typeText(t, m, strings.Repeat("y", bc.filled))
+			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
+			m = typeText(b, m, strings.Repeat("y", bc.filled))
 			m.View()
 			key := runeKey('x')
 			b.ReportAllocs()
@@ -399,8 +398,7 @@ func BenchmarkKeystroke(b *testing.B) {
 func BenchmarkIncomingMessage(b *testing.B) {
 	for _, n := range []int{10, 300, maxEntries} {
 		b.Run(fmt.Sprintf("entries-%d", n), func(b *testing.B) {
-			t := &testing.T{}
-			m := newModel(t, newRoom(t, true).a, termenv.ANSI256)
+			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			msg := func(i int) tea.Msg {
 				return eventMsg{store.MessageEvent{Message: store.Message{
 					ID: fmt.Sprint(i), From: store.Member{ID: "p", Name: "anonymous-otter-k3f9"},
@@ -408,7 +406,7 @@ func BenchmarkIncomingMessage(b *testing.B) {
 				}}}
 			}
 			for i := range n {
-				m, _ = step(t, m, msg(i))
+				m, _ = step(b, m, msg(i))
 			}
 			m.View()
 			b.ReportAllocs()
@@ -479,5 +477,34 @@ func TestLinesBeyondTheRateLimitDoNotRunTogether(t *testing.T) {
 	}
 	if got := m.input.Value(); got != "two three " || !strings.Contains(m.View(), "Slow down") {
 		t.Fatalf("input %q, want the lines not sent kept apart, and a notice", got)
+	}
+}
+
+// The notice that input was dropped outlasts the flood's own keys, which
+// would otherwise replace it before it is ever drawn.
+func TestDroppedInputIsToldAndStaysToldAWhile(t *testing.T) {
+	m := newModel(t, newRoom(t, true).a, termenv.Ascii)
+	m, _ = step(t, m, InputDropped{})
+	m = typeText(t, m, strings.Repeat("x", inputCap+10))
+	m = typeText(t, m, "more")
+	if !strings.Contains(m.View(), "Too much input at once") {
+		t.Fatalf("no notice of dropped input:\n%s", m.View())
+	}
+	m, _ = step(t, m, tickMsg(time.Now().Add(droppedNotice)))
+	if strings.Contains(m.View(), "Too much input at once") {
+		t.Fatalf("the notice outlived its time:\n%s", m.View())
+	}
+}
+
+// A full input takes no more characters, but alt+b and alt+d (word back,
+// delete word), which arrive as letters with alt, still edit it.
+func TestAFullInputCanStillBeEdited(t *testing.T) {
+	m := newModel(t, newRoom(t, true).a, termenv.Ascii)
+	m = typeText(t, m, strings.Repeat("x", inputCap-4)+" abc")
+	for _, k := range "bd" {
+		m, _ = step(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{k}, Alt: true})
+	}
+	if got := m.input.Value(); got != strings.Repeat("x", inputCap-4)+" " {
+		t.Fatalf("alt+b, alt+d left %d characters ending %q", len(got), got[len(got)-5:])
 	}
 }
