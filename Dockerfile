@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
 
 FROM golang:1.26-bookworm AS build
+# The image pins its own Go (GOTOOLCHAIN=local); auto honours go.mod's
+# toolchain line, so the binary never has an older standard library.
+ENV GOTOOLCHAIN=auto
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -36,10 +36,13 @@ bench:
 	$(GO) test ./store ./server -run '^$$' -bench Latency -benchtime 300x -count 6
 
 ## vulncheck: govulncheck against a vulnerability database built from the
-## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached)
+## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached),
+## with the Go that go.mod's toolchain line names: the one release builds
+## (the image) use, whatever Go is installed here
 VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+TOOLCHAIN = $(shell sed -n 's/^toolchain //p' go.mod)
 vulncheck:
 	$(GO) mod download golang.org/x/vulndb@$(VULNDB_VERSION)
 	rm -rf .vulndb && $(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) \
 		-vulns "$$($(GO) env GOMODCACHE)/golang.org/x/vulndb@$(VULNDB_VERSION)/data/osv" -out .vulndb
-	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 -db "file://$$(pwd)/.vulndb" ./...
+	GOTOOLCHAIN=$(TOOLCHAIN) $(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 -db "file://$$(pwd)/.vulndb" ./...
