@@ -16,7 +16,6 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -78,10 +77,12 @@ type Model struct {
 	keys     keyMap
 	help     help.Model
 	input    textinput.Model
-	viewport viewport.Model
+	conv     conversation
 	sendRate *rate.Limiter // nil: unlimited
 
 	width, height int
+	rule          string // a line across the screen, drawn once per width
+	panel         string // the share panel, drawn when the width or the partner changes
 	partner       *store.Member
 	entries       []entry
 	now           time.Time
@@ -101,13 +102,18 @@ type Model struct {
 	frame   *frame
 }
 
-// frame is the last screen drawn, shared by every copy of one Model.
-// Bubble Tea calls View after every message, and a flood of keystrokes that
-// change nothing would otherwise redraw the whole screen for each of them.
+// frame is the last screen drawn below the header, shared by every copy of
+// one Model. Bubble Tea calls View after every message and for every tick
+// of the countdown; keys that change nothing, and the countdown itself,
+// would otherwise redraw the whole screen each time.
 type frame struct {
 	versions uint64 // the last version handed out
 	drawn    uint64 // the version text shows
 	text     string
+	// The header as drawn for headerKey: the countdown shown, the width
+	// and the name; it changes once a second at most.
+	header    string
+	headerKey string
 }
 
 // touch gives m a version no other state of it has had.
@@ -121,9 +127,10 @@ type entry struct {
 	msg    *store.Message
 	notice string
 	at     time.Time
-	// drawn is the entry as drawn at width drawnWidth (0: not yet), so a
-	// new message costs one entry's rendering, not the whole history's.
-	drawn      string
+	// drawn is the entry's lines as drawn at width drawnWidth (0: not
+	// yet), so a new message costs one entry's rendering, not the whole
+	// history's.
+	drawn      []string
 	drawnWidth int
 }
 
@@ -176,17 +183,16 @@ func New(cfg Config) Model {
 
 	snap := cfg.Seat.Snapshot()
 	m := Model{
-		seat:     cfg.Seat,
-		snap:     snap,
-		join:     cfg.JoinCommand,
-		loc:      loc,
-		styles:   st,
-		keys:     newKeyMap(),
-		help:     h,
-		input:    in,
-		viewport: viewport.New(0, 0),
-		now:      time.Now(),
-		frame:    &frame{},
+		seat:   cfg.Seat,
+		snap:   snap,
+		join:   cfg.JoinCommand,
+		loc:    loc,
+		styles: st,
+		keys:   newKeyMap(),
+		help:   h,
+		input:  in,
+		now:    time.Now(),
+		frame:  &frame{},
 	}
 	if cfg.MessageRate > 0 {
 		m.sendRate = rate.NewLimiter(cfg.MessageRate, max(cfg.MessageBurst, 1))
@@ -234,14 +240,21 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.done || m.unchanged(msg) {
 		return m, nil
 	}
+	if t, ok := msg.(tickMsg); ok {
+		// The header is drawn for every frame; below it, only the notice
+		// of dropped input depends on the time.
+		noticeEnds := m.now.Before(m.droppedUntil) && !time.Time(t).Before(m.droppedUntil)
+		m.now = time.Time(t)
+		if noticeEnds {
+			m.touch()
+		}
+		return m, tick()
+	}
 	m.touch()
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		return m, nil
-	case tickMsg:
-		m.now = time.Time(msg)
-		return m, tick()
 	case eventMsg:
 		return m.handleEvent(msg.event)
 	case streamEnded:
@@ -269,12 +282,20 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// unchanged reports keys that would leave the model exactly as it is:
-// characters typed into a full input (which takes no more), enter on an
-// empty one. Whatever is not recognised here counts as a change.
+// unchanged reports messages that would leave the model exactly as it
+// is: those it has no use for (unknown escape sequences a client sends, for
+// one), characters typed into a full input (which takes no more), enter on
+// an empty one. A key not recognised here counts as a change.
 func (m Model) unchanged(msg tea.Msg) bool {
-	k, ok := msg.(tea.KeyMsg)
-	if !ok || m.confirming {
+	switch msg.(type) {
+	case tea.KeyMsg:
+	case tea.WindowSizeMsg, tickMsg, eventMsg, streamEnded, sendResult, destroyError, Disconnect, InputDropped:
+		return false
+	default:
+		return true
+	}
+	k := msg.(tea.KeyMsg)
+	if m.confirming {
 		return false
 	}
 	switch k.Type {
@@ -318,10 +339,10 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Send):
 		return m.send()
 	case key.Matches(msg, m.keys.ScrollUp):
-		m.viewport.HalfPageUp()
+		m.conv.scroll(-max(m.conv.height/2, 1))
 		return m, nil
 	case key.Matches(msg, m.keys.ScrollDown):
-		m.viewport.HalfPageDown()
+		m.conv.scroll(max(m.conv.height/2, 1))
 		return m, nil
 	}
 	// textinput's sanitiser edits the runes in place, and bubbletea hands
@@ -506,7 +527,7 @@ func (m *Model) addEntry(e entry) {
 	if over := len(m.entries) - maxEntries; over > 0 {
 		m.entries = append(m.entries[:0], m.entries[over:]...)
 	}
-	m.refreshViewport()
+	m.refreshConversation()
 }
 
 func (m *Model) setStatus(text string, isError bool) {
@@ -514,35 +535,41 @@ func (m *Model) setStatus(text string, isError bool) {
 }
 
 // Layout: header, rule, [share panel while alone], messages, rule, status,
-// input, help. Everything but the messages is one line high.
-const fixedLines = 6
+// input, help. Everything but the panel and the messages is one line high.
+const (
+	fixedLines      = 6
+	minConversation = 3
+)
 
 func (m *Model) resize(width, height int) {
 	m.touch()
-	m.width, m.height = max(width, 20), max(height, fixedLines+1)
+	// Smaller terminals get the smallest screen; Bubble Tea shows its
+	// bottom lines.
+	m.width, m.height = max(width, 20), max(height, fixedLines+minConversation)
 	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
 	m.help.Width = m.width
-	m.viewport.Width = m.width
-	m.viewport.Height = max(m.height-fixedLines-lipgloss.Height(m.sharePanel()), 1)
-	m.refreshViewport()
+	m.rule = m.styles.rule.Render(strings.Repeat("─", m.width))
+	m.panel = m.sharePanel()
+	panelLines := 0
+	if m.panel != "" {
+		panelLines = lipgloss.Height(m.panel)
+	}
+	m.conv.setHeight(max(m.height-fixedLines-panelLines, 1))
+	m.refreshConversation()
 }
 
-// refreshViewport re-renders the conversation, staying at the bottom when the
-// reader was there and keeping their place when they had scrolled up.
-func (m *Model) refreshViewport() {
-	follow := m.viewport.AtBottom()
-	lines := make([]string, 0, len(m.entries))
+// refreshConversation gathers the lines of every entry, drawing only those
+// not yet drawn at this width.
+func (m *Model) refreshConversation() {
+	var lines []string
 	for i := range m.entries {
 		e := &m.entries[i]
 		if e.drawnWidth != m.width {
-			e.drawn, e.drawnWidth = m.renderEntry(*e), m.width
+			e.drawn, e.drawnWidth = strings.Split(m.renderEntry(*e), "\n"), m.width
 		}
-		lines = append(lines, e.drawn)
+		lines = append(lines, e.drawn...)
 	}
-	m.viewport.SetContent(strings.Join(lines, "\n"))
-	if follow {
-		m.viewport.GotoBottom()
-	}
+	m.conv.set(lines)
 }
 
 func (m Model) renderEntry(e entry) string {
@@ -581,27 +608,32 @@ func formatTTL(d time.Duration) string {
 
 func (m Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, store.MaxMessageRunes)) }
 
-// View implements tea.Model.
+// View implements tea.Model. The header counts down every second; the rest
+// is drawn again only for a state it has not drawn yet.
 func (m Model) View() string {
-	if m.frame.drawn != m.version {
-		m.frame.text, m.frame.drawn = m.draw(), m.version
-	}
-	return m.frame.text
-}
-
-func (m Model) draw() string {
 	if m.done {
 		// The outcome is printed on the normal screen after the program
 		// exits; the last frame is left blank.
 		return ""
 	}
-	rule := m.styles.rule.Render(strings.Repeat("─", m.width))
-	parts := []string{m.headerView(), rule}
-	if panel := m.sharePanel(); panel != "" {
-		parts = append(parts, panel)
+	if m.frame.drawn != m.version {
+		m.frame.text, m.frame.drawn = m.drawBelowHeader(), m.version
 	}
-	parts = append(parts, m.viewport.View(), rule, m.statusView(), m.inputView(), m.helpView())
-	return lipgloss.JoinVertical(lipgloss.Left, parts...)
+	if key := fmt.Sprint(formatCountdown(m.remaining()), m.width, m.snap.Me.Name); key != m.frame.headerKey {
+		m.frame.header, m.frame.headerKey = m.headerView(), key
+	}
+	return m.frame.header + "\n" + m.frame.text
+}
+
+// drawBelowHeader lays out everything under the header. Every part is at
+// most the screen's width already, so they are only joined, not measured.
+func (m Model) drawBelowHeader() string {
+	parts := []string{m.rule}
+	if m.panel != "" {
+		parts = append(parts, m.panel)
+	}
+	parts = append(parts, m.conv.view(), m.rule, m.statusView(), m.inputView(), m.helpView())
+	return strings.Join(parts, "\n")
 }
 
 func (m Model) headerView() string {
@@ -629,15 +661,21 @@ func (m Model) sharePanel() string {
 		return ""
 	}
 	const intro, waiting = "Your private room is ready. Share this command with ONE person:", "Waiting for them to join…"
+	// The panel leaves the conversation a few lines at least: on a short
+	// terminal the command alone is shown.
+	room := m.height - fixedLines - minConversation
 	boxed := max(lipgloss.Width(intro), lipgloss.Width(m.join)) + 6 // border and padding
-	if boxed <= m.width {
+	if boxed <= m.width && room >= 7 {
 		return m.styles.share.Render(intro + "\n\n" + m.styles.command.Render(m.join) + "\n\n" + m.styles.notice.Render(waiting))
 	}
 	// Too narrow for the box: wrap the words, and break the command only
 	// if it cannot fit on one line at all.
-	return ansi.Wrap(intro, m.width, " ") + "\n" +
-		m.styles.command.Render(ansi.Hardwrap(m.join, m.width, false)) + "\n" +
-		m.styles.notice.Render(ansi.Wrap(waiting, m.width, " "))
+	command := m.styles.command.Render(ansi.Hardwrap(m.join, m.width, false))
+	panel := ansi.Wrap(intro, m.width, " ") + "\n" + command + "\n" + m.styles.notice.Render(ansi.Wrap(waiting, m.width, " "))
+	if lipgloss.Height(panel) <= room {
+		return panel
+	}
+	return command
 }
 
 func (m Model) statusView() string {

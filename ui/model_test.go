@@ -369,14 +369,16 @@ func TestKeysThatChangeNothingDoNotRedraw(t *testing.T) {
 }
 
 // BenchmarkKeystroke is the cost of one typed key, Update and View, as
-// Bubble Tea pays it for every message.
+// Bubble Tea pays it for every message, on an 80×20 terminal and a huge one.
 func BenchmarkKeystroke(b *testing.B) {
 	for _, bc := range []struct {
-		name   string
-		filled int
-	}{{"empty-input", 0}, {"full-input", inputCap}} {
+		name          string
+		filled        int
+		width, height int
+	}{{"empty-input", 0, 80, 20}, {"full-input", inputCap, 80, 20}, {"empty-input-400x150", 0, 400, 150}} {
 		b.Run(bc.name, func(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
+			m, _ = step(b, m, tea.WindowSizeMsg{Width: bc.width, Height: bc.height})
 			m = typeText(b, m, strings.Repeat("y", bc.filled))
 			m.View()
 			key := runeKey('x')
@@ -506,5 +508,51 @@ func TestAFullInputCanStillBeEdited(t *testing.T) {
 	}
 	if got := m.input.Value(); got != strings.Repeat("x", inputCap-4)+" " {
 		t.Fatalf("alt+b, alt+d left %d characters ending %q", len(got), got[len(got)-5:])
+	}
+}
+
+// The screen is exactly as tall as the terminal, whatever is on it: a line
+// more and the terminal scrolls the header away.
+func TestTheScreenFillsTheTerminalExactly(t *testing.T) {
+	rm := newRoom(t, false)
+	m := newModel(t, rm.a, termenv.Ascii)
+	for _, height := range []int{fixedLines + minConversation, 10, 12, 16, 20, 40} {
+		m, _ = step(t, m, tea.WindowSizeMsg{Width: 90, Height: height})
+		if got := strings.Count(m.View(), "\n") + 1; got != height {
+			t.Fatalf("alone, at height %d the screen has %d lines", height, got)
+		}
+	}
+	if _, err := rm.store.Join(context.Background(), rm.a.Snapshot().Room.ID); err != nil {
+		t.Fatal(err)
+	}
+	m = deliver(t, m)
+	for i := range 30 {
+		if err := rm.a.Send(context.Background(), fmt.Sprintf("line %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		m = deliver(t, m)
+		if got := strings.Count(m.View(), "\n") + 1; got != 40 {
+			t.Fatalf("with %d messages the screen has %d lines, want 40", i+1, got)
+		}
+	}
+}
+
+// BenchmarkCountdownTick is what an idle session costs each second: the
+// countdown's tick, Update and View.
+func BenchmarkCountdownTick(b *testing.B) {
+	for _, size := range [][2]int{{80, 24}, {400, 150}} {
+		b.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(b *testing.B) {
+			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
+			m, _ = step(b, m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+			m.View()
+			now := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				now = now.Add(time.Second)
+				next, _ := m.Update(tickMsg(now))
+				_ = next.View()
+				m = next.(Model)
+			}
+		})
 	}
 }

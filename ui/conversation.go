@@ -1,0 +1,47 @@
+package ui
+
+import "strings"
+
+// conversation is the scrolling part of the screen: the lines of every
+// entry, already drawn, and a window of height lines onto them. It does
+// what bubbles' viewport would, without measuring and padding every line
+// on each change: on a big terminal that cost more than all else together.
+type conversation struct {
+	lines  []string
+	height int
+	top    int // the first line shown
+}
+
+// set replaces the lines, staying at the bottom when the reader was there
+// and keeping their place when they had scrolled up.
+func (c *conversation) set(lines []string) {
+	follow := c.atBottom()
+	c.lines = lines
+	if follow {
+		c.top = c.maxTop()
+	}
+	c.top = min(c.top, c.maxTop())
+}
+
+func (c *conversation) setHeight(h int) {
+	follow := c.atBottom()
+	c.height = h
+	if follow {
+		c.top = c.maxTop()
+	}
+	c.top = min(c.top, c.maxTop())
+}
+
+func (c conversation) maxTop() int { return max(len(c.lines)-c.height, 0) }
+
+func (c conversation) atBottom() bool { return c.top >= c.maxTop() }
+
+// scroll moves the window by n lines, down for n > 0.
+func (c *conversation) scroll(n int) { c.top = min(max(c.top+n, 0), c.maxTop()) }
+
+// view is the window: exactly height lines.
+func (c conversation) view() string {
+	shown := make([]string, c.height)
+	copy(shown, c.lines[c.top:])
+	return strings.Join(shown, "\n")
+}
