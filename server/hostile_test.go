@@ -380,7 +380,7 @@ func TestAbsurdWindowsAndResizeStormsAreHarmless(t *testing.T) {
 		}
 		// Drawn for at most 1000×500, whatever was claimed: more than this
 		// 100×30 test terminal shows, so look at the bytes.
-		waitUntil(t, "a first screen", func() bool { return strings.Contains(screen.Raw(), "Waiting for them") })
+		waitUntil(t, "a first screen", func() bool { return strings.Contains(screen.Raw(), "destroy room") })
 		for i := range 2000 {
 			w := 1 + i%65535
 			payload := gossh.Marshal(struct{ Cols, Rows, Width, Height uint32 }{uint32(w), uint32(w), 0, 0})
@@ -536,6 +536,27 @@ func TestRoomAndGuessingFloodsAreLimitedPerAddress(t *testing.T) {
 	guess.waitFor("Too many attempts to join rooms that do not exist")
 	ts.dialWith(t, store.NewRoomID().String(), dialOptions{from: other}).waitFor("No such room")
 	bys.check()
+}
+
+// Refused sessions cost a log line each at most, and only so many a
+// second: refusals are caused by clients.
+func TestRefusedSessionsAreLoggedSparingly(t *testing.T) {
+	started := time.Now()
+	ts := startServer(t, ttl)
+	const refusals = 40
+	for range refusals {
+		c := ts.dialWith(t, mistype(store.NewRoomID()), dialOptions{from: attacker})
+		c.waitFor("that room ID has a typo")
+		c.exitCode()
+		c.conn.Close()
+	}
+	logs := ts.logs.String()
+	if n := strings.Count(logs, "session ended"); n > 0 {
+		t.Errorf("%d refused sessions were logged as ended sessions", n)
+	}
+	if n, limit := strings.Count(logs, "session refused"), 20+5*int(time.Since(started).Seconds()+1); n > limit || n == 0 {
+		t.Errorf("%d of %d refusals were logged, want some and at most %d", n, refusals, limit)
+	}
 }
 
 func TestServerBusyBeyondTheSessionCap(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"golang.org/x/time/rate"
 )
 
@@ -17,8 +18,8 @@ import (
 //     maxQueuedBytes: what does not fit is dropped (and the person told),
 //     rather than left in the SSH channel, whose window lets a client park
 //     2 MB in the server's memory per session;
-//   - they are handed on at a human's pace, in bytes and in keys (every
-//     key, however small, costs the chat a redraw);
+//   - they are handed on at a human's pace in bytes (and keys are
+//     throttled once parsed, see throttleKeys);
 //   - Ctrl+C skips the queue, so leaving never waits behind a flood;
 //   - reads are kept below the parser's 256-byte buffer, so it never
 //     waits for "more data" and re-copies a growing backlog (a megabyte of
@@ -30,7 +31,6 @@ import (
 //     types, not by what the server draws.
 type keyboard struct {
 	bytes  *rate.Limiter
-	keys   *rate.Limiter
 	typed  chan struct{}
 	chunks chan []byte // what the client sent, in order; closed at its end
 	queued atomic.Int64
@@ -64,11 +64,10 @@ const (
 	ctrlC      = 0x03
 )
 
-func newKeyboard(bytesPerSecond, keysPerSecond int) *keyboard {
+func newKeyboard(bytesPerSecond int) *keyboard {
 	ctx, stop := context.WithCancel(context.Background())
 	return &keyboard{
 		bytes: rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
-		keys:  rate.NewLimiter(rate.Limit(keysPerSecond), max(keysPerSecond, maxKeyboardRead+1)),
 		typed: make(chan struct{}, 1),
 		// Typing arrives a key or two per read; the byte bound is the
 		// one that holds against floods.
@@ -134,9 +133,8 @@ func (k *keyboard) Read(p []byte) (int, error) {
 		}
 		piece := k.unread[:min(len(k.unread), maxKeyboardRead)]
 		k.unread = k.unread[len(piece):]
-		var keys int
-		k.pending, keys = k.boundPastes(piece)
-		if !k.wait(k.bytes, len(piece)) || !k.wait(k.keys, keys) {
+		k.pending = k.boundPastes(piece)
+		if k.wait(k.bytes, len(piece)) != nil {
 			return 0, io.EOF
 		}
 	}
@@ -167,35 +165,47 @@ func (k *keyboard) next() (chunk []byte, ok bool) {
 	}
 }
 
-// wait takes n tokens from l, in pieces no larger than its burst; false
-// if the keyboard was stopped meanwhile.
-func (k *keyboard) wait(l *rate.Limiter, n int) bool {
+// wait takes n tokens from l, in pieces no larger than its burst, unless
+// the keyboard is stopped meanwhile.
+func (k *keyboard) wait(l *rate.Limiter, n int) error {
 	for n > 0 {
 		take := min(n, l.Burst())
-		if l.WaitN(k.ctx, take) != nil {
-			return false
+		if err := l.WaitN(k.ctx, take); err != nil {
+			return err
 		}
 		n -= take
 	}
-	return true
+	return nil
+}
+
+// throttleKeys is a Bubble Tea filter that lets the keys and mouse events
+// a client sends through at most perSecond a second (after a burst as
+// large): each one costs the chat a redraw. It counts what the parser made
+// of the bytes, so no sequence can make many keys look like few; waiting
+// here stops the parser, and what arrives meanwhile fills the keyboard's
+// queue. Ctrl+C, and everything that is not input, pass at once.
+func throttleKeys(ctx context.Context, perSecond int) func(tea.Model, tea.Msg) tea.Msg {
+	turns := rate.NewLimiter(rate.Limit(perSecond), perSecond)
+	return func(_ tea.Model, msg tea.Msg) tea.Msg {
+		switch msg := msg.(type) {
+		case tea.KeyMsg:
+			if msg.Type == tea.KeyCtrlC {
+				return msg
+			}
+		case tea.MouseMsg:
+		default:
+			return msg
+		}
+		_ = turns.Wait(ctx) // an error means the session is over
+		return msg
+	}
 }
 
 // boundPastes returns in, with an end-of-paste marker inserted wherever a
-// paste has run longer than maxPasteBytes, and about how many key messages
-// the parser will make of it: Bubble Tea makes one of a run of characters,
-// and one of each space, control character and escape sequence, while a
-// bracketed paste is a single message.
-func (k *keyboard) boundPastes(in []byte) (out []byte, keys int) {
-	out = make([]byte, 0, len(in)+len(pasteEnd))
-	inRun := false
+// paste has run longer than maxPasteBytes.
+func (k *keyboard) boundPastes(in []byte) []byte {
+	out := make([]byte, 0, len(in)+len(pasteEnd))
 	for _, b := range in {
-		if !k.inPaste {
-			separate := b <= ' ' || b == 0x7f
-			if separate || !inRun {
-				keys++
-			}
-			inRun = !separate
-		}
 		out = append(out, b)
 		k.recent = append(k.recent, b)
 		if len(k.recent) > len(pasteStart) {
@@ -213,5 +223,5 @@ func (k *keyboard) boundPastes(in []byte) (out []byte, keys int) {
 			}
 		}
 	}
-	return out, keys
+	return out
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
@@ -44,10 +45,10 @@ type Limits struct {
 	// chat; what arrives faster waits in a small queue, and beyond that
 	// queue is dropped (see keyboard).
 	InputBytesPerSecond int
-	// KeysPerSecond throttles key messages (a key, a word, a space; a
-	// bracketed paste is one): every one costs the chat a redraw, so a
-	// stream of tiny keys would otherwise cost a core. Typing and key
-	// repeat stay far below it.
+	// KeysPerSecond throttles keys (a key, a word, a space; a bracketed
+	// paste is one) as the parser makes them: every one costs the chat a
+	// redraw, so a stream of tiny keys would otherwise cost a core.
+	// Typing and key repeat stay far below it.
 	KeysPerSecond int
 }
 
@@ -108,7 +109,7 @@ func (l Limits) withDefaults() Limits {
 }
 
 // maxTrackedAddrs bounds the memory spent remembering client addresses.
-// Past it, new addresses are turned away until old entries age out.
+// Past it, addresses with nothing open are forgotten at once.
 const maxTrackedAddrs = 100_000
 
 // addrForget is how long an address with nothing open is remembered: long
@@ -118,7 +119,8 @@ const addrForget = 2 * time.Minute
 // clients tracks what each client address is using. Its limits are token
 // buckets, so nobody is shut out beyond the window they exceeded.
 type clients struct {
-	limits Limits
+	limits   Limits
+	maxAddrs int // maxTrackedAddrs, but for tests
 
 	mu        sync.Mutex
 	byAddr    map[netip.Prefix]*client
@@ -134,7 +136,7 @@ type client struct {
 }
 
 func newClients(l Limits) *clients {
-	return &clients{limits: l, byAddr: make(map[netip.Prefix]*client)}
+	return &clients{limits: l, maxAddrs: maxTrackedAddrs, byAddr: make(map[netip.Prefix]*client)}
 }
 
 // clientKey groups addresses that one client controls.
@@ -165,7 +167,14 @@ func (c *clients) getLocked(key netip.Prefix, now time.Time) *client {
 	}
 	cl := c.byAddr[key]
 	if cl == nil {
-		if len(c.byAddr) >= maxTrackedAddrs {
+		if len(c.byAddr) >= c.maxAddrs {
+			// Someone is cycling through addresses. Forgetting the
+			// idle ones early resets their budgets (a client with that
+			// many addresses gets round per-address limits anyway) but
+			// never turns everybody away.
+			maps.DeleteFunc(c.byAddr, func(_ netip.Prefix, cl *client) bool { return cl.conns == 0 })
+		}
+		if len(c.byAddr) >= c.maxAddrs {
 			return nil
 		}
 		perMinute := func(n int) *rate.Limiter { return rate.NewLimiter(rate.Limit(float64(n)/60), n) }

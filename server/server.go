@@ -95,17 +95,17 @@ func New(cfg Config) (*Server, error) {
 //  1. closeConnection: a connection carries one chat; when it ends, so does
 //     the connection, rather than idling until the client hangs up.
 //  2. recoverPanics: a panic ends only its own session, and is logged.
-//  3. logSessions: one log line per session, without room IDs or text.
-//  4. requireTerminal: the chat needs a PTY and no command.
-//  5. limitSessions: the server-wide cap on open sessions, and the
+//  3. requireTerminal: the chat needs a PTY and no command.
+//  4. limitSessions: the server-wide cap on open sessions, and the
 //     per-address refusals that are told inside SSH.
-//  6. runChat: route the username to a room and run the chat screen.
+//  5. runChat: route the username to a room and run the chat screen; it
+//     logs the sessions that got a seat (refusals are logged, sparingly,
+//     where they are made).
 func (s *Server) middleware() []wish.Middleware {
 	return []wish.Middleware{
 		s.runChat,
 		s.limitSessions,
 		s.requireTerminal,
-		s.logSessions,
 		s.recoverPanics,
 		s.closeConnection,
 	}

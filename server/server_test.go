@@ -288,10 +288,11 @@ func mustLoad(t *testing.T, name string) *time.Location {
 // TestEndedRoomsLeaveNoGoroutinesBehind checks that sessions, programs and
 // subscriptions of a room are all released once it ends and its people hang up.
 func TestEndedRoomsLeaveNoGoroutinesBehind(t *testing.T) {
-	// Keys are taken in at one a second (after a burst): a flood is still
-	// being taken in long after its session ended, unless it is stopped.
+	// Input is taken in at a byte a second (after a burst of a read): a
+	// flood is still being taken in long after its session ended, unless
+	// that is stopped.
 	limits := generousLimits()
-	limits.KeysPerSecond = 1
+	limits.InputBytesPerSecond = 1
 	ts := startServerWith(t, store.NewMemory(ttl), limits)
 	warm := ts.dial(t, "warm-up") // let lazily started runtime goroutines settle
 	warm.roomID()

@@ -68,14 +68,6 @@ func (s *Server) recoverPanics(next ssh.Handler) ssh.Handler {
 	}
 }
 
-func (s *Server) logSessions(next ssh.Handler) ssh.Handler {
-	return func(sess ssh.Session) {
-		start := time.Now()
-		next(sess)
-		s.log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond))
-	}
-}
-
 func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		_, _, hasPty := sess.Pty()
@@ -142,6 +134,9 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 			}
 		}()
 		s.log.Info("seat taken", "room", seat.Snapshot().Room.ID, "created", created)
+		defer func(start time.Time) {
+			s.log.Info("session ended", "room", seat.Snapshot().Room.ID, "duration", time.Since(start).Round(time.Millisecond))
+		}(time.Now())
 
 		outcome, ok := s.runProgram(sess, seat)
 		if !ok {
@@ -230,10 +225,11 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		MessageRate:  s.limits.MessagesPerSecond,
 		MessageBurst: s.limits.MessageBurst,
 	})
-	keys := newKeyboard(s.limits.InputBytesPerSecond, s.limits.KeysPerSecond)
+	keys := newKeyboard(s.limits.InputBytesPerSecond)
 	defer keys.stop()
 	program := tea.NewProgram(model,
 		tea.WithInput(keys),
+		tea.WithFilter(throttleKeys(sess.Context(), s.limits.KeysPerSecond)),
 		tea.WithOutput(sess),
 		tea.WithAltScreen(),
 		tea.WithContext(sess.Context()),
