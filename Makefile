@@ -34,6 +34,7 @@ fuzz:
 bench:
 	$(GO) test ./store ./ui -run '^$$' -bench 'Sanitize|Keystroke|IncomingMessage' -benchmem -count 6
 	$(GO) test ./store ./server -run '^$$' -bench Latency -benchtime 300x -count 6
+	$(GO) test . -run '^$$' -bench IdleSessionCPU -benchtime 3x -count 6
 
 ## vulncheck: govulncheck against a vulnerability database built from the
 ## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached),

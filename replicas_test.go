@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 
 // replicaProcess is the server as a child process on a loopback port, with
 // extra environment variables and flags.
-func replicaProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
+func replicaProcess(t testing.TB, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	args = append([]string{"-listen", "127.0.0.1:0", "-host-key", filepath.Join(t.TempDir(), "id_ed25519")}, args...)
 	cmd := exec.Command(os.Args[0], args...)
@@ -36,7 +36,7 @@ func replicaProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
 }
 
 // startReplicaProcess starts a replica process and returns its address.
-func startReplicaProcess(t *testing.T, env []string, args ...string) (string, *exec.Cmd) {
+func startReplicaProcess(t testing.TB, env []string, args ...string) (string, *exec.Cmd) {
 	t.Helper()
 	cmd := replicaProcess(t, env, args...)
 	logs, err := cmd.StderrPipe()
