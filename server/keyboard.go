@@ -9,6 +9,8 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"golang.org/x/time/rate"
+
+	"github.com/ssh-burn/chat/ui"
 )
 
 // keyboard is a session's input as the chat reads it. It stands between
@@ -180,13 +182,14 @@ func (k *keyboard) wait(l *rate.Limiter, n int) error {
 
 // throttleKeys is a Bubble Tea filter that lets the keys and mouse events
 // a client sends through at most perSecond a second (after a burst as
-// large): each one costs the chat a redraw. It counts what the parser made
-// of the bytes, so no sequence can make many keys look like few; waiting
-// here stops the parser, and what arrives meanwhile fills the keyboard's
-// queue. Ctrl+C, and everything that is not input, pass at once.
+// large) when they change the screen: each of those costs a redraw. It
+// counts what the parser made of the bytes, so no sequence can make many
+// keys look like few; waiting here stops the parser, and what arrives
+// meanwhile fills the keyboard's queue. Ctrl+C, keys that change nothing
+// (into a full input, say) and everything that is not input pass at once.
 func throttleKeys(ctx context.Context, perSecond int) func(tea.Model, tea.Msg) tea.Msg {
 	turns := rate.NewLimiter(rate.Limit(perSecond), perSecond)
-	return func(_ tea.Model, msg tea.Msg) tea.Msg {
+	return func(model tea.Model, msg tea.Msg) tea.Msg {
 		switch msg := msg.(type) {
 		case tea.KeyMsg:
 			if msg.Type == tea.KeyCtrlC {
@@ -194,6 +197,9 @@ func throttleKeys(ctx context.Context, perSecond int) func(tea.Model, tea.Msg) t
 			}
 		case tea.MouseMsg:
 		default:
+			return msg
+		}
+		if m, ok := model.(ui.Model); ok && !m.Redraws(msg) {
 			return msg
 		}
 		_ = turns.Wait(ctx) // an error means the session is over

@@ -10,6 +10,10 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/ui"
 )
 
 // readAll drains k the way Bubble Tea does, with a 256-byte buffer,
@@ -108,6 +112,34 @@ func TestThrottleKeysCountsKeysAndLetsCtrlCThrough(t *testing.T) {
 		if waited := time.Since(start); waited != 0 {
 			t.Fatalf("Ctrl+C and non-input waited %v behind spent keys", waited)
 		}
+	})
+}
+
+// Keys that change nothing on the screen cost no redraw, so they are not
+// held back: a flood into a full input drains at once.
+func TestThrottleKeysLetsKeysThatChangeNothingThrough(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rooms := store.NewMemory(time.Hour)
+		defer rooms.Close()
+		room, err := rooms.Create(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seat, err := rooms.Join(t.Context(), room.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var model tea.Model = ui.New(ui.Config{Seat: seat, Renderer: lipgloss.NewRenderer(io.Discard), Width: 80, Height: 24})
+		model, _ = model.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(strings.Repeat("x", 5000)), Paste: true})
+		filter := throttleKeys(t.Context(), 1)
+		start := time.Now()
+		for range 1000 {
+			filter(model, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("keys into a full input waited %v", waited)
+		}
+		seat.Leave(t.Context())
 	})
 }
 

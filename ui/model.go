@@ -282,6 +282,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// Redraws reports whether msg would change the screen, and so cost a
+// redraw: the server throttles the input messages that do.
+func (m Model) Redraws(msg tea.Msg) bool { return !m.done && !m.unchanged(msg) }
+
 // unchanged reports messages that would leave the model exactly as it
 // is: those it has no use for (unknown escape sequences a client sends, for
 // one), characters typed into a full input (which takes no more), enter on
