@@ -135,7 +135,7 @@ func TestReplicasExpireTogether(t *testing.T) {
 	for _, c := range []*client{alice, bob} {
 		c.waitFor("Room expired")
 		// The room was created between dialed and created.
-		if early := dialed.Add(roomTTL).Sub(time.Now()); early > 0 {
+		if early := time.Until(dialed.Add(roomTTL)); early > 0 {
 			t.Errorf("%s: expired %v before the deadline", c.name, early)
 		}
 		if late := time.Since(created.Add(roomTTL)); late > 3*time.Second {
