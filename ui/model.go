@@ -110,10 +110,15 @@ type frame struct {
 	versions uint64 // the last version handed out
 	drawn    uint64 // the version text shows
 	text     string
-	// The header as drawn for headerKey: the countdown shown, the width
-	// and the name; it changes once a second at most.
+	// The header as drawn for headerKey; it changes once a second at most.
 	header    string
-	headerKey string
+	headerKey headerKey
+}
+
+// headerKey is what the header depends on besides what never changes.
+type headerKey struct {
+	countdown string
+	width     int
 }
 
 // touch gives m a version no other state of it has had.
@@ -291,25 +296,22 @@ func (m Model) Redraws(msg tea.Msg) bool { return !m.done && !m.unchanged(msg) }
 // one), characters typed into a full input (which takes no more), enter on
 // an empty one. A key not recognised here counts as a change.
 func (m Model) unchanged(msg tea.Msg) bool {
-	switch msg.(type) {
-	case tea.KeyMsg:
+	switch msg := msg.(type) {
 	case tea.WindowSizeMsg, tickMsg, eventMsg, streamEnded, sendResult, destroyError, Disconnect, InputDropped:
 		return false
-	default:
-		return true
-	}
-	k := msg.(tea.KeyMsg)
-	if m.confirming {
+	case tea.KeyMsg:
+		switch {
+		case m.confirming:
+			return false
+		case msg.Type == tea.KeyRunes, msg.Type == tea.KeySpace:
+			// alt+letter moves or deletes by word: it can change a full input.
+			return m.inputFull && !msg.Alt
+		case msg.Type == tea.KeyEnter:
+			return m.input.Value() == ""
+		}
 		return false
 	}
-	switch k.Type {
-	case tea.KeyRunes, tea.KeySpace:
-		// alt+letter moves or deletes by word: it can change a full input.
-		return m.inputFull && !k.Alt
-	case tea.KeyEnter:
-		return m.input.Value() == ""
-	}
-	return false
+	return true
 }
 
 func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -623,7 +625,7 @@ func (m Model) View() string {
 	if m.frame.drawn != m.version {
 		m.frame.text, m.frame.drawn = m.drawBelowHeader(), m.version
 	}
-	if key := fmt.Sprint(formatCountdown(m.remaining()), m.width, m.snap.Me.Name); key != m.frame.headerKey {
+	if key := (headerKey{formatCountdown(m.remaining()), m.width}); key != m.frame.headerKey {
 		m.frame.header, m.frame.headerKey = m.headerView(), key
 	}
 	return m.frame.header + "\n" + m.frame.text
