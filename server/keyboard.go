@@ -10,8 +10,11 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"golang.org/x/time/rate"
 
-	"github.com/ssh-burn/chat/ui"
+	"github.com/ssh-burn/chat/ui/screen"
 )
+
+// redrawer is a model that knows which messages change its screen.
+type redrawer interface{ Redraws(tea.Msg) bool }
 
 // keyboard is a session's input as the chat reads it. It stands between
 // the client and Bubble Tea's input parser, whose buffering a hostile
@@ -199,7 +202,7 @@ func throttleKeys(ctx context.Context, perSecond int) func(tea.Model, tea.Msg) t
 		default:
 			return msg
 		}
-		if m, ok := model.(ui.Model); ok && !m.Redraws(msg) {
+		if m, ok := screen.Inner(model).(redrawer); ok && !m.Redraws(msg) {
 			return msg
 		}
 		_ = turns.Wait(ctx) // an error means the session is over

@@ -33,10 +33,10 @@ func BenchmarkSSHMessageLatency(b *testing.B) {
 	})
 }
 
-// frame is how often Bubble Tea's renderer writes a changed screen (its
-// default of 60 frames a second): a message reaches the receiver's terminal
-// on the next frame after the receiver's program took it in.
-const frame = time.Second / 60
+// jitter bounds the random pause before each timed message, so that
+// messages cannot lock onto the phase of any timer on the way (a frame
+// clock, a countdown tick), as a person typing would not.
+const jitter = 20 * time.Millisecond
 
 // roomMessages is how many timed messages one room carries before the
 // benchmark moves to a fresh room. The chat screen's cost per message grows
@@ -91,11 +91,9 @@ func benchSSHLatency(b *testing.B, senderServer, receiverServer *testServer) {
 				say()
 			}
 		}
-		// Sent right after the last one arrived, every message would wait
-		// almost a whole frame: the loop would lock onto the receiver's
-		// frame clock. A pause of random length, untimed, gives each message
-		// a random phase, as a person typing has.
-		time.Sleep(rand.N(frame))
+		// A pause of random length, untimed, gives each message a random
+		// phase, as a person typing has.
+		time.Sleep(rand.N(jitter))
 		b.StartTimer()
 		samples = append(samples, say())
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/ui"
 )
 
 // Config is what a Server needs.
@@ -39,6 +40,8 @@ type Server struct {
 	limits   Limits
 	clients  *clients
 	sessions atomic.Int64 // open chat sessions
+	// clock ticks every session's countdown.
+	clock *ui.Clock
 
 	// Refusals are caused by clients, so their log lines are limited: a
 	// flood of refused connections must not become a flood of lines.
@@ -55,6 +58,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, clients: newClients(limits),
 		refusalLog: rate.NewLimiter(refusalLogsPerSecond, refusalLogBurst),
+		clock:      ui.NewClock(),
 	}
 	srv, err := wish.NewServer(
 		func(srv *ssh.Server) error {
@@ -84,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 		},
 	)
 	if err != nil {
+		s.clock.Stop()
 		return nil, fmt.Errorf("ssh server: %w", err)
 	}
 	s.ssh = srv
@@ -121,11 +126,13 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Shutdown stops accepting connections and waits for open sessions to end
-// (close the store first, so they do) or for ctx to expire.
+// (close the store first, so they do) or for ctx to expire. If they did
+// not end, Close ends them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.ssh.Shutdown(ctx); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
 		return fmt.Errorf("shutdown ssh: %w", err)
 	}
+	s.clock.Stop()
 	return nil
 }
 
@@ -158,5 +165,6 @@ func (s *Server) recoverGoroutine(what string) {
 
 // Close drops every connection at once.
 func (s *Server) Close() error {
+	defer s.clock.Stop()
 	return s.ssh.Close()
 }

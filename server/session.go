@@ -20,6 +20,7 @@ import (
 
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
+	"github.com/ssh-burn/chat/ui/screen"
 )
 
 // Window sizes are clamped to this, whatever the client claims.
@@ -224,14 +225,19 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		Height:       height,
 		MessageRate:  s.limits.MessagesPerSecond,
 		MessageBurst: s.limits.MessageBurst,
+		Clock:        s.clock,
 	})
 	keys := newKeyboard(s.limits.InputBytesPerSecond)
 	defer keys.stop()
-	program := tea.NewProgram(model,
+	// The screen draws each change at once and costs nothing while
+	// nothing changes (see package screen); Bubble Tea's own renderer,
+	// which wakes 60 times a second per session, is off.
+	display := screen.New(sess, width, height)
+	program := tea.NewProgram(display.Model(model),
+		tea.WithoutRenderer(),
 		tea.WithInput(keys),
 		tea.WithFilter(throttleKeys(sess.Context(), s.limits.KeysPerSecond)),
-		tea.WithOutput(sess),
-		tea.WithAltScreen(),
+		tea.WithOutput(io.Discard),
 		tea.WithContext(sess.Context()),
 		// Signals belong to the server process, not to one session.
 		tea.WithoutSignalHandler(),
@@ -251,7 +257,10 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		}
 		return ui.Outcome{}, false
 	}
-	return final.(ui.Model).Outcome(), true
+	if err := display.Close(); err != nil {
+		return ui.Outcome{}, false
+	}
+	return screen.Inner(final).(ui.Model).Outcome(), true
 }
 
 // receiveKeys reads the session's input into keys until the client hangs

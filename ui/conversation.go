@@ -1,7 +1,5 @@
 package ui
 
-import "strings"
-
 // conversation is the scrolling part of the screen: the lines of every
 // entry, already drawn, and a window of height lines onto them. It does
 // what bubbles' viewport would, without measuring and padding every line
@@ -39,9 +37,12 @@ func (c conversation) atBottom() bool { return c.top >= c.maxTop() }
 // scroll moves the window by n lines, down for n > 0.
 func (c *conversation) scroll(n int) { c.top = min(max(c.top+n, 0), c.maxTop()) }
 
-// view is the window: exactly height lines.
-func (c conversation) view() string {
-	shown := make([]string, c.height)
-	copy(shown, c.lines[c.top:])
-	return strings.Join(shown, "\n")
+// appendView appends the window to lines: exactly height lines.
+func (c conversation) appendView(lines []string) []string {
+	shown := c.lines[c.top:min(c.top+c.height, len(c.lines))]
+	lines = append(lines, shown...)
+	for range c.height - len(shown) {
+		lines = append(lines, "")
+	}
+	return lines
 }

@@ -51,6 +51,9 @@ type Config struct {
 	// zero means unlimited.
 	MessageRate  rate.Limit
 	MessageBurst int
+	// Clock drives the countdown; without one it shows the time the
+	// screen was made.
+	Clock *Clock
 }
 
 // Disconnect ends the chat screen for a reason of the server's (idle too
@@ -70,6 +73,7 @@ type Outcome struct {
 // Model is the chat screen.
 type Model struct {
 	seat     store.Seat
+	clock    *Clock
 	snap     store.Snapshot
 	join     string
 	loc      *time.Location
@@ -81,8 +85,8 @@ type Model struct {
 	sendRate *rate.Limiter // nil: unlimited
 
 	width, height int
-	rule          string // a line across the screen, drawn once per width
-	panel         string // the share panel, drawn when the width or the partner changes
+	rule          string   // a line across the screen, drawn once per width
+	panel         []string // the share panel, drawn when the width or the partner changes
 	partner       *store.Member
 	entries       []entry
 	now           time.Time
@@ -102,17 +106,20 @@ type Model struct {
 	frame   *frame
 }
 
-// frame is the last screen drawn below the header, shared by every copy of
-// one Model. Bubble Tea calls View after every message and for every tick
-// of the countdown; keys that change nothing, and the countdown itself,
-// would otherwise redraw the whole screen each time.
+// frame is the last screen drawn, shared by every copy of one Model.
+// Bubble Tea asks for the screen after every message; keys that change
+// nothing, and the countdown's ticks, would otherwise redraw all of it each
+// time. Lines that did not change stay the same strings, so the renderer
+// finds what changed without reading them.
 type frame struct {
 	versions uint64 // the last version handed out
-	drawn    uint64 // the version text shows
-	text     string
+	drawn    uint64 // the version body shows
+	body     []string
 	// The header as drawn for headerKey; it changes once a second at most.
 	header    string
 	headerKey headerKey
+	// lines is the header and the body, as last handed out.
+	lines []string
 }
 
 // headerKey is what the header depends on besides what never changes.
@@ -143,7 +150,7 @@ type entry struct {
 type (
 	eventMsg    struct{ event store.Event }
 	streamEnded struct{}
-	tickMsg     time.Time
+	tickMsg     time.Time // the clock's time at a tick
 	sendResult  struct {
 		text string
 		err  error
@@ -189,6 +196,7 @@ func New(cfg Config) Model {
 	snap := cfg.Seat.Snapshot()
 	m := Model{
 		seat:   cfg.Seat,
+		clock:  cfg.Clock,
 		snap:   snap,
 		join:   cfg.JoinCommand,
 		loc:    loc,
@@ -218,26 +226,29 @@ func New(cfg Config) Model {
 func (m Model) Outcome() Outcome { return m.outcome }
 
 // Init starts listening to the room and the countdown.
-func (m Model) Init() tea.Cmd {
-	return tea.Batch(waitForEvent(m.seat), tick())
-}
+func (m Model) Init() tea.Cmd { return m.listen() }
 
-// waitForEvent blocks until the room's next event. It is re-armed after every
-// event, so events reach Update one at a time and in room order.
-func waitForEvent(seat store.Seat) tea.Cmd {
+// listen waits for the room's next event or the clock's next tick,
+// whichever comes first. It is re-armed after every one of them, so events
+// reach Update one at a time and in room order, and one goroutine serves
+// both.
+func (m Model) listen() tea.Cmd {
+	seat, clock, seen := m.seat, m.clock, m.now
 	return func() tea.Msg {
-		ev, ok := <-seat.Events()
-		if !ok {
-			return streamEnded{}
+		var ticked <-chan struct{} // never, without a clock
+		if clock != nil {
+			ticked = clock.after(seen)
 		}
-		return eventMsg{ev}
+		select {
+		case ev, ok := <-seat.Events():
+			if !ok {
+				return streamEnded{}
+			}
+			return eventMsg{ev}
+		case <-ticked:
+			return tickMsg(clock.Now())
+		}
 	}
-}
-
-// tick fires on every wall-clock second, so both people's countdowns change
-// at the same instant.
-func tick() tea.Cmd {
-	return tea.Every(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
 
 // Update implements tea.Model.
@@ -253,7 +264,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if noticeEnds {
 			m.touch()
 		}
-		return m, tick()
+		return m, m.listen()
 	}
 	m.touch()
 	switch msg := msg.(type) {
@@ -474,7 +485,7 @@ func (m Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 	case store.EndedEvent:
 		return m.finish(m.endedText(ev))
 	}
-	return m, waitForEvent(m.seat)
+	return m, m.listen()
 }
 
 func (m Model) finish(text string) (tea.Model, tea.Cmd) {
@@ -555,12 +566,11 @@ func (m *Model) resize(width, height int) {
 	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
 	m.help.Width = m.width
 	m.rule = m.styles.rule.Render(strings.Repeat("─", m.width))
-	m.panel = m.sharePanel()
-	panelLines := 0
-	if m.panel != "" {
-		panelLines = lipgloss.Height(m.panel)
+	m.panel = nil
+	if panel := m.sharePanel(); panel != "" {
+		m.panel = strings.Split(panel, "\n")
 	}
-	m.conv.setHeight(max(m.height-fixedLines-panelLines, 1))
+	m.conv.setHeight(max(m.height-fixedLines-len(m.panel), 1))
 	m.refreshConversation()
 }
 
@@ -614,32 +624,40 @@ func formatTTL(d time.Duration) string {
 
 func (m Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, store.MaxMessageRunes)) }
 
-// View implements tea.Model. The header counts down every second; the rest
-// is drawn again only for a state it has not drawn yet.
-func (m Model) View() string {
+// View implements tea.Model: the lines of the screen.
+func (m Model) View() string { return strings.Join(m.Lines(), "\n") }
+
+// Lines is the screen, line by line from the top. The header counts down
+// every second; the rest is drawn again only for a state it has not drawn
+// yet. The slice is never changed once returned.
+func (m Model) Lines() []string {
 	if m.done {
 		// The outcome is printed on the normal screen after the program
 		// exits; the last frame is left blank.
-		return ""
+		return nil
 	}
+	changed := false
 	if m.frame.drawn != m.version {
-		m.frame.text, m.frame.drawn = m.drawBelowHeader(), m.version
+		m.frame.body, m.frame.drawn, changed = m.drawBelowHeader(), m.version, true
 	}
 	if key := (headerKey{formatCountdown(m.remaining()), m.width}); key != m.frame.headerKey {
-		m.frame.header, m.frame.headerKey = m.headerView(), key
+		m.frame.header, m.frame.headerKey, changed = m.headerView(), key, true
 	}
-	return m.frame.header + "\n" + m.frame.text
+	if changed || m.frame.lines == nil {
+		lines := make([]string, 0, 1+len(m.frame.body))
+		m.frame.lines = append(append(lines, m.frame.header), m.frame.body...)
+	}
+	return m.frame.lines
 }
 
 // drawBelowHeader lays out everything under the header. Every part is at
-// most the screen's width already, so they are only joined, not measured.
-func (m Model) drawBelowHeader() string {
-	parts := []string{m.rule}
-	if m.panel != "" {
-		parts = append(parts, m.panel)
-	}
-	parts = append(parts, m.conv.view(), m.rule, m.statusView(), m.inputView(), m.helpView())
-	return strings.Join(parts, "\n")
+// most the screen's width already, so they are only gathered, not measured.
+func (m Model) drawBelowHeader() []string {
+	lines := make([]string, 0, m.height)
+	lines = append(lines, m.rule)
+	lines = append(lines, m.panel...)
+	lines = m.conv.appendView(lines)
+	return append(lines, m.rule, m.statusView(), m.inputView(), m.helpView())
 }
 
 func (m Model) headerView() string {

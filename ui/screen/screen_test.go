@@ -1,0 +1,225 @@
+package screen
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/hinshun/vt10x"
+)
+
+// terminal is what a client sees: a terminal emulator fed every write.
+type terminal struct {
+	mu     sync.Mutex
+	vt     vt10x.Terminal
+	writes []string
+}
+
+func newTerminal(cols, rows int) *terminal {
+	return &terminal{vt: vt10x.New(vt10x.WithSize(cols, rows))}
+}
+
+func (t *terminal) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.writes = append(t.writes, string(p))
+	return t.vt.Write(p)
+}
+
+// rows is the terminal's text, row by row, without trailing blanks.
+func (t *terminal) rows() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rows := strings.Split(t.vt.String(), "\n")
+	for i := range rows {
+		rows[i] = strings.TrimRight(rows[i], " ")
+	}
+	return rows
+}
+
+func (t *terminal) lastWrite() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writes[len(t.writes)-1]
+}
+
+func (t *terminal) writeCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.writes)
+}
+
+// settle waits until the screen's writer has nothing left to write.
+func settle(t *testing.T, s *Screen) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.writing {
+		s.idle.Wait()
+	}
+}
+
+func wantRows(t *testing.T, term *terminal, want ...string) {
+	t.Helper()
+	rows := term.rows()
+	for i, w := range want {
+		if rows[i] != w {
+			t.Fatalf("row %d is %q, want %q; screen:\n%s", i, rows[i], w, strings.Join(rows, "\n"))
+		}
+	}
+	for i := len(want); i < len(rows); i++ {
+		if rows[i] != "" {
+			t.Fatalf("row %d is %q, want it blank", i, rows[i])
+		}
+	}
+}
+
+func TestFirstFrameSetsUpTheTerminalAndCloseRestoresIt(t *testing.T) {
+	term := newTerminal(20, 5)
+	s := New(term, 20, 5)
+	s.draw([]string{"hello", "world"})
+	settle(t, s)
+	wantRows(t, term, "hello", "world")
+	if term.vt.Mode()&vt10x.ModeAltScreen == 0 || term.vt.CursorVisible() {
+		t.Fatal("the first frame did not switch to the alternate screen and hide the cursor")
+	}
+	if !strings.Contains(term.lastWrite(), "\x1b[?2004h") {
+		t.Fatal("bracketed paste is not on")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if term.vt.Mode()&vt10x.ModeAltScreen != 0 || !term.vt.CursorVisible() || !strings.Contains(term.lastWrite(), "\x1b[?2004l") {
+		t.Fatalf("close left the terminal as the program had it: %q", term.lastWrite())
+	}
+	writes := term.writeCount()
+	s.draw([]string{"late"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if term.writeCount() != writes {
+		t.Fatal("something was written after Close")
+	}
+}
+
+func TestOnlyChangedLinesAreWritten(t *testing.T) {
+	term := newTerminal(20, 4)
+	s := New(term, 20, 4)
+	s.draw([]string{"9:59 header", "first line", "second line"})
+	settle(t, s)
+	s.draw([]string{"9:58 header", "first line", "second line"})
+	settle(t, s)
+	wantRows(t, term, "9:58 header", "first line", "second line")
+	if w := term.lastWrite(); strings.Contains(w, "line") {
+		t.Fatalf("a one-line change rewrote the others: %q", w)
+	}
+	// A shorter line leaves nothing of the longer one behind; a shorter
+	// frame leaves no rows of the taller one.
+	s.draw([]string{"9:57", "first"})
+	settle(t, s)
+	wantRows(t, term, "9:57", "first")
+	writes := term.writeCount()
+	s.draw([]string{"9:57", "first"})
+	settle(t, s)
+	if term.writeCount() != writes {
+		t.Fatal("an unchanged frame was written")
+	}
+}
+
+func TestResizeRedrawsWholeAndLinesNeverWrap(t *testing.T) {
+	term := newTerminal(10, 3)
+	s := New(term, 10, 3)
+	p := s.Model(lines{"top", "middle", "bottom"})
+	next, _ := p.Update(tea.WindowSizeMsg{Width: 10, Height: 3})
+	next.View()
+	settle(t, s)
+	wantRows(t, term, "top", "middle", "bottom")
+	// Taller than the terminal: the bottom is kept. Wider: cut, never
+	// wrapped onto the next row (wide characters count twice).
+	next, _ = next.Update(tea.WindowSizeMsg{Width: 6, Height: 2})
+	s.Model(lines{"gone", "0123456789", "日本語です"}).View()
+	settle(t, s)
+	rows := term.rows()
+	if rows[0] != "012345" || rows[1] != "日本語" {
+		t.Fatalf("screen after a resize:\n%s", strings.Join(rows, "\n"))
+	}
+	if _, ok := Inner(next).(lines); !ok {
+		t.Fatal("Inner does not return the wrapped model")
+	}
+}
+
+// While a frame is being written (to a client that reads slowly), newer
+// frames replace each other: the burst costs one more write, of its end.
+func TestBurstsAreCoalesced(t *testing.T) {
+	term := newTerminal(20, 3)
+	out := &gate{Writer: term, open: make(chan struct{}), entered: make(chan struct{}, 1)}
+	s := New(out, 20, 3)
+	s.draw([]string{"frame 0"})
+	<-out.entered // the writer is stuck in the first write
+	for i := 1; i <= 100; i++ {
+		s.draw([]string{"frame " + strings.Repeat("x", i%10), "count"})
+	}
+	s.draw([]string{"last frame", "count"})
+	close(out.open)
+	settle(t, s)
+	if n := term.writeCount(); n != 2 {
+		t.Fatalf("%d writes for a burst of 102 frames, want 2", n)
+	}
+	wantRows(t, term, "last frame", "count")
+}
+
+// A client that is gone gets no more writes, and Close does not hang.
+func TestFailedWritesStopDrawing(t *testing.T) {
+	out := &failing{}
+	s := New(out, 20, 3)
+	s.draw([]string{"one"})
+	settle(t, s)
+	s.draw([]string{"two"})
+	settle(t, s)
+	done := make(chan struct{})
+	go func() {
+		_ = s.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung")
+	}
+	if out.calls != 1 {
+		t.Fatalf("%d writes after the client went away, want 1", out.calls)
+	}
+}
+
+type lines []string
+
+func (l lines) Init() tea.Cmd                       { return nil }
+func (l lines) Update(tea.Msg) (tea.Model, tea.Cmd) { return l, nil }
+func (l lines) View() string                        { return strings.Join(l, "\n") }
+func (l lines) Lines() []string                     { return l }
+
+// gate holds every write until open is closed.
+type gate struct {
+	Writer  *terminal
+	open    chan struct{}
+	entered chan struct{}
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.open
+	return g.Writer.Write(p)
+}
+
+type failing struct{ calls int }
+
+func (f *failing) Write(p []byte) (int, error) {
+	f.calls++
+	return 0, bytes.ErrTooLarge
+}
