@@ -16,6 +16,9 @@ const (
 // sessionOpened marks a connection that already has its one session.
 type sessionOpenedKey struct{}
 
+// windowsKey holds the session's *windowChanges.
+type windowsKey struct{}
+
 // sessionChannel accepts one "session" channel per connection and passes
 // the library only the requests the chat needs. Everything else a client
 // can ask of a session (agent forwarding, X11, signals, endless
@@ -28,16 +31,21 @@ func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan
 		return
 	}
 	guard, _ := ctx.Value(guardKey{}).(*guardedConn)
-	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan, guard}, ctx)
+	windows := newWindowChanges()
+	ctx.SetValue(windowsKey{}, windows)
+	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan, guard, windows}, ctx)
 }
 
 // filteredChannel hands the library a request stream with the disallowed
 // requests already answered. The handshake bound holds until the client
 // asks for its shell (or a command or subsystem, which are refused): a
 // session channel that never gets that far is cut off with the handshake.
+// Window changes are taken here, not by the library, which would need a
+// goroutine per session to wait for them.
 type filteredChannel struct {
 	gossh.NewChannel
-	guard *guardedConn
+	guard   *guardedConn
+	windows *windowChanges
 }
 
 func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
@@ -57,8 +65,10 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 					c.guard.handshakeDone()
 				}
 				allowed <- req
-			case "pty-req", "window-change":
+			case "pty-req":
 				allowed <- req
+			case "window-change":
+				_ = req.Reply(c.windows.request(req.Payload), nil)
 			case "env":
 				envs++
 				if envs > maxEnvRequests || len(req.Payload) > maxEnvBytes {

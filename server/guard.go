@@ -93,46 +93,48 @@ func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 }
 
 // keepAlive asks the client every interval whether it is still there and
-// closes the connection after two unanswered asks, so a client that
-// vanished without closing TCP is noticed and its seat freed.
+// closes the connection when two intervals pass without an answer, so a
+// client that vanished without closing TCP is noticed and its seat freed.
+// Between asks it is a timer, not a goroutine.
 func (s *Server) keepAlive(sess ssh.Session) (stop func()) {
 	conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn)
 	if !ok {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer s.recoverGoroutine("keepalive")
-		ticker := time.NewTicker(s.limits.KeepaliveInterval)
-		defer ticker.Stop()
-		answered := make(chan error, 1)
-		pending := 0
-		for {
-			select {
-			case <-done:
-				return
-			case <-sess.Context().Done():
-				return
-			case err := <-answered:
-				if err != nil {
-					return // the connection is gone
-				}
-				pending = 0
-			case <-ticker.C:
-				if pending >= 2 {
-					s.log.Info("connection dropped", "reason", "no keepalive answer")
-					_ = conn.Close()
-					return
-				}
-				if pending == 0 {
-					go func() {
-						_, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
-						answered <- err
-					}()
-				}
-				pending++
-			}
-		}
-	}()
-	return func() { close(done) }
+	k := &keepalive{}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.next = time.AfterFunc(s.limits.KeepaliveInterval, func() { s.ask(conn, k) })
+	return k.stop
+}
+
+type keepalive struct {
+	mu      sync.Mutex
+	next    *time.Timer
+	stopped bool
+}
+
+func (s *Server) ask(conn gossh.Conn, k *keepalive) {
+	defer s.recoverGoroutine("keepalive")
+	overdue := time.AfterFunc(2*s.limits.KeepaliveInterval, func() {
+		s.log.Info("connection dropped", "reason", "no keepalive answer")
+		_ = conn.Close()
+	})
+	_, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
+	overdue.Stop()
+	if err != nil {
+		return // the connection is gone
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.stopped {
+		k.next.Reset(s.limits.KeepaliveInterval)
+	}
+}
+
+func (k *keepalive) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.next.Stop()
 }

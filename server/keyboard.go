@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"golang.org/x/time/rate"
 
+	"github.com/ssh-burn/chat/ui"
 	"github.com/ssh-burn/chat/ui/screen"
 )
 
@@ -32,17 +34,28 @@ type redrawer interface{ Redraws(tea.Msg) bool }
 //   - a bracketed paste is ended after maxPasteBytes, or after pasteIdle
 //     without more input (the parser would wait for its end forever, and
 //     swallow every key meanwhile);
-//   - every read is signalled, so idleness is measured by what the person
-//     types, not by what the server draws.
+//   - the time of every read is kept, so idleness is measured by what
+//     the person types, not by what the server draws.
+//
+// An idle keyboard holds no buffers but the one its reader waits with.
 type keyboard struct {
-	bytes  *rate.Limiter
-	typed  chan struct{}
-	chunks chan []byte // what the client sent, in order; closed at its end
-	queued atomic.Int64
-	// interrupted and dropped signal a Ctrl+C and input that did not fit;
-	// receive never waits on them, whatever the program is doing.
-	interrupted chan struct{}
-	dropped     chan struct{}
+	bytes     *rate.Limiter
+	lastInput atomic.Int64 // unix nanoseconds of the last read
+
+	// tell brings a Ctrl+C and notices of dropped input to the chat,
+	// from a goroutine of its own: receive never waits on the program,
+	// whatever the program is doing (drawing to a client that reads
+	// nothing, say).
+	tell         func(tea.Msg)
+	interrupting atomic.Bool // a Ctrl+C is on its way
+	tellDropped  rate.Sometimes
+
+	mu     sync.Mutex
+	queue  [][]byte // what the client sent, in order
+	queued int      // bytes in queue
+	ended  bool     // the client's input ended
+	ready  chan struct{}
+
 	// ctx ends with stop: Read then returns io.EOF at once, so the
 	// parser's read loop does not outlive the program.
 	ctx  context.Context
@@ -58,8 +71,11 @@ type keyboard struct {
 
 const (
 	maxKeyboardRead = 255
-	maxQueuedBytes  = 32 << 10
-	maxPasteBytes   = 16 << 10
+	// receiveBuffer is what the reader waits with; a paste arrives in
+	// a few reads more, from the SSH channel's own buffer.
+	receiveBuffer  = 1 << 10
+	maxQueuedBytes = 32 << 10
+	maxPasteBytes  = 16 << 10
 	// pasteIdle is long enough for a paste over a slow link to pause, and
 	// short enough that a paste whose end never comes does not keep the
 	// keyboard for long (Ctrl+C works throughout).
@@ -69,34 +85,40 @@ const (
 	ctrlC      = 0x03
 )
 
-func newKeyboard(bytesPerSecond int) *keyboard {
+// newKeyboard returns a keyboard that hands input on at bytesPerSecond
+// and tells the chat of a Ctrl+C or dropped input with tell.
+func newKeyboard(bytesPerSecond int, tell func(tea.Msg)) *keyboard {
 	ctx, stop := context.WithCancel(context.Background())
-	return &keyboard{
-		bytes: rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
-		typed: make(chan struct{}, 1),
-		// Typing arrives a key or two per read; the byte bound is the
-		// one that holds against floods.
-		chunks:      make(chan []byte, 256),
-		interrupted: make(chan struct{}, 1),
-		dropped:     make(chan struct{}, 1),
+	k := &keyboard{
+		bytes:       rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxKeyboardRead)),
+		tell:        tell,
+		tellDropped: rate.Sometimes{Interval: time.Second},
+		ready:       make(chan struct{}, 1),
 		ctx:         ctx,
 		stop:        stop,
 	}
+	k.lastInput.Store(time.Now().UnixNano())
+	return k
 }
 
 // receive reads everything the client sends until it ends, queueing what
 // fits.
 func (k *keyboard) receive(in io.Reader) {
-	defer close(k.chunks)
-	buf := make([]byte, 4096)
+	defer k.end()
+	buf := make([]byte, receiveBuffer)
 	for {
 		n, err := in.Read(buf)
 		if n > 0 {
-			signal(k.typed)
-			if bytes.IndexByte(buf[:n], ctrlC) >= 0 {
-				signal(k.interrupted)
+			k.lastInput.Store(time.Now().UnixNano())
+			if bytes.IndexByte(buf[:n], ctrlC) >= 0 && k.interrupting.CompareAndSwap(false, true) {
+				go func() {
+					defer k.interrupting.Store(false)
+					k.tell(tea.KeyMsg{Type: tea.KeyCtrlC})
+				}()
 			}
-			k.enqueue(buf[:n])
+			if !k.enqueue(buf[:n]) {
+				k.tellDropped.Do(func() { go k.tell(ui.InputDropped{}) })
+			}
 		}
 		if err != nil {
 			return
@@ -104,23 +126,40 @@ func (k *keyboard) receive(in io.Reader) {
 	}
 }
 
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
+// lastTyped is when the client last sent anything.
+func (k *keyboard) lastTyped() time.Time { return time.Unix(0, k.lastInput.Load()) }
+
+// enqueue queues a copy of data, unless it does not fit.
+func (k *keyboard) enqueue(data []byte) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.queued+len(data) > maxQueuedBytes {
+		return false
 	}
+	// Small reads (a client sending a byte at a time) are joined, so
+	// the queue's bound in bytes bounds its memory too.
+	if last := len(k.queue) - 1; last >= 0 && len(k.queue[last])+len(data) <= receiveBuffer {
+		k.queue[last] = append(k.queue[last], data...)
+	} else {
+		k.queue = append(k.queue, bytes.Clone(data))
+	}
+	k.queued += len(data)
+	k.wake()
+	return true
 }
 
-func (k *keyboard) enqueue(data []byte) {
-	if k.queued.Load()+int64(len(data)) > maxQueuedBytes {
-		signal(k.dropped)
-		return
-	}
+// end marks the end of the client's input.
+func (k *keyboard) end() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ended = true
+	k.wake()
+}
+
+func (k *keyboard) wake() {
 	select {
-	case k.chunks <- bytes.Clone(data):
-		k.queued.Add(int64(len(data)))
+	case k.ready <- struct{}{}:
 	default:
-		signal(k.dropped)
 	}
 }
 
@@ -158,15 +197,32 @@ func (k *keyboard) next() (chunk []byte, ok bool) {
 		defer timer.Stop()
 		quiet = timer.C
 	}
-	select {
-	case chunk, ok = <-k.chunks:
-		k.queued.Add(-int64(len(chunk)))
-		return chunk, ok
-	case <-quiet:
-		k.inPaste = false
-		return []byte(pasteEnd), true
-	case <-k.ctx.Done():
-		return nil, false
+	for {
+		k.mu.Lock()
+		if len(k.queue) > 0 {
+			chunk = k.queue[0]
+			k.queue[0] = nil
+			k.queue = k.queue[1:]
+			if len(k.queue) == 0 {
+				k.queue = nil // an idle keyboard keeps no array
+			}
+			k.queued -= len(chunk)
+			k.mu.Unlock()
+			return chunk, true
+		}
+		ended := k.ended
+		k.mu.Unlock()
+		if ended {
+			return nil, false
+		}
+		select {
+		case <-k.ready:
+		case <-quiet:
+			k.inPaste = false
+			return []byte(pasteEnd), true
+		case <-k.ctx.Done():
+			return nil, false
+		}
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
@@ -38,17 +37,21 @@ func readAll(t *testing.T, k *keyboard) string {
 }
 
 // feed queues data in chunks of size, as a client's reads would arrive,
-// waiting for room instead of dropping, then ends the input.
-func feed(k *keyboard, data string, size int) {
-	go func() {
-		for len(data) > 0 {
-			n := min(size, len(data))
-			k.chunks <- []byte(data[:n])
-			data = data[n:]
+// then ends the input; data must fit the queue.
+func feed(t *testing.T, k *keyboard, data string, size int) {
+	t.Helper()
+	for len(data) > 0 {
+		n := min(size, len(data))
+		if !k.enqueue([]byte(data[:n])) {
+			t.Fatal("the test's input does not fit the keyboard's queue")
 		}
-		close(k.chunks)
-	}()
+		data = data[n:]
+	}
+	k.end()
 }
+
+// ignore is a keyboard's tell for tests that do not listen.
+func ignore(tea.Msg) {}
 
 func TestKeyboardEndsRunawayPastes(t *testing.T) {
 	long := strings.Repeat("z", maxPasteBytes+1000)
@@ -61,8 +64,8 @@ func TestKeyboardEndsRunawayPastes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// Reads of every size split the markers in every way.
 			for _, chunk := range []int{1, 3, 7, 255, 4096} {
-				k := newKeyboard(1 << 30)
-				feed(k, c.in, chunk)
+				k := newKeyboard(1<<30, ignore)
+				feed(t, k, c.in, chunk)
 				if got := readAll(t, k); got != c.want {
 					t.Fatalf("chunks of %d: got %d bytes, want %d", chunk, len(got), len(c.want))
 				}
@@ -75,8 +78,8 @@ func TestKeyboardEndsRunawayPastes(t *testing.T) {
 // included: once the client goes quiet, the paste is ended for it.
 func TestKeyboardEndsAPasteThatGoesQuiet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		k := newKeyboard(1 << 30)
-		k.chunks <- []byte(pasteStart + "abc")
+		k := newKeyboard(1<<30, ignore)
+		k.enqueue([]byte(pasteStart + "abc"))
 		buf := make([]byte, 256)
 		n, _ := k.Read(buf)
 		start := time.Now()
@@ -129,7 +132,7 @@ func TestThrottleKeysLetsKeysThatChangeNothingThrough(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var model tea.Model = ui.New(ui.Config{Seat: seat, Renderer: lipgloss.NewRenderer(io.Discard), Width: 80, Height: 24})
+		var model tea.Model = ui.New(ui.Config{Seat: seat, Width: 80, Height: 24})
 		model, _ = model.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(strings.Repeat("x", 5000)), Paste: true})
 		filter := throttleKeys(t.Context(), 1)
 		start := time.Now()
@@ -147,17 +150,30 @@ func TestThrottleKeysLetsKeysThatChangeNothingThrough(t *testing.T) {
 // of waiting in the SSH window (2 MB of server memory a session); Ctrl+C
 // is noticed at once, whatever is queued before it.
 func TestKeyboardDropsFloodsButHearsCtrlC(t *testing.T) {
-	k := newKeyboard(1) // nothing is handed on in the meantime
+	told := make(chan tea.Msg, 10)
+	k := newKeyboard(1, func(msg tea.Msg) { told <- msg }) // nothing is handed on in the meantime
 	flood := strings.Repeat("x", 4*maxQueuedBytes) + "\x03"
 	k.receive(strings.NewReader(flood))
-	if len(k.interrupted) != 1 || len(k.dropped) != 1 {
-		t.Fatalf("interrupted %v, dropped %v; want both signalled", len(k.interrupted) == 1, len(k.dropped) == 1)
-	}
-	if q := k.queued.Load(); q > maxQueuedBytes {
-		t.Fatalf("%d bytes queued, want at most %d", q, maxQueuedBytes)
+	var interrupted, dropped bool
+	for !interrupted || !dropped {
+		select {
+		case msg := <-told:
+			switch msg := msg.(type) {
+			case tea.KeyMsg:
+				interrupted = msg.Type == tea.KeyCtrlC
+			case ui.InputDropped:
+				dropped = true
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("interrupted %v, dropped %v; want both told", interrupted, dropped)
+		}
 	}
 	queued := 0
-	for chunk := range k.chunks {
+	for {
+		chunk, ok := k.next()
+		if !ok {
+			break
+		}
 		queued += len(chunk)
 	}
 	if queued == 0 || queued > maxQueuedBytes {
@@ -171,9 +187,9 @@ func TestKeyboardStopEndsAWaitingRead(t *testing.T) {
 	for name, in := range map[string]string{"no input": "", "a throttled flood": strings.Repeat(" ", 8000)} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				k := newKeyboard(1) // a byte a second, after the first read
+				k := newKeyboard(1, ignore) // a byte a second, after the first read
 				if in != "" {
-					k.chunks <- []byte(in)
+					k.enqueue([]byte(in))
 				}
 				read := make(chan error)
 				go func() {

@@ -9,24 +9,17 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/ssh"
 	"github.com/muesli/termenv"
 	gossh "golang.org/x/crypto/ssh"
-	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
 	"github.com/ssh-burn/chat/ui/screen"
-)
-
-// Window sizes are clamped to this, whatever the client claims.
-const (
-	maxCols = 1000
-	maxRows = 500
 )
 
 // storeTimeout bounds the store calls made while routing a session.
@@ -213,13 +206,19 @@ func refuse(sess ssh.Session, text string) {
 
 // runProgram runs the chat screen until it ends. ok is false when the
 // connection went away first.
+//
+// Nothing of a session waits in a goroutine of its own for things that
+// rarely happen (a resize, a Ctrl+C, the idle timeout, a keepalive): each
+// gets a goroutine when it happens, to hand its message to the program,
+// whose Send waits until the program takes it. What stays is the program,
+// the reader of the client's input and the command waiting for the room.
 func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool) {
-	pty, windows, _ := sess.Pty()
-	width, height := clampWindow(pty.Window)
+	pty, _, _ := sess.Pty()
+	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
 	model := ui.New(ui.Config{
 		Seat:         seat,
 		JoinCommand:  s.public.Command(seat.Snapshot().Room.ID.String()),
-		Renderer:     newRenderer(sess, pty.Term),
+		Profile:      colorProfile(sess.Environ(), pty.Term),
 		Location:     clientLocation(sess.Environ()),
 		Width:        width,
 		Height:       height,
@@ -227,13 +226,14 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		MessageBurst: s.limits.MessageBurst,
 		Clock:        s.clock,
 	})
-	keys := newKeyboard(s.limits.InputBytesPerSecond)
-	defer keys.stop()
 	// The screen draws each change at once and costs nothing while
 	// nothing changes (see package screen); Bubble Tea's own renderer,
 	// which wakes 60 times a second per session, is off.
 	display := screen.New(sess, width, height)
-	program := tea.NewProgram(display.Model(model),
+	var program *tea.Program
+	keys := newKeyboard(s.limits.InputBytesPerSecond, func(msg tea.Msg) { program.Send(msg) })
+	defer keys.stop()
+	program = tea.NewProgram(display.Model(model),
 		tea.WithoutRenderer(),
 		tea.WithInput(keys),
 		tea.WithFilter(throttleKeys(sess.Context(), s.limits.KeysPerSecond)),
@@ -242,14 +242,16 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		// Signals belong to the server process, not to one session.
 		tea.WithoutSignalHandler(),
 	)
-	ended := make(chan struct{})
-	defer close(ended)
 	go s.receiveKeys(sess, keys)
-	go s.forwardKeySignals(keys, program, ended)
-	go s.forwardResizes(windows, program)
+	if windows, ok := sess.Context().Value(windowsKey{}).(*windowChanges); ok {
+		windows.deliverTo(program.Send)
+		defer windows.deliverTo(nil)
+	}
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()
-	go s.enforceTimeouts(program, keys, seat.Snapshot().Room.ExpiresAt, ended)
+	stopTimeouts := s.enforceTimeouts(program, keys, seat.Snapshot().Room.ExpiresAt)
+	defer stopTimeouts()
+
 	final, err := program.Run()
 	if err != nil {
 		if !errors.Is(err, tea.ErrProgramKilled) {
@@ -260,7 +262,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	if err := display.Close(); err != nil {
 		return ui.Outcome{}, false
 	}
-	return screen.Inner(final).(ui.Model).Outcome(), true
+	return screen.Inner(final).(*ui.Model).Outcome(), true
 }
 
 // receiveKeys reads the session's input into keys until the client hangs
@@ -270,107 +272,71 @@ func (s *Server) receiveKeys(sess ssh.Session, keys *keyboard) {
 	keys.receive(sess)
 }
 
-// forwardKeySignals brings a Ctrl+C and dropped input into the program
-// until it ends. It, not the reading goroutine, waits on the program: a
-// program stuck drawing to a client that reads nothing must not stop the
-// server from reading (and bounding) what that client sends.
-func (s *Server) forwardKeySignals(keys *keyboard, program *tea.Program, ended <-chan struct{}) {
-	defer s.recoverGoroutine("key signals")
-	tellDropped := rate.Sometimes{Interval: time.Second}
-	for {
-		select {
-		case <-ended:
-			return
-		case <-keys.interrupted:
-			program.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
-		case <-keys.dropped:
-			tellDropped.Do(func() { program.Send(ui.InputDropped{}) })
-		}
-	}
-}
-
-// Resizes reach the screen at most this often; each one redraws it whole.
-const (
-	resizesPerSecond = 10
-	resizeBurst      = 3
-)
-
-// forwardResizes passes window changes to the program until the session's
-// request loop closes the channel (an unread change would block that loop).
-// A storm of changes is coalesced: while waiting for its turn, only the
-// newest size is kept.
-func (s *Server) forwardResizes(windows <-chan ssh.Window, program *tea.Program) {
-	defer s.recoverGoroutine("window changes")
-	turns := rate.NewLimiter(resizesPerSecond, resizeBurst)
-	for w := range windows {
-		for !turns.Allow() {
-			wait := time.NewTimer(time.Second / resizesPerSecond)
-			select {
-			case newer, ok := <-windows:
-				wait.Stop()
-				if !ok {
-					return
-				}
-				w = newer
-			case <-wait.C:
-			}
-		}
-		width, height := clampWindow(w)
-		// A no-op once the program has ended.
-		program.Send(tea.WindowSizeMsg{Width: width, Height: height})
-	}
-}
-
 // enforceTimeouts ends the chat politely when its person has typed nothing
-// for IdleTimeout, or at MaxSession whatever they do. Idleness never
-// speaks over the room's own end: with the default settings the creator's
-// idle timer runs out a moment after the room expires, and the screen must
-// say that the room expired, not that it lives on.
-func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds time.Time, ended <-chan struct{}) {
-	defer s.recoverGoroutine("timeouts")
-	idle := time.NewTimer(s.limits.IdleTimeout)
-	defer idle.Stop()
-	limit := time.NewTimer(s.limits.MaxSession)
-	defer limit.Stop()
-	for {
-		select {
-		case <-ended:
-			return
-		case <-keys.typed:
-			idle.Reset(s.limits.IdleTimeout)
-		case <-idle.C:
-			if time.Until(roomEnds) < time.Second {
-				// The room's end is on its way; should it not come
-				// (the store unreachable), idleness ends the session
-				// one period later.
-				idle.Reset(s.limits.IdleTimeout)
-				continue
-			}
-			s.log.Info("session ended by the server", "reason", "idle")
-			program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout)})
-			return
-		case <-limit.C:
-			s.log.Info("session ended by the server", "reason", "max session")
-			program.Send(ui.Disconnect{Reason: fmt.Sprintf("Sessions last at most %s.", s.limits.MaxSession)})
+// for IdleTimeout, or at MaxSession whatever they do, until stop is
+// called. Idleness never speaks over the room's own end: with the default
+// settings the creator's idle timer runs out a moment after the room
+// expires, and the screen must say that the room expired, not that it
+// lives on.
+func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds time.Time) (stop func()) {
+	t := &sessionTimers{}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.idle = time.AfterFunc(s.limits.IdleTimeout, func() {
+		defer s.recoverGoroutine("idle timeout")
+		if quiet := time.Since(keys.lastTyped()); quiet < s.limits.IdleTimeout {
+			t.rearmIdle(s.limits.IdleTimeout - quiet)
 			return
 		}
+		if time.Until(roomEnds) < time.Second {
+			// The room's end is on its way; should it not come (the
+			// store unreachable), idleness ends the session one
+			// period later.
+			t.rearmIdle(s.limits.IdleTimeout)
+			return
+		}
+		s.log.Info("session ended by the server", "reason", "idle")
+		program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout)})
+	})
+	t.limit = time.AfterFunc(s.limits.MaxSession, func() {
+		defer s.recoverGoroutine("session limit")
+		s.log.Info("session ended by the server", "reason", "max session")
+		program.Send(ui.Disconnect{Reason: fmt.Sprintf("Sessions last at most %s.", s.limits.MaxSession)})
+	})
+	return t.stop
+}
+
+// sessionTimers are a session's idle and overall time limits: timers, not
+// goroutines, since they rarely fire.
+type sessionTimers struct {
+	mu          sync.Mutex
+	idle, limit *time.Timer
+	stopped     bool
+}
+
+func (t *sessionTimers) rearmIdle(after time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.idle.Reset(after)
 	}
 }
 
-func clampWindow(w ssh.Window) (width, height int) {
-	return min(max(w.Width, 0), maxCols), min(max(w.Height, 0), maxRows)
+func (t *sessionTimers) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	t.idle.Stop()
+	t.limit.Stop()
 }
 
-// newRenderer styles for the client's terminal from what the client declared
-// (TERM, COLORTERM, NO_COLOR) without asking the terminal anything: some
-// terminals never answer such queries, and the first screen must not wait.
-func newRenderer(sess ssh.Session, term string) *lipgloss.Renderer {
-	env := environ(append(sess.Environ(), "TERM="+term))
-	profile := termenv.NewOutput(io.Discard, termenv.WithEnvironment(env), termenv.WithUnsafe()).EnvColorProfile()
-	r := lipgloss.NewRenderer(sess)
-	r.SetColorProfile(profile)
-	r.SetHasDarkBackground(true)
-	return r
+// colorProfile is the colours the client's terminal shows, from what the
+// client declared (TERM, COLORTERM, NO_COLOR), without asking the terminal
+// anything: some terminals never answer such queries, and the first screen
+// must not wait.
+func colorProfile(env []string, term string) termenv.Profile {
+	declared := environ(append(env, "TERM="+term))
+	return termenv.NewOutput(io.Discard, termenv.WithEnvironment(declared), termenv.WithUnsafe()).EnvColorProfile()
 }
 
 // environ is a client's environment as termenv reads it.

@@ -21,6 +21,15 @@ func (c *conversation) set(lines []string) {
 	c.top = min(c.top, c.maxTop())
 }
 
+// add appends lines, following them when the reader was at the bottom.
+func (c *conversation) add(lines []string) {
+	follow := c.atBottom()
+	c.lines = append(c.lines, lines...)
+	if follow {
+		c.top = c.maxTop()
+	}
+}
+
 func (c *conversation) setHeight(h int) {
 	follow := c.atBottom()
 	c.height = h

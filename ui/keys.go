@@ -14,16 +14,15 @@ type keyMap struct {
 	Cancel     key.Binding
 }
 
-func newKeyMap() keyMap {
-	return keyMap{
-		Send:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
-		ScrollUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup/pgdn", "scroll")),
-		ScrollDown: key.NewBinding(key.WithKeys("pgdown")),
-		Destroy:    key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "destroy room")),
-		Leave:      key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "leave")),
-		Confirm:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "destroy it")),
-		Cancel:     key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "keep it")),
-	}
+// keys is every screen's key map; nothing changes it.
+var keys = keyMap{
+	Send:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
+	ScrollUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup/pgdn", "scroll")),
+	ScrollDown: key.NewBinding(key.WithKeys("pgdown")),
+	Destroy:    key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "destroy room")),
+	Leave:      key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "leave")),
+	Confirm:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "destroy it")),
+	Cancel:     key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "keep it")),
 }
 
 // ShortHelp implements help.KeyMap for the chatting state. A narrow

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
 	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/store"
@@ -41,8 +43,8 @@ type Config struct {
 	Seat store.Seat
 	// JoinCommand is the exact command that joins this room, shown for sharing.
 	JoinCommand string
-	// Renderer renders for the client's terminal.
-	Renderer *lipgloss.Renderer
+	// Profile is the colours the client's terminal shows.
+	Profile termenv.Profile
 	// Location is the time zone for message times; UTC when nil.
 	Location *time.Location
 	// Width and Height are the terminal size until the first WindowSizeMsg.
@@ -77,14 +79,14 @@ type Model struct {
 	snap     store.Snapshot
 	join     string
 	loc      *time.Location
-	styles   styles
-	keys     keyMap
-	help     help.Model
+	styles   *styles // shared by every screen with the same colours
 	input    textinput.Model
 	conv     conversation
 	sendRate *rate.Limiter // nil: unlimited
 
 	width, height int
+	title         string // the header's left part, and its width
+	titleWidth    int
 	rule          string   // a line across the screen, drawn once per width
 	panel         []string // the share panel, drawn when the width or the partner changes
 	partner       *store.Member
@@ -100,17 +102,17 @@ type Model struct {
 	outcome       Outcome
 	done          bool
 
-	// version names the state the model is in; View redraws only for a
+	// version names the state the model is in; Lines redraws only for a
 	// version it has not drawn yet (see unchanged).
 	version uint64
-	frame   *frame
+	frame   frame
 }
 
-// frame is the last screen drawn, shared by every copy of one Model.
-// Bubble Tea asks for the screen after every message; keys that change
-// nothing, and the countdown's ticks, would otherwise redraw all of it each
-// time. Lines that did not change stay the same strings, so the renderer
-// finds what changed without reading them.
+// frame is the last screen drawn. Bubble Tea asks for the screen after
+// every message; keys that change nothing, and the countdown's ticks,
+// would otherwise redraw all of it each time. Lines that did not change
+// stay the same strings, so the renderer finds what changed without
+// reading them.
 type frame struct {
 	versions uint64 // the last version handed out
 	drawn    uint64 // the version body shows
@@ -120,12 +122,20 @@ type frame struct {
 	headerKey headerKey
 	// lines is the header and the body, as last handed out.
 	lines []string
+	// The key help as drawn for helpKey.
+	help    string
+	helpKey helpKey
+}
+
+type helpKey struct {
+	width      int
+	confirming bool
 }
 
 // headerKey is what the header depends on besides what never changes.
 type headerKey struct {
-	countdown string
-	width     int
+	secondsLeft int
+	width       int
 }
 
 // touch gives m a version no other state of it has had.
@@ -159,22 +169,22 @@ type (
 )
 
 // New returns the chat screen for cfg.Seat.
-func New(cfg Config) Model {
+func New(cfg Config) *Model {
 	loc := cfg.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	st := newStyles(cfg.Renderer)
+	st := stylesFor(cfg.Profile)
 
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "type a message, enter to send"
 	in.CharLimit = inputCap
 	in.PromptStyle = st.prompt
-	in.TextStyle = cfg.Renderer.NewStyle()
+	in.TextStyle = st.plain
 	in.PlaceholderStyle = st.help
-	in.Cursor.Style = cfg.Renderer.NewStyle()
-	in.Cursor.TextStyle = cfg.Renderer.NewStyle()
+	in.Cursor.Style = st.plain
+	in.Cursor.TextStyle = st.plain
 	// A blinking cursor would redraw twice a second forever.
 	in.Cursor.SetMode(cursor.CursorStatic)
 	// textinput's ctrl+v reads the clipboard of the machine the program
@@ -182,31 +192,19 @@ func New(cfg Config) Model {
 	in.KeyMap.Paste.SetEnabled(false)
 	in.Focus()
 
-	h := help.New()
-	h.Styles = help.Styles{
-		ShortKey:       st.help.Bold(true),
-		ShortDesc:      st.help,
-		ShortSeparator: st.help,
-		Ellipsis:       st.help,
-		FullKey:        st.help.Bold(true),
-		FullDesc:       st.help,
-		FullSeparator:  st.help,
-	}
-
 	snap := cfg.Seat.Snapshot()
-	m := Model{
+	m := &Model{
 		seat:   cfg.Seat,
 		clock:  cfg.Clock,
 		snap:   snap,
 		join:   cfg.JoinCommand,
 		loc:    loc,
 		styles: st,
-		keys:   newKeyMap(),
-		help:   h,
 		input:  in,
 		now:    time.Now(),
-		frame:  &frame{},
 	}
+	m.title = st.header.Render("private room") + st.help.Render(" · you are ") + st.me.Render(store.SanitizeText(snap.Me.Name))
+	m.titleWidth = lipgloss.Width(m.title)
 	if cfg.MessageRate > 0 {
 		m.sendRate = rate.NewLimiter(cfg.MessageRate, max(cfg.MessageBurst, 1))
 	}
@@ -223,21 +221,22 @@ func New(cfg Config) Model {
 }
 
 // Outcome reports how the chat ended; valid once the program has exited.
-func (m Model) Outcome() Outcome { return m.outcome }
+func (m *Model) Outcome() Outcome { return m.outcome }
 
 // Init starts listening to the room and the countdown.
-func (m Model) Init() tea.Cmd { return m.listen() }
+func (m *Model) Init() tea.Cmd { return m.listen() }
 
 // listen waits for the room's next event or the clock's next tick,
 // whichever comes first. It is re-armed after every one of them, so events
 // reach Update one at a time and in room order, and one goroutine serves
 // both.
-func (m Model) listen() tea.Cmd {
+func (m *Model) listen() tea.Cmd {
 	seat, clock, seen := m.seat, m.clock, m.now
+	slot := slotOf(m.snap.Room.ExpiresAt)
 	return func() tea.Msg {
 		var ticked <-chan struct{} // never, without a clock
 		if clock != nil {
-			ticked = clock.after(seen)
+			ticked = clock.after(slot, seen)
 		}
 		select {
 		case ev, ok := <-seat.Events():
@@ -252,7 +251,7 @@ func (m Model) listen() tea.Cmd {
 }
 
 // Update implements tea.Model.
-func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.done || m.unchanged(msg) {
 		return m, nil
 	}
@@ -300,13 +299,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // Redraws reports whether msg would change the screen, and so cost a
 // redraw: the server throttles the input messages that do.
-func (m Model) Redraws(msg tea.Msg) bool { return !m.done && !m.unchanged(msg) }
+func (m *Model) Redraws(msg tea.Msg) bool { return !m.done && !m.unchanged(msg) }
 
 // unchanged reports messages that would leave the model exactly as it
 // is: those it has no use for (unknown escape sequences a client sends, for
 // one), characters typed into a full input (which takes no more), enter on
 // an empty one. A key not recognised here counts as a change.
-func (m Model) unchanged(msg tea.Msg) bool {
+func (m *Model) unchanged(msg tea.Msg) bool {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg, tickMsg, eventMsg, streamEnded, sendResult, destroyError, Disconnect, InputDropped:
 		return false
@@ -325,7 +324,7 @@ func (m Model) unchanged(msg tea.Msg) bool {
 	return true
 }
 
-func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 {
 		// Several characters read at once are text, however they spell:
 		// typed quickly (or pasted without bracketed paste), "end" or
@@ -333,32 +332,32 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		// them pasted keeps every key binding from matching.
 		msg.Paste = true
 	}
-	if key.Matches(msg, m.keys.Leave) {
+	if key.Matches(msg, keys.Leave) {
 		return m.finish(m.leftText())
 	}
 	if m.confirming {
 		switch {
-		case key.Matches(msg, m.keys.Confirm):
+		case key.Matches(msg, keys.Confirm):
 			m.confirming = false
 			m.setStatus("Destroying the room…", false)
 			return m, destroy(m.seat)
-		case key.Matches(msg, m.keys.Cancel):
+		case key.Matches(msg, keys.Cancel):
 			m.confirming = false
 			m.setStatus("The room lives on.", false)
 		}
 		return m, nil
 	}
 	switch {
-	case key.Matches(msg, m.keys.Destroy):
+	case key.Matches(msg, keys.Destroy):
 		m.confirming = true
 		m.setStatus("", false)
 		return m, nil
-	case key.Matches(msg, m.keys.Send):
+	case key.Matches(msg, keys.Send):
 		return m.send()
-	case key.Matches(msg, m.keys.ScrollUp):
+	case key.Matches(msg, keys.ScrollUp):
 		m.conv.scroll(-max(m.conv.height/2, 1))
 		return m, nil
-	case key.Matches(msg, m.keys.ScrollDown):
+	case key.Matches(msg, keys.ScrollDown):
 		m.conv.scroll(max(m.conv.height/2, 1))
 		return m, nil
 	}
@@ -397,7 +396,7 @@ func (m *Model) measureInput() {
 	m.inputCount = store.RuneCount(store.SanitizeText(value))
 }
 
-func (m Model) send() (tea.Model, tea.Cmd) {
+func (m *Model) send() (tea.Model, tea.Cmd) {
 	text := m.input.Value()
 	clean := store.SanitizeText(text)
 	if clean == "" {
@@ -463,7 +462,7 @@ func destroy(seat store.Seat) tea.Cmd {
 	}
 }
 
-func (m Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
+func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 	switch ev := ev.(type) {
 	case store.MessageEvent:
 		msg := ev.Message
@@ -488,13 +487,13 @@ func (m Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 	return m, m.listen()
 }
 
-func (m Model) finish(text string) (tea.Model, tea.Cmd) {
+func (m *Model) finish(text string) (tea.Model, tea.Cmd) {
 	m.done = true
 	m.outcome = Outcome{Text: text}
 	return m, tea.Quit
 }
 
-func (m Model) endedText(ev store.EndedEvent) string {
+func (m *Model) endedText(ev store.EndedEvent) string {
 	const gone = " Every message in it is gone."
 	livesOn := m.livesOn()
 	switch ev.Reason {
@@ -525,11 +524,11 @@ func (m Model) endedText(ev store.EndedEvent) string {
 
 // livesOn tells someone whose session ended how to get back in. The
 // command gets a line of its own so it is easy to copy.
-func (m Model) livesOn() string {
+func (m *Model) livesOn() string {
 	return " The room is still open.\nTo return: " + m.join
 }
 
-func (m Model) leftText() string {
+func (m *Model) leftText() string {
 	// The command gets a line of its own so it is easy to copy.
 	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner.\nTo return: %s",
 		formatCountdown(m.remaining()), m.join)
@@ -543,8 +542,13 @@ func (m *Model) addEntry(e entry) {
 	m.entries = append(m.entries, e)
 	if over := len(m.entries) - maxEntries; over > 0 {
 		m.entries = append(m.entries[:0], m.entries[over:]...)
+		m.refreshConversation()
+		return
 	}
-	m.refreshConversation()
+	// The others are drawn already: only the new one's lines are added.
+	added := &m.entries[len(m.entries)-1]
+	m.drawEntry(added)
+	m.conv.add(added.drawn)
 }
 
 func (m *Model) setStatus(text string, isError bool) {
@@ -564,7 +568,6 @@ func (m *Model) resize(width, height int) {
 	// bottom lines.
 	m.width, m.height = max(width, 20), max(height, fixedLines+minConversation)
 	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
-	m.help.Width = m.width
 	m.rule = m.styles.rule.Render(strings.Repeat("─", m.width))
 	m.panel = nil
 	if panel := m.sharePanel(); panel != "" {
@@ -580,15 +583,20 @@ func (m *Model) refreshConversation() {
 	var lines []string
 	for i := range m.entries {
 		e := &m.entries[i]
-		if e.drawnWidth != m.width {
-			e.drawn, e.drawnWidth = strings.Split(m.renderEntry(*e), "\n"), m.width
-		}
+		m.drawEntry(e)
 		lines = append(lines, e.drawn...)
 	}
 	m.conv.set(lines)
 }
 
-func (m Model) renderEntry(e entry) string {
+// drawEntry draws e at the screen's width, unless it is drawn already.
+func (m *Model) drawEntry(e *entry) {
+	if e.drawnWidth != m.width {
+		e.drawn, e.drawnWidth = strings.Split(m.renderEntry(*e), "\n"), m.width
+	}
+}
+
+func (m *Model) renderEntry(e entry) string {
 	stamp := m.styles.time.Render(e.at.In(m.loc).Format("15:04"))
 	if e.msg == nil {
 		return ansi.Wrap(stamp+" "+m.styles.system.Render("· "+store.SanitizeText(e.notice)), m.width, " ")
@@ -602,14 +610,19 @@ func (m Model) renderEntry(e entry) string {
 	return ansi.Wrap(stamp+" "+name+" "+store.SanitizeText(e.msg.Body), m.width, " ")
 }
 
-func (m Model) remaining() time.Duration {
+func (m *Model) remaining() time.Duration {
 	return m.snap.Room.ExpiresAt.Sub(m.now)
 }
 
+// secondsLeft is d in whole seconds, rounded up: the countdown shows 0:00
+// only once the time is up.
+func secondsLeft(d time.Duration) int { return max(int(math.Ceil(d.Seconds())), 0) }
+
 // formatCountdown shows whole seconds left, rounded up, as m:ss.
-func formatCountdown(d time.Duration) string {
-	secs := max(int(math.Ceil(d.Seconds())), 0)
-	return fmt.Sprintf("%d:%02d", secs/60, secs%60)
+func formatCountdown(d time.Duration) string { return formatSeconds(secondsLeft(d)) }
+
+func formatSeconds(secs int) string {
+	return strconv.Itoa(secs/60) + ":" + string(rune('0'+secs%60/10)) + string(rune('0'+secs%10))
 }
 
 func formatTTL(d time.Duration) string {
@@ -622,15 +635,15 @@ func formatTTL(d time.Duration) string {
 	return d.String()
 }
 
-func (m Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, store.MaxMessageRunes)) }
+func (m *Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, store.MaxMessageRunes)) }
 
 // View implements tea.Model: the lines of the screen.
-func (m Model) View() string { return strings.Join(m.Lines(), "\n") }
+func (m *Model) View() string { return strings.Join(m.Lines(), "\n") }
 
 // Lines is the screen, line by line from the top. The header counts down
 // every second; the rest is drawn again only for a state it has not drawn
 // yet. The slice is never changed once returned.
-func (m Model) Lines() []string {
+func (m *Model) Lines() []string {
 	if m.done {
 		// The outcome is printed on the normal screen after the program
 		// exits; the last frame is left blank.
@@ -640,8 +653,8 @@ func (m Model) Lines() []string {
 	if m.frame.drawn != m.version {
 		m.frame.body, m.frame.drawn, changed = m.drawBelowHeader(), m.version, true
 	}
-	if key := (headerKey{formatCountdown(m.remaining()), m.width}); key != m.frame.headerKey {
-		m.frame.header, m.frame.headerKey, changed = m.headerView(), key, true
+	if key := (headerKey{secondsLeft(m.remaining()), m.width}); key != m.frame.headerKey {
+		m.frame.header, m.frame.headerKey, changed = m.headerView(key.secondsLeft), key, true
 	}
 	if changed || m.frame.lines == nil {
 		lines := make([]string, 0, 1+len(m.frame.body))
@@ -652,7 +665,7 @@ func (m Model) Lines() []string {
 
 // drawBelowHeader lays out everything under the header. Every part is at
 // most the screen's width already, so they are only gathered, not measured.
-func (m Model) drawBelowHeader() []string {
+func (m *Model) drawBelowHeader() []string {
 	lines := make([]string, 0, m.height)
 	lines = append(lines, m.rule)
 	lines = append(lines, m.panel...)
@@ -660,27 +673,38 @@ func (m Model) drawBelowHeader() []string {
 	return append(lines, m.rule, m.statusView(), m.inputView(), m.helpView())
 }
 
-func (m Model) headerView() string {
-	left := m.styles.header.Render("private room") + m.styles.help.Render(" · you are ") + m.styles.me.Render(m.snap.Me.Name)
-	style := m.styles.countdown
-	if m.remaining() <= time.Minute {
-		style = m.styles.lastMinute
+// headerView is drawn every second, for every screen in the process, so it
+// is put together from pieces styled in advance: only the digits are new.
+func (m *Model) headerView(secs int) string {
+	digits := formatSeconds(secs)
+	wrap := m.styles.countdownWrap
+	if secs <= 60 {
+		wrap = m.styles.lastMinuteWrap
 	}
-	countdown := style.Render(formatCountdown(m.remaining()))
-	right := m.styles.help.Render("self-destructs in ") + countdown
-	gap := m.width - lipgloss.Width(left) - lipgloss.Width(right)
-	switch {
+	countdown := wrap.open + digits + wrap.close
+	rightWidth := len(destructsIn) + len(digits)
+	switch gap := m.width - m.titleWidth - rightWidth; {
 	case gap >= 1:
-		return left + strings.Repeat(" ", gap) + right
-	case lipgloss.Width(right) <= m.width:
+		return m.title + spaces(gap) + m.styles.destructsIn + countdown
+	case rightWidth <= m.width:
 		// Narrow terminal: the countdown matters most.
-		return right
+		return m.styles.destructsIn + countdown
 	}
 	return countdown
 }
 
+// spaces returns n spaces, without allocating for the widths terminals have.
+func spaces(n int) string {
+	if n <= len(blanks) {
+		return blanks[:n]
+	}
+	return strings.Repeat(" ", n)
+}
+
+var blanks = strings.Repeat(" ", 1024)
+
 // sharePanel is shown while nobody else is in the room.
-func (m Model) sharePanel() string {
+func (m *Model) sharePanel() string {
 	if m.partner != nil {
 		return ""
 	}
@@ -702,7 +726,7 @@ func (m Model) sharePanel() string {
 	return command
 }
 
-func (m Model) statusView() string {
+func (m *Model) statusView() string {
 	if m.confirming {
 		return m.styles.warning.Render("Destroy this room and every message in it, for both of you? y/n")
 	}
@@ -722,7 +746,7 @@ func (m Model) statusView() string {
 	return ansi.Truncate(style.Render(m.status), m.width, "…")
 }
 
-func (m Model) inputView() string {
+func (m *Model) inputView() string {
 	n := m.inputCount
 	counter := fmt.Sprintf("%d/%d", n, store.MaxMessageRunes)
 	style := m.styles.counter
@@ -734,12 +758,20 @@ func (m Model) inputView() string {
 	return ansi.Truncate(in+strings.Repeat(" ", gap)+style.Render(counter), m.width, "")
 }
 
-func (m Model) helpView() string {
-	var keys help.KeyMap = m.keys
-	if m.confirming {
-		keys = confirmKeys(m.keys)
+// helpView is the key help, drawn again only when what it shows changes.
+func (m *Model) helpView() string {
+	key := helpKey{m.width, m.confirming}
+	if m.frame.helpKey == key && m.frame.help != "" {
+		return m.frame.help
 	}
+	var shown help.KeyMap = keys
+	if m.confirming {
+		shown = confirmKeys(keys)
+	}
+	bar := m.styles.helpBar // a copy: its width is this screen's
+	bar.Width = m.width
 	// help adds an item that does not fit whenever its ellipsis does not
 	// fit either, so cut the line to the screen here.
-	return ansi.Truncate(m.help.View(keys), m.width, "…")
+	m.frame.help, m.frame.helpKey = ansi.Truncate(bar.View(shown), m.width, "…"), key
+	return m.frame.help
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -52,23 +51,21 @@ func newRoom(t testing.TB, withPartner bool) *room {
 	return rm
 }
 
-func newModel(t testing.TB, seat store.Seat, profile termenv.Profile) Model {
+func newModel(t testing.TB, seat store.Seat, profile termenv.Profile) *Model {
 	t.Helper()
-	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(profile)
-	return New(Config{Seat: seat, JoinCommand: joinCommand, Renderer: r, Width: 80, Height: 20})
+	return New(Config{Seat: seat, JoinCommand: joinCommand, Profile: profile, Width: 80, Height: 20})
 }
 
 // step feeds msg to m and returns the new model and command.
-func step(t testing.TB, m Model, msg tea.Msg) (Model, tea.Cmd) {
+func step(t testing.TB, m *Model, msg tea.Msg) (*Model, tea.Cmd) {
 	t.Helper()
 	next, cmd := m.Update(msg)
-	return next.(Model), cmd
+	return next.(*Model), cmd
 }
 
 // deliver feeds the seat's next event to m, as the program's re-armed
 // command would.
-func deliver(t testing.TB, m Model) Model {
+func deliver(t testing.TB, m *Model) *Model {
 	t.Helper()
 	select {
 	case ev := <-m.seat.Events():
@@ -80,7 +77,7 @@ func deliver(t testing.TB, m Model) Model {
 	return m
 }
 
-func typeText(t testing.TB, m Model, text string) Model {
+func typeText(t testing.TB, m *Model, text string) *Model {
 	t.Helper()
 	m, _ = step(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(text), Paste: true})
 	return m
@@ -217,11 +214,11 @@ func TestCountdownTurnsRedInTheLastMinute(t *testing.T) {
 	m := newModel(t, newRoom(t, false).a, termenv.ANSI)
 	exp := m.snap.Room.ExpiresAt
 	m, _ = step(t, m, tickMsg(exp.Add(-90*time.Second)))
-	if h := m.headerView(); !strings.Contains(h, "1:30") || strings.Contains(h, "\x1b[1;31m") {
+	if h := m.Lines()[0]; !strings.Contains(h, "1:30") || strings.Contains(h, "\x1b[1;31m") {
 		t.Errorf("at 1:30 header = %q", h)
 	}
 	m, _ = step(t, m, tickMsg(exp.Add(-59*time.Second)))
-	if h := m.headerView(); !strings.Contains(h, "0:59") || !strings.Contains(h, "\x1b[1;31m") {
+	if h := m.Lines()[0]; !strings.Contains(h, "0:59") || !strings.Contains(h, "\x1b[1;31m") {
 		t.Errorf("in the last minute header = %q, want red", h)
 	}
 }
@@ -245,7 +242,7 @@ func TestNarrowAndTinyTerminalsDoNotBreak(t *testing.T) {
 	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
 	for _, size := range [][2]int{{0, 0}, {1, 1}, {20, 5}, {65535, 65535}} {
 		m, _ = step(t, m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		if h := m.headerView(); !strings.Contains(h, "10:00") {
+		if h := m.Lines()[0]; !strings.Contains(h, "10:00") {
 			t.Errorf("%dx%d: the header lost the countdown: %q", size[0], size[1], h)
 		}
 		if size[0] >= 20 && size[0] < 1000 {
@@ -368,8 +365,10 @@ func TestKeysThatChangeNothingDoNotRedraw(t *testing.T) {
 	}
 }
 
-// BenchmarkKeystroke is the cost of one typed key, Update and View, as
-// Bubble Tea pays it for every message, on an 80×20 terminal and a huge one.
+// BenchmarkKeystroke is the cost of one typed key as the server pays it:
+// Update, then Lines for the screen. An empty input takes an x and its
+// backspace (two keys an op, so the line does not grow); a full one takes
+// an x that changes nothing.
 func BenchmarkKeystroke(b *testing.B) {
 	for _, bc := range []struct {
 		name          string
@@ -380,25 +379,26 @@ func BenchmarkKeystroke(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			m, _ = step(b, m, tea.WindowSizeMsg{Width: bc.width, Height: bc.height})
 			m = typeText(b, m, strings.Repeat("y", bc.filled))
-			m.View()
-			key := runeKey('x')
+			m.Lines()
+			keys := []tea.Msg{runeKey('x'), press(tea.KeyBackspace)}
+			if bc.filled > 0 {
+				keys = keys[:1]
+			}
 			b.ReportAllocs()
 			for b.Loop() {
-				next, _ := m.Update(key)
-				_ = next.View()
-				if bc.filled == 0 {
-					continue // keep the input short: measure one key, not a growing line
+				for _, key := range keys {
+					m.Update(key)
+					m.Lines()
 				}
-				m = next.(Model)
 			}
 		})
 	}
 }
 
 // BenchmarkIncomingMessage is the cost of showing one more message, Update
-// and View, by how long the conversation already is.
+// and Lines, by how long the conversation already is.
 func BenchmarkIncomingMessage(b *testing.B) {
-	for _, n := range []int{10, 300, maxEntries} {
+	for _, n := range []int{10, 300, maxEntries - 1} {
 		b.Run(fmt.Sprintf("entries-%d", n), func(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			msg := func(i int) tea.Msg {
@@ -410,12 +410,14 @@ func BenchmarkIncomingMessage(b *testing.B) {
 			for i := range n {
 				m, _ = step(b, m, msg(i))
 			}
-			m.View()
+			m.Lines()
+			lines := len(m.conv.lines)
 			b.ReportAllocs()
 			for b.Loop() {
-				// Always from the same model: one more message each time.
-				next, _ := m.Update(msg(n))
-				_ = next.View()
+				m.Update(msg(n))
+				m.Lines()
+				// Take the message back: every op adds the n+1st.
+				m.entries, m.conv.lines = m.entries[:n], m.conv.lines[:lines]
 			}
 		})
 	}
@@ -471,8 +473,7 @@ func TestIndentedPasteIsKeptWhole(t *testing.T) {
 // Lines that arrive faster than they may be sent stay in the input, apart.
 func TestLinesBeyondTheRateLimitDoNotRunTogether(t *testing.T) {
 	rm := newRoom(t, true)
-	r := lipgloss.NewRenderer(io.Discard)
-	m := New(Config{Seat: rm.a, JoinCommand: joinCommand, Renderer: r, Width: 80, Height: 20, MessageRate: 1, MessageBurst: 1})
+	m := New(Config{Seat: rm.a, JoinCommand: joinCommand, Profile: termenv.Ascii, Width: 80, Height: 20, MessageRate: 1, MessageBurst: 1})
 	for _, line := range []string{"one", "two", "three"} {
 		m = typeText(t, m, line)
 		m, _ = step(t, m, press(tea.KeyEnter))
@@ -537,21 +538,21 @@ func TestTheScreenFillsTheTerminalExactly(t *testing.T) {
 	}
 }
 
-// BenchmarkCountdownTick is what an idle session costs each second: the
-// countdown's tick, Update and View.
+// BenchmarkCountdownTick is what an idle session's screen costs each
+// second: the countdown's tick, Update and Lines.
 func BenchmarkCountdownTick(b *testing.B) {
 	for _, size := range [][2]int{{80, 24}, {400, 150}} {
 		b.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			m, _ = step(b, m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-			m.View()
-			now := time.Now()
+			m.Lines()
+			start, i := time.Now(), 0
 			b.ReportAllocs()
 			for b.Loop() {
-				now = now.Add(time.Second)
-				next, _ := m.Update(tickMsg(now))
-				_ = next.View()
-				m = next.(Model)
+				// Every tick moves the countdown, round and round.
+				i = (i + 1) % 300
+				m.Update(tickMsg(start.Add(time.Duration(i) * time.Second)))
+				m.Lines()
 			}
 		})
 	}

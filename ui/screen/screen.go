@@ -138,10 +138,7 @@ func (s *Screen) write() {
 		s.mu.Unlock()
 
 		buf = s.appendFrame(buf[:0], frame, full, width, height)
-		if len(buf) == 0 {
-			continue
-		}
-		if _, err := s.out.Write(buf); err != nil {
+		if err := s.send(buf); err != nil {
 			s.mu.Lock()
 			s.failed = true
 			s.mu.Unlock()
@@ -154,6 +151,22 @@ func (s *Screen) write() {
 
 // maxKeptBuffer bounds the output buffer a writer reuses between frames.
 const maxKeptBuffer = 64 << 10
+
+// maxWrite bounds one write. An SSH channel keeps a buffer as large as its
+// largest write for as long as the session lasts; a whole screen is
+// several kilobytes, the changes that follow a few dozen bytes.
+const maxWrite = 1 << 10
+
+func (s *Screen) send(buf []byte) error {
+	for len(buf) > 0 {
+		n := min(len(buf), maxWrite)
+		if _, err := s.out.Write(buf[:n]); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
+}
 
 // Terminal modes of a full-screen program: the alternate screen (so the
 // person's scrollback is left as it was), no cursor (the program draws its

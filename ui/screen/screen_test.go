@@ -2,6 +2,7 @@ package screen
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +54,7 @@ func (t *terminal) writeCount() int {
 }
 
 // settle waits until the screen's writer has nothing left to write.
-func settle(t *testing.T, s *Screen) {
+func settle(t testing.TB, s *Screen) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -223,3 +224,44 @@ func (f *failing) Write(p []byte) (int, error) {
 	f.calls++
 	return 0, bytes.ErrTooLarge
 }
+
+// BenchmarkFrameWrite is the cost of one frame written: the countdown's
+// one changed line, a message's few, and a whole screen after a resize.
+func BenchmarkFrameWrite(b *testing.B) {
+	frame := make([]string, 24)
+	for i := range frame {
+		frame[i] = "\x1b[38;5;8m12:34\x1b[0m \x1b[1;35manonymous-otter-k3f9:\x1b[0m a message of ordinary length " + strings.Repeat("x", i)
+	}
+	for _, bc := range []struct {
+		name    string
+		changed int
+		full    bool
+	}{{"one-line", 1, false}, {"four-lines", 4, false}, {"whole-screen", 24, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := New(discard{}, 100, 24)
+			s.draw(frame)
+			settle(b, s)
+			next := make([][]string, 2)
+			for k := range next {
+				next[k] = append([]string(nil), frame...)
+				for i := range bc.changed {
+					next[k][i] = fmt.Sprintf("changed %d %d", k, i)
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if bc.full {
+					s.resize(100+i%2, 24)
+				}
+				s.draw(next[i%2])
+				settle(b, s)
+			}
+		})
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
