@@ -16,8 +16,18 @@ const (
 // sessionOpened marks a connection that already has its one session.
 type sessionOpenedKey struct{}
 
-// windowsKey holds the session's *windowChanges.
-type windowsKey struct{}
+// rawSessionKey holds the session's *rawSession.
+type rawSessionKey struct{}
+
+// rawSession is what the server takes of a session's channel before the
+// library sees it.
+type rawSession struct {
+	windows *windowChanges
+	// channel is the session's SSH channel itself. The screen writes to
+	// it directly: the library's emulated PTY copies every write twice to
+	// turn \n into \r\n, and frames hold no \n.
+	channel gossh.Channel
+}
 
 // sessionChannel accepts one "session" channel per connection and passes
 // the library only the requests the chat needs. Everything else a client
@@ -31,9 +41,9 @@ func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan
 		return
 	}
 	guard, _ := ctx.Value(guardKey{}).(*guardedConn)
-	windows := newWindowChanges()
-	ctx.SetValue(windowsKey{}, windows)
-	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan, guard, windows}, ctx)
+	raw := &rawSession{windows: newWindowChanges()}
+	ctx.SetValue(rawSessionKey{}, raw)
+	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan, guard, raw}, ctx)
 }
 
 // filteredChannel hands the library a request stream with the disallowed
@@ -44,8 +54,8 @@ func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan
 // goroutine per session to wait for them.
 type filteredChannel struct {
 	gossh.NewChannel
-	guard   *guardedConn
-	windows *windowChanges
+	guard *guardedConn
+	raw   *rawSession
 }
 
 func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
@@ -53,6 +63,8 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Set before the library starts the session's handler, which reads it.
+	c.raw.channel = ch
 	allowed := make(chan *gossh.Request)
 	go func() {
 		defer close(allowed)
@@ -68,7 +80,7 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 			case "pty-req":
 				allowed <- req
 			case "window-change":
-				_ = req.Reply(c.windows.request(req.Payload), nil)
+				_ = req.Reply(c.raw.windows.request(req.Payload), nil)
 			case "env":
 				envs++
 				if envs > maxEnvRequests || len(req.Payload) > maxEnvBytes {

@@ -211,7 +211,7 @@ func refuse(sess ssh.Session, text string) {
 // rarely happen (a resize, a Ctrl+C, the idle timeout, a keepalive): each
 // gets a goroutine when it happens, to hand its message to the program,
 // whose Send waits until the program takes it. What stays is the program,
-// the reader of the client's input and the command waiting for the room.
+// the reader of the client's input and the listener for the room.
 func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool) {
 	pty, _, _ := sess.Pty()
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
@@ -229,7 +229,12 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	// The screen draws each change at once and costs nothing while
 	// nothing changes (see package screen); Bubble Tea's own renderer,
 	// which wakes 60 times a second per session, is off.
-	display := screen.New(sess, width, height)
+	raw, _ := sess.Context().Value(rawSessionKey{}).(*rawSession)
+	var out io.Writer = sess
+	if raw != nil && raw.channel != nil {
+		out = raw.channel
+	}
+	display := screen.New(out, width, height)
 	var program *tea.Program
 	keys := newKeyboard(s.limits.InputBytesPerSecond, func(msg tea.Msg) { program.Send(msg) })
 	defer keys.stop()
@@ -243,9 +248,12 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 		tea.WithoutSignalHandler(),
 	)
 	go s.receiveKeys(sess, keys)
-	if windows, ok := sess.Context().Value(windowsKey{}).(*windowChanges); ok {
-		windows.deliverTo(program.Send)
-		defer windows.deliverTo(nil)
+	// The room's events and the countdown reach the program from here
+	// until the seat is left (deferred by runChat), which ends them.
+	go s.listen(model.Listen(), program)
+	if raw != nil {
+		raw.windows.deliverTo(program.Send)
+		defer raw.windows.deliverTo(nil)
 	}
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()
@@ -270,6 +278,11 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 func (s *Server) receiveKeys(sess ssh.Session, keys *keyboard) {
 	defer s.recoverGoroutine("keyboard")
 	keys.receive(sess)
+}
+
+func (s *Server) listen(listen func(send func(tea.Msg)), program *tea.Program) {
+	defer s.recoverGoroutine("room events")
+	listen(program.Send)
 }
 
 // enforceTimeouts ends the chat politely when its person has typed nothing

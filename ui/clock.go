@@ -3,6 +3,8 @@ package ui
 import (
 	"sync"
 	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
 )
 
 // Clock drives the countdown of every chat screen in the process: one
@@ -18,7 +20,6 @@ import (
 // are spread over the second instead of all waking at once.
 type Clock struct {
 	mu    sync.Mutex
-	now   time.Time // the time of the last tick
 	slots [ticksPerSecond]tickSlot
 
 	stop chan struct{}
@@ -34,12 +35,13 @@ const (
 // tickSlot is the screens that tick at one fraction of the second.
 type tickSlot struct {
 	last time.Time     // the slot's last tick
+	msg  tea.Msg       // last as a message, made once for all its screens
 	next chan struct{} // closed at its next tick
 }
 
 // NewClock starts a clock; Stop it when no screen needs it any more.
 func NewClock() *Clock {
-	c := &Clock{now: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Clock{stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range c.slots {
 		c.slots[i].next = make(chan struct{})
 	}
@@ -60,12 +62,11 @@ func (c *Clock) run() {
 		}
 		now := time.Now()
 		c.mu.Lock()
-		c.now = now
 		// Every slot whose moment has come, in order, even if the timer
 		// fired late.
 		for ; !next.After(now); next = next.Add(tickWidth) {
 			slot := &c.slots[slotOf(next)]
-			slot.last = next
+			slot.last, slot.msg = next, tickMsg(next)
 			close(slot.next)
 			slot.next = make(chan struct{})
 		}
@@ -98,11 +99,11 @@ var alreadyTicked = func() chan struct{} {
 	return c
 }()
 
-// Now is the time of the clock's last tick.
-func (c *Clock) Now() time.Time {
+// tick is slot's last tick, as a message.
+func (c *Clock) tick(slot int) tea.Msg {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return c.slots[slot].msg
 }
 
 // Stop stops the clock: screens still waiting get no more ticks. It is

@@ -46,12 +46,8 @@ func (c conversation) atBottom() bool { return c.top >= c.maxTop() }
 // scroll moves the window by n lines, down for n > 0.
 func (c *conversation) scroll(n int) { c.top = min(max(c.top+n, 0), c.maxTop()) }
 
-// appendView appends the window to lines: exactly height lines.
-func (c conversation) appendView(lines []string) []string {
+// view is the window: exactly height lines.
+func (c conversation) view() []string {
 	shown := c.lines[c.top:min(c.top+c.height, len(c.lines))]
-	lines = append(lines, shown...)
-	for range c.height - len(shown) {
-		lines = append(lines, "")
-	}
-	return lines
+	return append(shown[:len(shown):len(shown)], make([]string, c.height-len(shown))...)
 }

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/ui/screen"
 )
 
 const (
@@ -116,12 +117,12 @@ type Model struct {
 type frame struct {
 	versions uint64 // the last version handed out
 	drawn    uint64 // the version body shows
-	body     []string
+	body     []screen.Line
 	// The header as drawn for headerKey; it changes once a second at most.
-	header    string
+	header    screen.Line
 	headerKey headerKey
 	// lines is the header and the body, as last handed out.
-	lines []string
+	lines []screen.Line
 	// The key help as drawn for helpKey.
 	help    string
 	helpKey helpKey
@@ -156,11 +157,11 @@ type entry struct {
 	drawnWidth int
 }
 
-// Messages that enter the program from outside its event loop.
+// Messages that enter the program from outside its event loop, besides
+// the room's events (store.Event), which come as they are.
 type (
-	eventMsg    struct{ event store.Event }
 	streamEnded struct{}
-	tickMsg     time.Time // the clock's time at a tick
+	tickMsg     time.Time // the moment the clock ticked
 	sendResult  struct {
 		text string
 		err  error
@@ -223,29 +224,40 @@ func New(cfg Config) *Model {
 // Outcome reports how the chat ended; valid once the program has exited.
 func (m *Model) Outcome() Outcome { return m.outcome }
 
-// Init starts listening to the room and the countdown.
-func (m *Model) Init() tea.Cmd { return m.listen() }
+// Init implements tea.Model. The room's events and the countdown's ticks
+// come from Listen, which the program's owner runs beside it.
+func (m *Model) Init() tea.Cmd { return nil }
 
-// listen waits for the room's next event or the clock's next tick,
-// whichever comes first. It is re-armed after every one of them, so events
-// reach Update one at a time and in room order, and one goroutine serves
-// both.
-func (m *Model) listen() tea.Cmd {
+// Listen returns what hands the room's events and the countdown's ticks to
+// send (the program's Send), one at a time and in room order, until the
+// room's stream ends; run it in a goroutine of its own beside the program.
+//
+// It costs no goroutine per event or tick, as a command re-armed after
+// each would, and allocates nothing while a screen is idle: with thousands
+// of screens, a goroutine that allocates while the garbage collector marks
+// must first help it mark, and thousands of them each second made every
+// collection stall the people who were talking.
+func (m *Model) Listen() func(send func(tea.Msg)) {
 	seat, clock, seen := m.seat, m.clock, m.now
 	slot := slotOf(m.snap.Room.ExpiresAt)
-	return func() tea.Msg {
+	return func(send func(tea.Msg)) {
 		var ticked <-chan struct{} // never, without a clock
-		if clock != nil {
-			ticked = clock.after(slot, seen)
-		}
-		select {
-		case ev, ok := <-seat.Events():
-			if !ok {
-				return streamEnded{}
+		for {
+			if clock != nil {
+				ticked = clock.after(slot, seen)
 			}
-			return eventMsg{ev}
-		case <-ticked:
-			return tickMsg(clock.Now())
+			select {
+			case ev, ok := <-seat.Events():
+				if !ok {
+					send(streamEnded{})
+					return
+				}
+				send(ev)
+			case <-ticked:
+				tick := clock.tick(slot)
+				seen = time.Time(tick.(tickMsg))
+				send(tick)
+			}
 		}
 	}
 }
@@ -263,15 +275,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if noticeEnds {
 			m.touch()
 		}
-		return m, m.listen()
+		return m, nil
 	}
 	m.touch()
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		return m, nil
-	case eventMsg:
-		return m.handleEvent(msg.event)
+	case store.Event:
+		return m.handleEvent(msg)
 	case streamEnded:
 		// Only our own Leave closes the stream without an EndedEvent, and
 		// we quit before leaving; anything else means the room is gone.
@@ -307,7 +319,7 @@ func (m *Model) Redraws(msg tea.Msg) bool { return !m.done && !m.unchanged(msg) 
 // an empty one. A key not recognised here counts as a change.
 func (m *Model) unchanged(msg tea.Msg) bool {
 	switch msg := msg.(type) {
-	case tea.WindowSizeMsg, tickMsg, eventMsg, streamEnded, sendResult, destroyError, Disconnect, InputDropped:
+	case tea.WindowSizeMsg, tickMsg, store.Event, streamEnded, sendResult, destroyError, Disconnect, InputDropped:
 		return false
 	case tea.KeyMsg:
 		switch {
@@ -484,7 +496,7 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 	case store.EndedEvent:
 		return m.finish(m.endedText(ev))
 	}
-	return m, m.listen()
+	return m, nil
 }
 
 func (m *Model) finish(text string) (tea.Model, tea.Cmd) {
@@ -621,8 +633,12 @@ func secondsLeft(d time.Duration) int { return max(int(math.Ceil(d.Seconds())), 
 // formatCountdown shows whole seconds left, rounded up, as m:ss.
 func formatCountdown(d time.Duration) string { return formatSeconds(secondsLeft(d)) }
 
-func formatSeconds(secs int) string {
-	return strconv.Itoa(secs/60) + ":" + string(rune('0'+secs%60/10)) + string(rune('0'+secs%10))
+func formatSeconds(secs int) string { return string(appendSeconds(nil, secs)) }
+
+// appendSeconds appends secs as m:ss.
+func appendSeconds(b []byte, secs int) []byte {
+	b = strconv.AppendInt(b, int64(secs/60), 10)
+	return append(b, ':', byte('0'+secs%60/10), byte('0'+secs%10))
 }
 
 func formatTTL(d time.Duration) string {
@@ -638,12 +654,19 @@ func formatTTL(d time.Duration) string {
 func (m *Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, store.MaxMessageRunes)) }
 
 // View implements tea.Model: the lines of the screen.
-func (m *Model) View() string { return strings.Join(m.Lines(), "\n") }
+func (m *Model) View() string {
+	lines := m.Lines()
+	text := make([]string, len(lines))
+	for i, line := range lines {
+		text[i] = line.Render(m.width)
+	}
+	return strings.Join(text, "\n")
+}
 
-// Lines is the screen, line by line from the top. The header counts down
-// every second; the rest is drawn again only for a state it has not drawn
-// yet. The slice is never changed once returned.
-func (m *Model) Lines() []string {
+// Lines is the screen, line by line from the top, valid until the next
+// Update. The header counts down every second; the rest is drawn again
+// only for a state it has not drawn yet.
+func (m *Model) Lines() []screen.Line {
 	if m.done {
 		// The outcome is printed on the normal screen after the program
 		// exits; the last frame is left blank.
@@ -657,51 +680,53 @@ func (m *Model) Lines() []string {
 		m.frame.header, m.frame.headerKey, changed = m.headerView(key.secondsLeft), key, true
 	}
 	if changed || m.frame.lines == nil {
-		lines := make([]string, 0, 1+len(m.frame.body))
-		m.frame.lines = append(append(lines, m.frame.header), m.frame.body...)
+		// The renderer copies the lines before the next Update, so the
+		// slice is reused.
+		m.frame.lines = append(append(m.frame.lines[:0], m.frame.header), m.frame.body...)
 	}
 	return m.frame.lines
 }
 
 // drawBelowHeader lays out everything under the header. Every part is at
 // most the screen's width already, so they are only gathered, not measured.
-func (m *Model) drawBelowHeader() []string {
-	lines := make([]string, 0, m.height)
-	lines = append(lines, m.rule)
-	lines = append(lines, m.panel...)
-	lines = m.conv.appendView(lines)
-	return append(lines, m.rule, m.statusView(), m.inputView(), m.helpView())
+func (m *Model) drawBelowHeader() []screen.Line {
+	lines := make([]screen.Line, 0, m.height)
+	add := func(text ...string) {
+		for _, t := range text {
+			lines = append(lines, screen.Line{Text: t})
+		}
+	}
+	add(m.rule)
+	add(m.panel...)
+	add(m.conv.view()...)
+	add(m.rule, m.statusView(), m.inputView(), m.helpView())
+	return lines
 }
 
-// headerView is drawn every second, for every screen in the process, so it
-// is put together from pieces styled in advance: only the digits are new.
-func (m *Model) headerView(secs int) string {
-	digits := formatSeconds(secs)
-	wrap := m.styles.countdownWrap
-	if secs <= 60 {
-		wrap = m.styles.lastMinuteWrap
-	}
-	countdown := wrap.open + digits + wrap.close
-	rightWidth := len(destructsIn) + len(digits)
-	switch gap := m.width - m.titleWidth - rightWidth; {
-	case gap >= 1:
-		return m.title + spaces(gap) + m.styles.destructsIn + countdown
+// headerView is drawn every second, for every screen in the process, so
+// it costs nothing to make: the title is this screen's, drawn once, and
+// the countdown against the right edge comes from a table shared by every
+// screen with the same colours.
+func (m *Model) headerView(secs int) screen.Line {
+	labelled := m.styles.countdowns.get(secs, true)
+	switch rightWidth := len(destructsIn) + countdownWidth(secs); {
+	case m.width-m.titleWidth-rightWidth >= 1:
+		return screen.Line{Text: m.title, Right: labelled}
 	case rightWidth <= m.width:
 		// Narrow terminal: the countdown matters most.
-		return m.styles.destructsIn + countdown
+		return screen.Line{Right: labelled}
 	}
-	return countdown
+	return screen.Line{Right: m.styles.countdowns.get(secs, false)}
 }
 
-// spaces returns n spaces, without allocating for the widths terminals have.
-func spaces(n int) string {
-	if n <= len(blanks) {
-		return blanks[:n]
+// countdownWidth is how wide secs is as m:ss.
+func countdownWidth(secs int) int {
+	width := 4 // m:ss
+	for minutes := secs / 60; minutes >= 10; minutes /= 10 {
+		width++
 	}
-	return strings.Repeat(" ", n)
+	return width
 }
-
-var blanks = strings.Repeat(" ", 1024)
 
 // sharePanel is shown while nobody else is in the room.
 func (m *Model) sharePanel() string {

@@ -69,7 +69,7 @@ func deliver(t testing.TB, m *Model) *Model {
 	t.Helper()
 	select {
 	case ev := <-m.seat.Events():
-		m, _ = step(t, m, eventMsg{ev})
+		m, _ = step(t, m, ev)
 		return m
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event")
@@ -214,11 +214,11 @@ func TestCountdownTurnsRedInTheLastMinute(t *testing.T) {
 	m := newModel(t, newRoom(t, false).a, termenv.ANSI)
 	exp := m.snap.Room.ExpiresAt
 	m, _ = step(t, m, tickMsg(exp.Add(-90*time.Second)))
-	if h := m.Lines()[0]; !strings.Contains(h, "1:30") || strings.Contains(h, "\x1b[1;31m") {
+	if h := header(m); !strings.Contains(h, "1:30") || strings.Contains(h, "\x1b[1;31m") {
 		t.Errorf("at 1:30 header = %q", h)
 	}
 	m, _ = step(t, m, tickMsg(exp.Add(-59*time.Second)))
-	if h := m.Lines()[0]; !strings.Contains(h, "0:59") || !strings.Contains(h, "\x1b[1;31m") {
+	if h := header(m); !strings.Contains(h, "0:59") || !strings.Contains(h, "\x1b[1;31m") {
 		t.Errorf("in the last minute header = %q, want red", h)
 	}
 }
@@ -242,7 +242,7 @@ func TestNarrowAndTinyTerminalsDoNotBreak(t *testing.T) {
 	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
 	for _, size := range [][2]int{{0, 0}, {1, 1}, {20, 5}, {65535, 65535}} {
 		m, _ = step(t, m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		if h := m.Lines()[0]; !strings.Contains(h, "10:00") {
+		if h := header(m); !strings.Contains(h, "10:00") {
 			t.Errorf("%dx%d: the header lost the countdown: %q", size[0], size[1], h)
 		}
 		if size[0] >= 20 && size[0] < 1000 {
@@ -297,11 +297,11 @@ func TestGoldenChatScreen(t *testing.T) {
 
 func TestReconnectingIsVisibleUntilTheLinkIsBack(t *testing.T) {
 	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
-	m, _ = step(t, m, eventMsg{store.ReconnectingEvent{}})
+	m, _ = step(t, m, store.ReconnectingEvent{})
 	if !strings.Contains(m.View(), "Reconnecting to the room") {
 		t.Fatalf("no reconnecting notice:\n%s", m.View())
 	}
-	m, _ = step(t, m, eventMsg{store.ReconnectedEvent{}})
+	m, _ = step(t, m, store.ReconnectedEvent{})
 	if v := m.View(); strings.Contains(v, "Reconnecting") || !strings.Contains(v, "Reconnected") {
 		t.Fatalf("after reconnecting:\n%s", v)
 	}
@@ -323,7 +323,7 @@ func TestEveryEndSaysWhyAndWhetherTheRoomLivesOn(t *testing.T) {
 		{store.EndedEvent{Reason: store.EndShutdown}, []string{"shutting down", "closed", "gone"}},
 	} {
 		m := newModel(t, newRoom(t, false).a, termenv.Ascii)
-		m, _ = step(t, m, eventMsg{c.ev})
+		m, _ = step(t, m, c.ev)
 		for _, want := range c.want {
 			if !m.done || !strings.Contains(m.Outcome().Text, want) {
 				t.Errorf("%v: outcome %q, want %q in it", c.ev.Reason, m.Outcome().Text, want)
@@ -402,10 +402,10 @@ func BenchmarkIncomingMessage(b *testing.B) {
 		b.Run(fmt.Sprintf("entries-%d", n), func(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			msg := func(i int) tea.Msg {
-				return eventMsg{store.MessageEvent{Message: store.Message{
+				return store.MessageEvent{Message: store.Message{
 					ID: fmt.Sprint(i), From: store.Member{ID: "p", Name: "anonymous-otter-k3f9"},
 					Body: fmt.Sprintf("message %d with some ordinary words in it, as people write them", i), At: time.Now(),
-				}}}
+				}}
 			}
 			for i := range n {
 				m, _ = step(b, m, msg(i))
@@ -557,3 +557,6 @@ func BenchmarkCountdownTick(b *testing.B) {
 		})
 	}
 }
+
+// header is the header line as the terminal shows it.
+func header(m *Model) string { return m.Lines()[0].Render(m.width) }

@@ -37,14 +37,23 @@ type styles struct {
 	help       lipgloss.Style
 	// helpBar draws the key help; a screen copies it to set its width.
 	helpBar help.Model
-	// The header's right part, styled in advance: it is drawn every
-	// second for every screen.
-	destructsIn                   string
-	countdownWrap, lastMinuteWrap wrapping
+	// countdowns is the header's right part for every second left.
+	countdowns *countdowns
 }
 
 // destructsIn comes before the countdown.
 const destructsIn = "self-destructs in "
+
+// countdowns are the countdown's texts, styled, made once for each second
+// left and shared by every screen with the same colours: a countdown is
+// drawn every second on every screen.
+type countdowns struct {
+	label, normal, lastMinute wrapping
+
+	mu       sync.RWMutex
+	labelled []string // by seconds left: "self-destructs in 9:59"
+	bare     []string // "9:59"
+}
 
 // wrapping is what a style puts around a text, for texts drawn too often
 // to style each time. It holds for styles without width, padding or
@@ -55,6 +64,34 @@ func wrapOf(style lipgloss.Style) wrapping {
 	const mark = "@" // never part of an escape sequence
 	open, close, _ := strings.Cut(style.Render(mark), mark)
 	return wrapping{open, close}
+}
+
+// get returns the countdown for secs, with its label or without.
+func (c *countdowns) get(secs int, labelled bool) string {
+	c.mu.RLock()
+	if secs < len(c.bare) {
+		defer c.mu.RUnlock()
+		if labelled {
+			return c.labelled[secs]
+		}
+		return c.bare[secs]
+	}
+	c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for n := len(c.bare); n <= secs; n++ {
+		wrap := c.normal
+		if n <= 60 {
+			wrap = c.lastMinute
+		}
+		bare := wrap.open + formatSeconds(n) + wrap.close
+		c.bare = append(c.bare, bare)
+		c.labelled = append(c.labelled, c.label.open+destructsIn+c.label.close+bare)
+	}
+	if labelled {
+		return c.labelled[secs]
+	}
+	return c.bare[secs]
 }
 
 var sharedStyles sync.Map // termenv.Profile -> *styles
@@ -99,8 +136,7 @@ func newStyles(r *lipgloss.Renderer) *styles {
 		prompt:     r.NewStyle().Foreground(cyan),
 		help:       r.NewStyle().Foreground(grey),
 	}
-	st.destructsIn = st.help.Render(destructsIn)
-	st.countdownWrap, st.lastMinuteWrap = wrapOf(st.countdown), wrapOf(st.lastMinute)
+	st.countdowns = &countdowns{label: wrapOf(st.help), normal: wrapOf(st.countdown), lastMinute: wrapOf(st.lastMinute)}
 	st.helpBar = help.New()
 	st.helpBar.Styles = help.Styles{
 		ShortKey:       st.help.Bold(true),

@@ -20,6 +20,7 @@ package screen
 import (
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -27,12 +28,30 @@ import (
 )
 
 // Model is a Bubble Tea model that draws itself as lines, one per terminal
-// row from the top. A slice returned by Lines must not be changed
-// afterwards; lines that did not change should be the same strings as
-// before, which makes comparing them nearly free.
+// row from the top. The screen copies what Lines returns before the next
+// Update, so a model may reuse the slice; lines that did not change should
+// be the same strings as before, which makes comparing them nearly free.
 type Model interface {
 	tea.Model
-	Lines() []string
+	Lines() []Line
+}
+
+// Line is one row of the screen: Text from the left edge and Right, if
+// any, against the right edge. A part that changes on its own (a
+// countdown) can then be a string made once and shared, rather than a new
+// line each time it changes.
+type Line struct {
+	Text  string
+	Right string
+}
+
+// Render is l as one string on a screen width cells wide.
+func (l Line) Render(width int) string {
+	if l.Right == "" {
+		return l.Text
+	}
+	gap := width - ansi.StringWidth(l.Text) - ansi.StringWidth(l.Right)
+	return l.Text + strings.Repeat(" ", max(gap, 0)) + l.Right
 }
 
 // Screen is one terminal. Its methods are safe for concurrent use.
@@ -42,18 +61,23 @@ type Screen struct {
 	mu      sync.Mutex
 	width   int
 	height  int
-	pending []string // the newest frame, not yet written; nil: none
-	queued  []string // the last frame handed to the writer, to skip repeats
-	full    bool     // the next frame is drawn whole (first frame, resize)
-	writing bool     // a writer goroutine is running
+	latest  []Line // the newest frame, copied from the model
+	dirty   bool   // latest is not written yet
+	full    bool   // the next frame is drawn whole (first frame, resize)
+	writing bool   // a writer goroutine is running
 	closed  bool
 	failed  bool       // a write failed: the client is gone
 	idle    *sync.Cond // signalled when the writer goroutine ends
 
 	// Used by the writer only (one at a time), and by Close once it is
 	// done.
-	shown   []string // the frame the terminal shows
-	started bool     // the terminal was set up
+	shown   []Line // the frame the terminal shows
+	work    []Line // the frame being written
+	buf     []byte // what is written
+	started bool   // the terminal was set up
+	// writeFn is write, made once: a goroutine started with a method
+	// value would allocate a closure for every frame.
+	writeFn func()
 }
 
 // New returns a screen of width×height cells that draws on out. Nothing is
@@ -61,15 +85,16 @@ type Screen struct {
 func New(out io.Writer, width, height int) *Screen {
 	s := &Screen{out: out, width: width, height: height, full: true}
 	s.idle = sync.NewCond(&s.mu)
+	s.writeFn = s.write
 	return s
 }
 
 // Model wraps m so that each of its states is drawn on s.
-func (s *Screen) Model(m Model) tea.Model { return program{m, s} }
+func (s *Screen) Model(m Model) tea.Model { return &program{m, s} }
 
 // Inner returns the model that Model wrapped, as the program ended with it.
 func Inner(m tea.Model) tea.Model {
-	if p, ok := m.(program); ok {
+	if p, ok := m.(*program); ok {
 		return p.Model
 	}
 	return m
@@ -81,18 +106,19 @@ type program struct {
 	screen *Screen
 }
 
-func (p program) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+func (p *program) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if size, ok := msg.(tea.WindowSizeMsg); ok {
 		p.screen.resize(size.Width, size.Height)
 	}
 	next, cmd := p.Model.Update(msg)
-	return program{next.(Model), p.screen}, cmd
+	p.Model = next.(Model)
+	return p, cmd
 }
 
 // View is called by Bubble Tea after every Update: the moment a changed
 // state is due on the screen. What it returns is for Bubble Tea's renderer,
 // which is off.
-func (p program) View() string {
+func (p *program) View() string {
 	p.screen.draw(p.Lines())
 	return ""
 }
@@ -105,52 +131,49 @@ func (s *Screen) resize(width, height int) {
 	}
 }
 
-// draw queues frame and makes sure a writer is on its way.
-func (s *Screen) draw(frame []string) {
+// draw takes a copy of frame and makes sure a writer is on its way.
+func (s *Screen) draw(frame []Line) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.failed || (!s.full && sameLines(frame, s.queued)) {
+	if s.closed || s.failed || (!s.full && sameLines(frame, s.latest)) {
 		return
 	}
-	if frame == nil {
-		frame = []string{} // nil means "nothing pending"
-	}
-	s.pending, s.queued = frame, frame
+	s.latest, s.dirty = append(s.latest[:0], frame...), true
 	if !s.writing {
 		s.writing = true
-		go s.write()
+		go s.writeFn()
 	}
 }
 
-// write draws pending frames until there are none left.
+// write draws the latest frame until no newer one is left.
 func (s *Screen) write() {
-	var buf []byte
 	for {
 		s.mu.Lock()
-		frame, full, width, height := s.pending, s.full, s.width, s.height
-		s.pending, s.full = nil, false
-		if frame == nil || s.failed {
+		if !s.dirty || s.failed {
 			s.writing = false
 			s.idle.Broadcast()
 			s.mu.Unlock()
 			return
 		}
+		s.work = append(s.work[:0], s.latest...)
+		full, width, height := s.full, s.width, s.height
+		s.dirty, s.full = false, false
 		s.mu.Unlock()
 
-		buf = s.appendFrame(buf[:0], frame, full, width, height)
-		if err := s.send(buf); err != nil {
+		s.buf = s.appendFrame(s.buf[:0], full, width, height)
+		if err := s.send(s.buf); err != nil {
 			s.mu.Lock()
 			s.failed = true
 			s.mu.Unlock()
 		}
-		if cap(buf) > maxKeptBuffer {
-			buf = nil // a huge redraw's buffer is not kept for small ones
+		if cap(s.buf) > maxKeptBuffer {
+			s.buf = nil // a whole screen's buffer is not kept for the changes that follow
 		}
 	}
 }
 
-// maxKeptBuffer bounds the output buffer a writer reuses between frames.
-const maxKeptBuffer = 64 << 10
+// maxKeptBuffer bounds the output buffer kept between frames.
+const maxKeptBuffer = 4 << 10
 
 // maxWrite bounds one write. An SSH channel keeps a buffer as large as its
 // largest write for as long as the session lasts; a whole screen is
@@ -177,8 +200,10 @@ const (
 	restore = ansi.ResetModeBracketedPaste + ansi.SetModeTextCursorEnable + ansi.ResetModeAltScreenSaveCursor
 )
 
-// appendFrame appends to buf what turns the shown frame into frame.
-func (s *Screen) appendFrame(buf []byte, frame []string, full bool, width, height int) []byte {
+// appendFrame appends to buf what turns the shown frame into the one in
+// work, and makes it the shown one.
+func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
+	frame := s.work
 	if height > 0 && len(frame) > height {
 		// As Bubble Tea's renderer does: the bottom of a frame too tall
 		// for the terminal (the input line) matters most.
@@ -190,31 +215,43 @@ func (s *Screen) appendFrame(buf []byte, frame []string, full bool, width, heigh
 	}
 	if full {
 		buf = append(buf, ansi.CursorHomePosition+ansi.EraseEntireScreen...)
-		s.shown = nil
+		s.shown = s.shown[:0]
 	}
 	for i, line := range frame {
 		if i < len(s.shown) && s.shown[i] == line {
 			continue
 		}
-		buf = appendMoveTo(buf, i)
+		buf = appendMoveTo(buf, i, 0)
 		if !full {
 			buf = append(buf, ansi.EraseEntireLine...)
 		}
-		buf = append(buf, fit(line, width)...)
+		buf = append(buf, fit(line.Text, width)...)
+		if line.Right != "" {
+			// Against the right edge; where the width is unknown, after
+			// the text.
+			if rw := ansi.StringWidth(line.Right); width > 0 && rw <= width {
+				buf = appendMoveTo(buf, i, width-rw)
+			}
+			buf = append(buf, fit(line.Right, width)...)
+		}
 	}
 	if len(frame) < len(s.shown) {
-		buf = appendMoveTo(buf, len(frame))
+		buf = appendMoveTo(buf, len(frame), 0)
 		buf = append(buf, ansi.EraseScreenBelow...)
 	}
-	s.shown = frame
+	s.shown = append(s.shown[:0], frame...)
 	return buf
 }
 
-// appendMoveTo moves the cursor to the start of row (from 0).
-func appendMoveTo(buf []byte, row int) []byte {
+// appendMoveTo moves the cursor to row and column (from 0).
+func appendMoveTo(buf []byte, row, col int) []byte {
 	buf = append(buf, "\x1b["...)
 	buf = strconv.AppendInt(buf, int64(row+1), 10)
-	return append(buf, "H"...)
+	if col > 0 {
+		buf = append(buf, ';')
+		buf = strconv.AppendInt(buf, int64(col+1), 10)
+	}
+	return append(buf, 'H')
 }
 
 // fit cuts line to width cells, so the terminal never wraps it into the
@@ -227,7 +264,7 @@ func fit(line string, width int) string {
 	return ansi.Truncate(line, width, "")
 }
 
-func sameLines(a, b []string) bool {
+func sameLines(a, b []Line) bool {
 	if len(a) != len(b) || (a == nil) != (b == nil) {
 		return false
 	}
@@ -248,8 +285,7 @@ func (s *Screen) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	s.pending = nil
+	s.closed, s.dirty = true, false
 	for s.writing {
 		s.idle.Wait()
 	}

@@ -81,7 +81,7 @@ func wantRows(t *testing.T, term *terminal, want ...string) {
 func TestFirstFrameSetsUpTheTerminalAndCloseRestoresIt(t *testing.T) {
 	term := newTerminal(20, 5)
 	s := New(term, 20, 5)
-	s.draw([]string{"hello", "world"})
+	s.draw(frame("hello", "world"))
 	settle(t, s)
 	wantRows(t, term, "hello", "world")
 	if term.vt.Mode()&vt10x.ModeAltScreen == 0 || term.vt.CursorVisible() {
@@ -97,7 +97,7 @@ func TestFirstFrameSetsUpTheTerminalAndCloseRestoresIt(t *testing.T) {
 		t.Fatalf("close left the terminal as the program had it: %q", term.lastWrite())
 	}
 	writes := term.writeCount()
-	s.draw([]string{"late"})
+	s.draw(frame("late"))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +109,9 @@ func TestFirstFrameSetsUpTheTerminalAndCloseRestoresIt(t *testing.T) {
 func TestOnlyChangedLinesAreWritten(t *testing.T) {
 	term := newTerminal(20, 4)
 	s := New(term, 20, 4)
-	s.draw([]string{"9:59 header", "first line", "second line"})
+	s.draw(frame("9:59 header", "first line", "second line"))
 	settle(t, s)
-	s.draw([]string{"9:58 header", "first line", "second line"})
+	s.draw(frame("9:58 header", "first line", "second line"))
 	settle(t, s)
 	wantRows(t, term, "9:58 header", "first line", "second line")
 	if w := term.lastWrite(); strings.Contains(w, "line") {
@@ -119,11 +119,11 @@ func TestOnlyChangedLinesAreWritten(t *testing.T) {
 	}
 	// A shorter line leaves nothing of the longer one behind; a shorter
 	// frame leaves no rows of the taller one.
-	s.draw([]string{"9:57", "first"})
+	s.draw(frame("9:57", "first"))
 	settle(t, s)
 	wantRows(t, term, "9:57", "first")
 	writes := term.writeCount()
-	s.draw([]string{"9:57", "first"})
+	s.draw(frame("9:57", "first"))
 	settle(t, s)
 	if term.writeCount() != writes {
 		t.Fatal("an unchanged frame was written")
@@ -152,18 +152,33 @@ func TestResizeRedrawsWholeAndLinesNeverWrap(t *testing.T) {
 	}
 }
 
+// A part against the right edge stays there, and is redrawn with its line.
+func TestRightPartsSitAgainstTheRightEdge(t *testing.T) {
+	term := newTerminal(20, 2)
+	s := New(term, 20, 2)
+	s.draw([]Line{{Text: "room", Right: "9:59"}, {Text: "text"}})
+	settle(t, s)
+	wantRows(t, term, "room            9:59", "text")
+	s.draw([]Line{{Text: "room", Right: "10:00"}, {Text: "text"}})
+	settle(t, s)
+	wantRows(t, term, "room           10:00", "text")
+	if got := (Line{Text: "room", Right: "10:00"}).Render(20); got != "room           10:00" {
+		t.Fatalf("Render = %q", got)
+	}
+}
+
 // While a frame is being written (to a client that reads slowly), newer
 // frames replace each other: the burst costs one more write, of its end.
 func TestBurstsAreCoalesced(t *testing.T) {
 	term := newTerminal(20, 3)
 	out := &gate{Writer: term, open: make(chan struct{}), entered: make(chan struct{}, 1)}
 	s := New(out, 20, 3)
-	s.draw([]string{"frame 0"})
+	s.draw(frame("frame 0"))
 	<-out.entered // the writer is stuck in the first write
 	for i := 1; i <= 100; i++ {
-		s.draw([]string{"frame " + strings.Repeat("x", i%10), "count"})
+		s.draw(frame("frame "+strings.Repeat("x", i%10), "count"))
 	}
-	s.draw([]string{"last frame", "count"})
+	s.draw(frame("last frame", "count"))
 	close(out.open)
 	settle(t, s)
 	if n := term.writeCount(); n != 2 {
@@ -176,9 +191,9 @@ func TestBurstsAreCoalesced(t *testing.T) {
 func TestFailedWritesStopDrawing(t *testing.T) {
 	out := &failing{}
 	s := New(out, 20, 3)
-	s.draw([]string{"one"})
+	s.draw(frame("one"))
 	settle(t, s)
-	s.draw([]string{"two"})
+	s.draw(frame("two"))
 	settle(t, s)
 	done := make(chan struct{})
 	go func() {
@@ -200,7 +215,16 @@ type lines []string
 func (l lines) Init() tea.Cmd                       { return nil }
 func (l lines) Update(tea.Msg) (tea.Model, tea.Cmd) { return l, nil }
 func (l lines) View() string                        { return strings.Join(l, "\n") }
-func (l lines) Lines() []string                     { return l }
+func (l lines) Lines() []Line                       { return frame(l...) }
+
+// frame is lines of text only.
+func frame(texts ...string) []Line {
+	f := make([]Line, len(texts))
+	for i, t := range texts {
+		f[i] = Line{Text: t}
+	}
+	return f
+}
 
 // gate holds every write until open is closed.
 type gate struct {
@@ -228,10 +252,11 @@ func (f *failing) Write(p []byte) (int, error) {
 // BenchmarkFrameWrite is the cost of one frame written: the countdown's
 // one changed line, a message's few, and a whole screen after a resize.
 func BenchmarkFrameWrite(b *testing.B) {
-	frame := make([]string, 24)
-	for i := range frame {
-		frame[i] = "\x1b[38;5;8m12:34\x1b[0m \x1b[1;35manonymous-otter-k3f9:\x1b[0m a message of ordinary length " + strings.Repeat("x", i)
+	base := make([]Line, 24)
+	for i := range base {
+		base[i].Text = "\x1b[38;5;8m12:34\x1b[0m \x1b[1;35manonymous-otter-k3f9:\x1b[0m a message of ordinary length " + strings.Repeat("x", i)
 	}
+	base[0].Right = "\x1b[38;5;8mself-destructs in \x1b[0m\x1b[1m9:59\x1b[0m"
 	for _, bc := range []struct {
 		name    string
 		changed int
@@ -239,13 +264,13 @@ func BenchmarkFrameWrite(b *testing.B) {
 	}{{"one-line", 1, false}, {"four-lines", 4, false}, {"whole-screen", 24, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := New(discard{}, 100, 24)
-			s.draw(frame)
+			s.draw(base)
 			settle(b, s)
-			next := make([][]string, 2)
+			next := make([][]Line, 2)
 			for k := range next {
-				next[k] = append([]string(nil), frame...)
+				next[k] = append([]Line(nil), base...)
 				for i := range bc.changed {
-					next[k][i] = fmt.Sprintf("changed %d %d", k, i)
+					next[k][i].Text = fmt.Sprintf("changed %d %d", k, i)
 				}
 			}
 			b.ReportAllocs()
