@@ -68,7 +68,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		roomTTL  = fs.String("room-ttl", "10m", "`duration` a room lives after it is created (env CHAT_ROOM_TTL)")
 		redisURL = fs.String("redis", "", "Redis `URL` shared by several replicas: redis://[user:pass@]host:port[/db], rediss://… for TLS,\nor a cluster as redis://host1:port?addr=host2:port&addr=host3:port; empty keeps rooms in this process's memory (env CHAT_REDIS_URL)")
 		lease    = fs.String("seat-lease", store.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (env CHAT_SEAT_LEASE)")
-		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (250 per CPU unless set); beyond it\npeople are told the server is busy (env CHAT_MAX_SESSIONS)")
+		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (5,000 per CPU within the open-files limit,\nunless set); beyond it people are told the server is busy (env CHAT_MAX_SESSIONS)")
 		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
 	)
 	fs.Usage = func() {

@@ -55,19 +55,16 @@ type Limits struct {
 // DefaultLimits are the production limits.
 func DefaultLimits() Limits {
 	return Limits{
-		HandshakeTimeout:  10 * time.Second,
-		IdleTimeout:       10 * time.Minute,
-		MaxSession:        11 * time.Minute,
-		KeepaliveInterval: 15 * time.Second,
-		ConnsPerAddr:      8,
-		NewConnsPerSecond: 2,
-		NewConnsBurst:     10,
-		RoomsPerMinute:    10,
-		FailedJoins:       10,
-		// Measured (BenchmarkIdleSessionCPU): an idle session costs about
-		// 1 ms of CPU a second and 0.6 MB; 250 a core keeps idle sessions
-		// to about a quarter of the machine, so rooms stay realtime.
-		MaxSessions:         250 * runtime.GOMAXPROCS(0),
+		HandshakeTimeout:    10 * time.Second,
+		IdleTimeout:         10 * time.Minute,
+		MaxSession:          11 * time.Minute,
+		KeepaliveInterval:   15 * time.Second,
+		ConnsPerAddr:        8,
+		NewConnsPerSecond:   2,
+		NewConnsBurst:       10,
+		RoomsPerMinute:      10,
+		FailedJoins:         10,
+		MaxSessions:         defaultMaxSessions(),
 		MessagesPerSecond:   5,
 		MessageBurst:        30,
 		InputBytesPerSecond: 16 << 10,
@@ -106,6 +103,27 @@ func (l Limits) withDefaults() Limits {
 		l.MessagesPerSecond = d.MessagesPerSecond
 	}
 	return l
+}
+
+// sessionsPerCPU is how many sessions a core serves. Measured with the
+// load command (BENCHMARKS.md): an idle session costs about 0.07 ms of CPU
+// a second, nearly all of it its countdown's redraw, and about 140 KiB; so
+// 5,000 idle sessions take about a third of a core and 700 MiB, leaving
+// the rest for the people who talk.
+const sessionsPerCPU = 5000
+
+// reservedFiles are the file descriptors kept for everything that is not
+// a session: listeners, Redis connections, logs.
+const reservedFiles = 128
+
+// defaultMaxSessions is sessionsPerCPU a core, and never more than the
+// process may open connections.
+func defaultMaxSessions() int {
+	perCPU := sessionsPerCPU * runtime.GOMAXPROCS(0)
+	if files := openFilesLimit(); files > 0 {
+		return max(min(perCPU, files-reservedFiles), 1)
+	}
+	return perCPU
 }
 
 // maxTrackedAddrs bounds the memory spent remembering client addresses.
