@@ -1,7 +1,7 @@
 # `make test` is the one command that checks everything; CI runs it too.
 GO ?= go
 
-.PHONY: test deps check run fuzz bench vulncheck
+.PHONY: test deps check run fuzz bench load vulncheck
 
 ## test: install what the tests need, check formatting and vet, run every test with -race
 test: deps check
@@ -29,12 +29,24 @@ fuzz:
 	$(GO) test ./store -run '^$$' -fuzz FuzzSanitizeText -fuzztime 60s
 	$(GO) test ./store -run '^$$' -fuzz FuzzParseRoomID -fuzztime 30s
 
-## bench: benchmarks, six runs each for benchstat (see README for how to read
-## them); the latency ones report p50/p99/max over 300 messages a run
+## bench: the hot paths' benchmarks, six runs each for benchstat (see
+## BENCHMARKS.md): a keystroke, an incoming message, a countdown tick and a
+## frame written, with allocations; the latency ones report p50/p99/max over
+## 300 messages a run. Whole-server figures come from `make load`.
 bench:
-	$(GO) test ./store ./ui -run '^$$' -bench 'Sanitize|Keystroke|IncomingMessage' -benchmem -count 6
+	$(GO) test ./store ./ui/... -run '^$$' -bench 'Sanitize|Keystroke|IncomingMessage|CountdownTick|FrameWrite' -benchmem -count 6
 	$(GO) test ./store ./server -run '^$$' -bench Latency -benchtime 300x -count 6
-	$(GO) test . -run '^$$' -bench IdleSessionCPU -benchtime 3x -count 6
+
+## load: the load command's standard runs (BENCHMARKS.md): message latency
+## with 0, 1,000 and 10,000 idle sessions and across two replicas on Redis,
+## first screens and memory for 1,000 sessions opened at 100/s, and idle CPU;
+## three runs each (one at 10,000), medians last. About 20 minutes.
+LOAD = $(GO) run ./cmd/chatload
+load: deps
+	$(LOAD) -scenario latency,connect,idle -sessions 1000
+	$(LOAD) -scenario latency -idle 1000
+	$(LOAD) -scenario latency -redis -replicas 2
+	$(LOAD) -scenario latency,idle -idle 10000 -sessions 10000 -connect-rate 200 -runs 1
 
 ## vulncheck: govulncheck against a vulnerability database built from the
 ## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached),

@@ -1,0 +1,545 @@
+// Command chatload measures the chat server under load with real SSH
+// sessions: message latency between pairs of people, how fast sessions
+// open and what they cost in memory, and what idle sessions cost in CPU.
+//
+// Every simulated person connects from its own loopback address
+// (127.x.y.z, never 127.0.0.1), so the server's per-address limits apply
+// to each person and never to the tool. Each session asks for an
+// xterm-256color terminal of 80×24 and the shell, as ssh does.
+//
+// By default the tool builds the server from the module it is run in, and
+// for every run starts fresh servers (with CHAT_MAX_SESSIONS=-max-sessions,
+// room TTL 1h) and, with -redis, a fresh redis-server, and stops them
+// afterwards. -bin runs a given server binary instead (an older build, say),
+// and -addr measures servers that are already running.
+//
+// Scenarios (-scenario, a comma-separated list), each repeated -runs times;
+// every run is printed, then the median of each figure:
+//
+//	latency  -idle idle sessions are opened first and held; then -pairs
+//	         pairs, each in its own room, exchange -rate messages a second
+//	         (alternating direction, exponentially distributed gaps) for
+//	         -duration. Latency is from writing "TOKEN\r" on the sender's
+//	         stdin to TOKEN appearing in the receiver's output, escape
+//	         sequences stripped. A message not seen within -loss-after is
+//	         lost, and any loss makes the exit status non-zero. With
+//	         -redis, A is on the first replica and B on the second.
+//	connect  -sessions sessions are opened at -connect-rate a second, each
+//	         in its own room: the time from the TCP dial to the share
+//	         command on screen (first_*; ssh_* is the part until the
+//	         server accepted the shell), and the server's RSS per session
+//	         (VmRSS after all are open, less before, over -sessions).
+//	idle     -sessions sessions are opened and held; the server's CPU over
+//	         -window, as % of one core and per 1,000 sessions, and the
+//	         tool's own CPU over the same window.
+//
+// Sessions are opened at most -concurrency at a time; a failed dial or
+// handshake is retried with backoff, and sessions that still fail are
+// reported and make the exit status non-zero. Between runs every session
+// is closed and the tool waits until the servers hold none. With -addr,
+// -pid gives the servers' PIDs for the CPU and memory figures, which are
+// otherwise left out. CPU figures are in % of one core: server_cpu sums
+// the replicas (not Redis), tool_cpu is this process.
+//
+// Examples:
+//
+//	go run ./cmd/chatload -scenario latency -pairs 50 -rate 2 -duration 30s
+//	go run ./cmd/chatload -scenario latency -idle 1000
+//	go run ./cmd/chatload -scenario latency -redis -replicas 2
+//	go run ./cmd/chatload -scenario connect -sessions 1000 -connect-rate 100
+//	go run ./cmd/chatload -scenario idle -sessions 1000 -window 10s
+//	go run ./cmd/chatload -bin /tmp/old/chat -scenario latency,connect,idle
+//	go run ./cmd/chatload -addr 127.0.0.1:2222 -pid 4242 -scenario idle
+//
+// Progress goes to stderr, the report to stdout; with -json the report is
+// JSON on stdout and the table goes to stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	cfg, asJSON, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chatload:", err)
+		os.Exit(2)
+	}
+	cfg.logf = func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, cfg)
+	table := io.Writer(os.Stdout)
+	if asJSON {
+		table = os.Stderr
+	}
+	writeTable(table, res)
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if jsonErr := enc.Encode(res); jsonErr != nil && err == nil {
+			err = jsonErr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chatload:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what to measure and how.
+type config struct {
+	addrs       []string // running servers; empty: start them
+	pids        []int    // their PIDs, for CPU and memory; may be empty
+	bin         string   // server binary to start; empty: build one
+	src         string   // a directory in the module to build
+	redis       bool
+	replicas    int
+	maxSessions int
+
+	scenarios []string
+	runs      int
+
+	pairs     int
+	rate      float64 // messages a second per pair
+	duration  time.Duration
+	idle      int // idle sessions held during latency runs
+	lossAfter time.Duration
+
+	sessions    int // for connect and idle
+	connectRate float64
+	concurrency int // sessions being opened at once
+	window      time.Duration
+	// settle is how long the servers get, after the warm-up and once
+	// every session has shown its first screen, before memory or CPU is
+	// read: the burst of opening must not count as the steady state.
+	settle time.Duration
+
+	// logf reports progress.
+	logf func(format string, args ...any)
+}
+
+// defaultConfig is the configuration without flags.
+func defaultConfig() config {
+	return config{
+		src: ".", maxSessions: 20000,
+		scenarios: []string{"latency"}, runs: 3,
+		pairs: 50, rate: 2, duration: 30 * time.Second, lossAfter: 10 * time.Second,
+		sessions: 1000, connectRate: 100, concurrency: 64, window: 10 * time.Second,
+		settle: 2 * time.Second,
+		logf:   func(string, ...any) {},
+	}
+}
+
+var scenarios = map[string]func(context.Context, config, *servers) (runResult, error){
+	"latency": runLatency,
+	"connect": runConnect,
+	"idle":    runIdle,
+}
+
+func parseFlags(args []string, out io.Writer) (config, bool, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		addrs     = fs.String("addr", "", "`host:port[,host:port]` of running servers to measure instead of starting them")
+		pids      = fs.String("pid", "", "`PID[,PID]` of the -addr servers, for CPU and memory readings (skipped without)")
+		scenario  = fs.String("scenario", "latency", "`list` of scenarios to run, comma-separated: latency, connect, idle")
+		asJSON    = fs.Bool("json", false, "print the results as JSON on stdout (the table goes to stderr)")
+		replicas  = fs.Int("replicas", 0, "`number` of replicas to start on one Redis (with -redis; default 2)")
+		maxSess   = fs.Int("max-sessions", cfg.maxSessions, "CHAT_MAX_SESSIONS for the servers started")
+		lossAfter = fs.Duration("loss-after", cfg.lossAfter, "a message not seen by then is lost")
+	)
+	fs.StringVar(&cfg.bin, "bin", "", "`path` of a server binary to start instead of building one from the module")
+	fs.StringVar(&cfg.src, "src", cfg.src, "a `directory` in the module to build the server from")
+	fs.BoolVar(&cfg.redis, "redis", false, "start redis-server and -replicas servers on it")
+	fs.IntVar(&cfg.runs, "runs", cfg.runs, "runs of each scenario")
+	fs.IntVar(&cfg.pairs, "pairs", cfg.pairs, "latency: pairs of people talking")
+	fs.Float64Var(&cfg.rate, "rate", cfg.rate, "latency: messages a second per pair")
+	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency: how long the pairs talk")
+	fs.IntVar(&cfg.idle, "idle", 0, "latency: idle sessions, each alone in its room, held while the pairs talk")
+	fs.IntVar(&cfg.sessions, "sessions", cfg.sessions, "connect, idle: sessions to open")
+	fs.Float64Var(&cfg.connectRate, "connect-rate", cfg.connectRate, "sessions opened a second (idle sessions and pairs too)")
+	fs.IntVar(&cfg.concurrency, "concurrency", cfg.concurrency, "sessions being opened at once, at most")
+	fs.DurationVar(&cfg.window, "window", cfg.window, "idle: CPU measurement window")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: chatload [flags]\n\nMeasures the chat server with real SSH sessions, each from its own loopback address.\nSee the package documentation (go doc ./cmd/chatload) for the scenarios.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg.lossAfter, cfg.maxSessions, cfg.replicas = *lossAfter, *maxSess, *replicas
+	cfg.scenarios = splitList(*scenario)
+	cfg.addrs = splitList(*addrs)
+	for _, p := range splitList(*pids) {
+		pid, err := strconv.Atoi(p)
+		if err != nil {
+			return cfg, false, fmt.Errorf("-pid %q: want a process ID", p)
+		}
+		cfg.pids = append(cfg.pids, pid)
+	}
+	return cfg, *asJSON, cfg.check()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// check validates cfg and fills in what depends on other settings.
+func (cfg *config) check() error {
+	if len(cfg.scenarios) == 0 {
+		return errors.New("-scenario: name at least one of latency, connect, idle")
+	}
+	for _, s := range cfg.scenarios {
+		if scenarios[s] == nil {
+			return fmt.Errorf("-scenario %q: want latency, connect or idle", s)
+		}
+	}
+	if len(cfg.addrs) > 0 {
+		if cfg.redis || cfg.bin != "" {
+			return errors.New("-addr measures running servers: it cannot be combined with -redis or -bin")
+		}
+		if len(cfg.pids) > 0 && len(cfg.pids) != len(cfg.addrs) {
+			return errors.New("-pid: give one PID for each -addr")
+		}
+	} else if len(cfg.pids) > 0 {
+		return errors.New("-pid goes with -addr")
+	}
+	switch {
+	case cfg.replicas == 0 && cfg.redis:
+		cfg.replicas = 2
+	case cfg.replicas == 0:
+		cfg.replicas = 1
+	case cfg.replicas > 1 && !cfg.redis:
+		return errors.New("-replicas: several replicas share rooms only through Redis; add -redis")
+	}
+	switch {
+	case cfg.runs < 1:
+		return errors.New("-runs: at least 1")
+	case cfg.pairs < 1:
+		return errors.New("-pairs: at least 1")
+	case cfg.rate <= 0:
+		return errors.New("-rate: must be positive")
+	case cfg.duration <= 0 || cfg.window <= 0 || cfg.lossAfter <= 0:
+		return errors.New("-duration, -window and -loss-after must be positive")
+	case cfg.idle < 0 || cfg.sessions < 1:
+		return errors.New("-idle: at least 0; -sessions: at least 1")
+	case cfg.connectRate <= 0 || cfg.concurrency < 1:
+		return errors.New("-connect-rate must be positive and -concurrency at least 1")
+	case cfg.maxSessions < 1:
+		return errors.New("-max-sessions: at least 1")
+	}
+	return nil
+}
+
+// sessionsNeeded is the most sessions one run holds open at once.
+func (cfg config) sessionsNeeded() int {
+	n := 0
+	for _, s := range cfg.scenarios {
+		if s == "latency" {
+			n = max(n, cfg.idle+2*cfg.pairs)
+		} else {
+			n = max(n, cfg.sessions)
+		}
+	}
+	return n
+}
+
+// setup describes a scenario's parameters for the report.
+func (cfg config) setup(scenario, bin string) string {
+	var what string
+	switch scenario {
+	case "latency":
+		what = fmt.Sprintf("%d pairs × %g msg/s × %v, %d idle sessions", cfg.pairs, cfg.rate, cfg.duration, cfg.idle)
+	case "connect":
+		what = fmt.Sprintf("%d sessions at %g/s", cfg.sessions, cfg.connectRate)
+	case "idle":
+		what = fmt.Sprintf("%d idle sessions, CPU over %v", cfg.sessions, cfg.window)
+	}
+	where := fmt.Sprintf("running servers %s", strings.Join(cfg.addrs, ", "))
+	if len(cfg.addrs) == 0 {
+		store := "memory store"
+		if cfg.redis {
+			store = fmt.Sprintf("%d replicas on Redis", cfg.replicas)
+		}
+		where = fmt.Sprintf("%s, %s, fresh for each run", bin, store)
+	}
+	return what + "; " + where
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one and
+// checks that n sessions fit.
+func raiseFileLimit(n int) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("file limit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raise file limit: %w", err)
+		}
+	}
+	// A session is one socket; leave room for everything else.
+	if need := uint64(n) + 256; lim.Cur < need {
+		return fmt.Errorf("%d sessions need about %d open files; the limit is %d", n, need, lim.Cur)
+	}
+	return nil
+}
+
+// run measures every scenario cfg.runs times. It returns what was measured
+// even with an error, which it returns also for lost messages and sessions
+// that failed to open.
+func run(ctx context.Context, cfg config) (*results, error) {
+	res := &results{}
+	if err := cfg.check(); err != nil {
+		return res, err
+	}
+	if err := raiseFileLimit(cfg.sessionsNeeded()); err != nil {
+		return res, err
+	}
+	dir, err := os.MkdirTemp("", "chatload-")
+	if err != nil {
+		return res, fmt.Errorf("temporary directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	bin := cfg.bin
+	if len(cfg.addrs) == 0 && bin == "" {
+		cfg.logf("building the server from %s", cfg.src)
+		if bin, err = buildServer(ctx, cfg.src, dir); err != nil {
+			return res, err
+		}
+	}
+	for _, name := range cfg.scenarios {
+		sr := scenarioResult{Scenario: name, Setup: cfg.setup(name, bin)}
+		for i := 1; i <= cfg.runs; i++ {
+			cfg.logf("%s: run %d of %d", name, i, cfg.runs)
+			rr, err := runOnce(ctx, cfg, name, bin, dir)
+			rr.Run = i
+			if err != nil {
+				res.Scenarios = append(res.Scenarios, sr)
+				return res, fmt.Errorf("%s run %d: %w", name, i, err)
+			}
+			sr.Runs = append(sr.Runs, rr)
+		}
+		sr.Median = medians(sr.Runs)
+		res.Scenarios = append(res.Scenarios, sr)
+	}
+	return res, res.problems()
+}
+
+// runOnce runs one scenario once: on fresh servers unless they were
+// given, after a warm-up, and waiting at the end until the servers have
+// let go of every session, so that runs do not disturb each other.
+func runOnce(ctx context.Context, cfg config, scenario, bin, dir string) (rr runResult, err error) {
+	srv := &servers{addrs: cfg.addrs, pids: cfg.pids}
+	if len(cfg.addrs) == 0 {
+		var runDir string
+		if runDir, err = os.MkdirTemp(dir, scenario+"-"); err != nil {
+			return rr, fmt.Errorf("temporary directory: %w", err)
+		}
+		if srv, err = startServers(ctx, serverOptions{bin: bin, dir: runDir, replicas: cfg.replicas, redis: cfg.redis, maxSessions: cfg.maxSessions}); err != nil {
+			return rr, err
+		}
+		defer func() {
+			if err != nil && ctx.Err() == nil {
+				err = fmt.Errorf("%w%s", err, srv.logTails())
+			}
+			if stopErr := srv.stop(); stopErr != nil && err == nil {
+				err = stopErr
+			}
+		}()
+	}
+	base, err := serverConns(srv.addrs)
+	if err != nil {
+		return rr, err
+	}
+	if err := warmUp(ctx, srv); err != nil {
+		return rr, err
+	}
+	if err := waitDrained(ctx, srv, base); err != nil {
+		return rr, fmt.Errorf("after the warm-up: %w", err)
+	}
+	if err := pause(ctx, cfg.settle); err != nil {
+		return rr, err
+	}
+	if rr, err = scenarios[scenario](ctx, cfg, srv); err != nil {
+		return rr, err
+	}
+	cfg.logf("waiting for the servers to let go of every session")
+	if err := waitDrained(ctx, srv, base); err != nil {
+		return rr, err
+	}
+	if warnings, errs, first := srv.serverLogSummary(); warnings+errs > 0 {
+		rr.Notes = append(rr.Notes, fmt.Sprintf("the servers logged %d warnings and %d errors, first: %s", warnings, errs, strings.Join(first, " | ")))
+	}
+	return rr, nil
+}
+
+// figure is one measured number.
+type figure struct {
+	Name  string  `json:"name"`
+	Unit  string  `json:"unit,omitempty"` // empty for counts
+	Value float64 `json:"value"`
+}
+
+// runResult is what one run of a scenario measured.
+type runResult struct {
+	Run     int      `json:"run"`
+	Figures []figure `json:"figures"`
+	Notes   []string `json:"notes,omitempty"`
+
+	lost     int // messages
+	failures int // sessions that did not open
+}
+
+func (rr *runResult) add(name, unit string, value float64) {
+	rr.Figures = append(rr.Figures, figure{name, unit, value})
+}
+
+// value returns the figure called name.
+func (rr runResult) value(name string) (float64, bool) {
+	for _, f := range rr.Figures {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return 0, false
+}
+
+// scenarioResult is every run of one scenario and the medians.
+type scenarioResult struct {
+	Scenario string      `json:"scenario"`
+	Setup    string      `json:"setup"`
+	Runs     []runResult `json:"runs"`
+	Median   []figure    `json:"median"`
+}
+
+// results is everything measured.
+type results struct {
+	Scenarios []scenarioResult `json:"scenarios"`
+}
+
+// problems is an error for messages lost and sessions that failed.
+func (r *results) problems() error {
+	lost, failed := 0, 0
+	for _, s := range r.Scenarios {
+		for _, rr := range s.Runs {
+			lost, failed = lost+rr.lost, failed+rr.failures
+		}
+	}
+	if lost+failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d messages lost, %d sessions failed to open", lost, failed)
+}
+
+// medians is the median of each figure over runs, in the order of the
+// first run's figures.
+func medians(runs []runResult) []figure {
+	if len(runs) == 0 {
+		return nil
+	}
+	var out []figure
+	for _, f := range runs[0].Figures {
+		var values []float64
+		for _, rr := range runs {
+			if v, ok := rr.value(f.Name); ok {
+				values = append(values, v)
+			}
+		}
+		slices.Sort(values)
+		m := values[len(values)/2]
+		if len(values)%2 == 0 {
+			m = (values[len(values)/2-1] + m) / 2
+		}
+		out = append(out, figure{f.Name, f.Unit, m})
+	}
+	return out
+}
+
+// writeTable prints every scenario as a table: a row a run, then the
+// medians.
+func writeTable(w io.Writer, res *results) {
+	for _, s := range res.Scenarios {
+		fmt.Fprintf(w, "\n%s: %s\n", s.Scenario, s.Setup)
+		if len(s.Runs) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		header := []string{"run"}
+		for _, f := range s.Runs[0].Figures {
+			name := f.Name
+			if f.Unit != "" {
+				name += " " + f.Unit
+			}
+			header = append(header, name)
+		}
+		fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+		row := func(label string, figures []figure) {
+			cells := []string{label}
+			for _, f := range s.Runs[0].Figures {
+				cell := "-"
+				for _, g := range figures {
+					if g.Name == f.Name {
+						cell = g.format()
+					}
+				}
+				cells = append(cells, cell)
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+		}
+		for _, rr := range s.Runs {
+			row(strconv.Itoa(rr.Run), rr.Figures)
+		}
+		if len(s.Runs) > 1 {
+			row("median", s.Median)
+		}
+		tw.Flush()
+		for _, rr := range s.Runs {
+			for _, n := range rr.Notes {
+				fmt.Fprintf(w, "run %d: %s\n", rr.Run, n)
+			}
+		}
+	}
+}
+
+func (f figure) format() string {
+	switch f.Unit {
+	case "":
+		return strconv.FormatFloat(f.Value, 'f', -1, 64)
+	case "ms", "MiB":
+		return fmt.Sprintf("%.1f", f.Value)
+	case "%core":
+		return fmt.Sprintf("%.2f", f.Value)
+	}
+	return fmt.Sprintf("%.0f", f.Value)
+}

@@ -1,0 +1,503 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	// startTimeout bounds the wait for a server or Redis to be ready.
+	startTimeout = 30 * time.Second
+	// stopGrace is how long a process gets after SIGTERM before SIGKILL;
+	// the server's own shutdown grace is 10 s.
+	stopGrace = 15 * time.Second
+	// clockTicks is the unit of utime and stime in /proc/PID/stat
+	// (USER_HZ, 100 on every Linux the tool runs on).
+	clockTicks = 100
+)
+
+// buildServer builds the chat server from the module that holds dir into
+// out, and returns the binary's path.
+func buildServer(ctx context.Context, dir, out string) (string, error) {
+	list := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}")
+	list.Dir = dir
+	root, err := list.Output()
+	if err != nil {
+		return "", fmt.Errorf("find the module of %s: %w", dir, commandError(err))
+	}
+	bin := filepath.Join(out, "chat")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = strings.TrimSpace(string(root))
+	if output, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the server in %s: %w\n%s", build.Dir, err, output)
+	}
+	return bin, nil
+}
+
+// commandError adds a failed command's stderr to its error.
+func commandError(err error) error {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && len(exit.Stderr) > 0 {
+		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(exit.Stderr))
+	}
+	return err
+}
+
+// servers is what a run talks to: the addresses of one or more replicas
+// and, when known, their PIDs (for CPU and memory readings).
+type servers struct {
+	addrs []string
+	pids  []int
+	// procs are the processes this tool started (replicas, then Redis);
+	// empty for servers given with -addr.
+	procs []*process
+}
+
+// serverOptions say how to start servers.
+type serverOptions struct {
+	bin         string
+	dir         string // for host key and logs
+	replicas    int
+	redis       bool
+	maxSessions int
+}
+
+// startServers starts Redis (if asked) and the replicas, one after the
+// other so the first creates the host key the others share.
+func startServers(ctx context.Context, opts serverOptions) (s *servers, err error) {
+	s = &servers{}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w%s", err, s.logTails())
+			s.stop()
+			s = nil
+		}
+	}()
+	var args []string
+	if opts.redis {
+		addr, redis, err := startRedis(ctx, opts.dir)
+		if err != nil {
+			return s, err
+		}
+		s.procs = append(s.procs, redis)
+		args = append(args, "-redis", "redis://"+addr)
+	}
+	hostKey := filepath.Join(opts.dir, "id_ed25519")
+	for i := range opts.replicas {
+		cmd := exec.Command(opts.bin, append([]string{"-listen", "127.0.0.1:0", "-host-key", hostKey, "-room-ttl", "1h"}, args...)...)
+		// The environment rather than -max-sessions: older builds
+		// without the flag then still start.
+		cmd.Env = append(os.Environ(), "CHAT_MAX_SESSIONS="+strconv.Itoa(opts.maxSessions))
+		p, err := startProcess(fmt.Sprintf("replica %d", i), cmd, filepath.Join(opts.dir, fmt.Sprintf("replica-%d.log", i)))
+		if err != nil {
+			return s, err
+		}
+		s.procs = append(s.procs, p)
+		addr, err := p.log.waitListening(ctx, p.exited)
+		if err != nil {
+			return s, fmt.Errorf("replica %d: %w", i, err)
+		}
+		s.addrs = append(s.addrs, addr)
+		s.pids = append(s.pids, p.cmd.Process.Pid)
+	}
+	return s, nil
+}
+
+// startRedis starts a Redis without persistence on a free loopback port and
+// waits until it answers PING.
+func startRedis(ctx context.Context, dir string) (string, *process, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("find a port for redis: %w", err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	p, err := startProcess("redis", cmd, filepath.Join(dir, "redis.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", port)
+	if err := waitFor(ctx, startTimeout, func() bool { return redisAnswers(addr) || p.hasExited() }); err != nil {
+		p.stop()
+		return "", nil, fmt.Errorf("redis on %s: %w", addr, err)
+	}
+	if p.hasExited() {
+		return "", nil, fmt.Errorf("redis-server exited at start: %w%s", p.err, tail(p.logPath, 10))
+	}
+	return addr, p, nil
+}
+
+// redisAnswers reports whether Redis at addr answers PING.
+func redisAnswers(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "+PONG")
+}
+
+// stop ends every process started, replicas first, then Redis.
+func (s *servers) stop() error {
+	var errs []error
+	for _, p := range s.procs {
+		errs = append(errs, p.stop())
+	}
+	return errors.Join(errs...)
+}
+
+// owned reports whether this tool started the servers.
+func (s *servers) owned() bool { return len(s.procs) > 0 }
+
+// logTails is the end of every log this tool keeps, for an error message.
+func (s *servers) logTails() string {
+	var b strings.Builder
+	for _, p := range s.procs {
+		b.WriteString(tail(p.logPath, 15))
+	}
+	return b.String()
+}
+
+// sessionsOpen is the number of chat sessions the servers this tool
+// started have reported as begun and not ended (from their logs).
+func (s *servers) sessionsOpen() int {
+	n := 0
+	for _, p := range s.procs {
+		n += p.log.open()
+	}
+	return n
+}
+
+// serverLogSummary counts the warnings and errors the servers logged and
+// shows the first few.
+func (s *servers) serverLogSummary() (warnings, errs int, first []string) {
+	for _, p := range s.procs {
+		w, e, f := p.log.problems()
+		warnings, errs, first = warnings+w, errs+e, append(first, f...)
+	}
+	return warnings, errs, first
+}
+
+// process is a child process whose output goes to a log file.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	log     *logWatch
+	exited  chan struct{}
+	err     error // how it exited; read after exited is closed
+	once    sync.Once
+	stopErr error
+}
+
+func startProcess(name string, cmd *exec.Cmd, logPath string) (*process, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s log: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logPath: logPath, log: newLogWatch(f), exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (p *process) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and, if the process is still there after stopGrace,
+// SIGKILL. It returns an error if the process had already died.
+func (p *process) stop() error {
+	p.once.Do(func() {
+		if p.hasExited() {
+			p.stopErr = fmt.Errorf("%s had exited before it was stopped: %v%s", p.name, p.err, tail(p.logPath, 15))
+			return
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		grace := time.NewTimer(stopGrace)
+		defer grace.Stop()
+		select {
+		case <-p.exited:
+		case <-grace.C:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			p.stopErr = fmt.Errorf("%s did not stop within %v of SIGTERM; killed", p.name, stopGrace)
+		}
+	})
+	return p.stopErr
+}
+
+// logWatch writes a process's output to its log file and reads the server's
+// log lines as they pass: the address it listens on, sessions begun and
+// ended, warnings and errors.
+type logWatch struct {
+	file *os.File
+
+	mu        sync.Mutex
+	partial   []byte
+	listening chan string // receives the listen address once
+	sent      bool
+	seats     int // "seat taken" lines
+	ended     int // "session ended" lines
+	warnings  int
+	errors    int
+	first     []string // the first few warnings and errors
+}
+
+var listeningLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+func newLogWatch(f *os.File) *logWatch {
+	return &logWatch{file: f, listening: make(chan string, 1)}
+}
+
+func (l *logWatch) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.file.Write(p); err != nil {
+		return 0, err
+	}
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	l.partial = append([]byte(nil), l.partial...)
+	return len(p), nil
+}
+
+// line reads one log line. Called with l.mu held.
+func (l *logWatch) line(s string) {
+	switch {
+	case strings.Contains(s, `msg="seat taken"`):
+		l.seats++
+	case strings.Contains(s, `msg="session ended"`):
+		l.ended++
+	case !l.sent:
+		if m := listeningLine.FindStringSubmatch(s); m != nil {
+			l.listening <- m[1]
+			l.sent = true
+		}
+	}
+	isWarning, isError := strings.Contains(s, "level=WARN"), strings.Contains(s, "level=ERROR")
+	if isWarning {
+		l.warnings++
+	}
+	if isError {
+		l.errors++
+	}
+	if (isWarning || isError) && len(l.first) < 5 {
+		l.first = append(l.first, s)
+	}
+}
+
+// waitListening returns the address from the server's "listening" line.
+func (l *logWatch) waitListening(ctx context.Context, exited <-chan struct{}) (string, error) {
+	timeout := time.NewTimer(startTimeout)
+	defer timeout.Stop()
+	select {
+	case addr := <-l.listening:
+		return addr, nil
+	case <-exited:
+		return "", errors.New("exited before it listened")
+	case <-timeout.C:
+		return "", fmt.Errorf("no listening line within %v", startTimeout)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (l *logWatch) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seats - l.ended
+}
+
+func (l *logWatch) problems() (warnings, errs int, first []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.warnings, l.errors, append([]string(nil), l.first...)
+}
+
+// tail is the last n lines of the file at path, indented, for error
+// messages.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	lines = lines[max(len(lines)-n, 0):]
+	return fmt.Sprintf("\n--- last lines of %s:\n    %s", path, strings.Join(lines, "\n    "))
+}
+
+// waitFor polls cond until it holds, failing after timeout.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-poll.C:
+		case <-deadline.C:
+			return fmt.Errorf("not within %v", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// cpuTime is the user and system CPU time process pid has used.
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time: %w", err)
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 || end+2 > len(stat) {
+		return 0, fmt.Errorf("cpu time: unexpected /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(stat[end+2:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("cpu time: unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("cpu time of %d: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// rss is the resident memory of process pid in bytes (VmRSS).
+func rss(pid int) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("rss: %w", err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("rss of %d: %w", pid, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("rss: no VmRSS in /proc/%d/status", pid)
+}
+
+// sumOver adds f over pids.
+func sumOver[T int64 | time.Duration](pids []int, f func(int) (T, error)) (T, error) {
+	var total T
+	for _, pid := range pids {
+		v, err := f(pid)
+		if err != nil {
+			return 0, err
+		}
+		total += v
+	}
+	return total, nil
+}
+
+// serverConns counts the TCP connections that servers listening on addrs
+// (on this machine) still hold: established, or closed by the client but
+// not yet by the server.
+func serverConns(addrs []string) (int, error) {
+	want := map[string]bool{}
+	for _, a := range addrs {
+		ap, err := net.ResolveTCPAddr("tcp", a)
+		if err != nil {
+			return 0, fmt.Errorf("server connections: %w", err)
+		}
+		want[ap.String()] = true
+	}
+	n := 0
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(file)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("server connections: %w", err)
+		}
+		for line := range strings.Lines(string(data)) {
+			f := strings.Fields(line)
+			// sl local_address rem_address st ...; 01 ESTABLISHED,
+			// 03 SYN_RECV, 08 CLOSE_WAIT.
+			if len(f) < 4 || (f[3] != "01" && f[3] != "03" && f[3] != "08") {
+				continue
+			}
+			if local, ok := parseProcAddr(f[1]); ok && want[local] {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// parseProcAddr reads an address of /proc/net/tcp ("0100007F:1F90": the IP
+// in host byte order, little-endian here, then the port) as "ip:port".
+func parseProcAddr(s string) (string, bool) {
+	hexIP, hexPort, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", false
+	}
+	raw, err := hex.DecodeString(hexIP)
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return "", false
+	}
+	// Each 32-bit word is little-endian.
+	for i := 0; i < len(raw); i += 4 {
+		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil {
+		return "", false
+	}
+	ip := net.IP(raw)
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	return (&net.TCPAddr{IP: ip, Port: int(port)}).String(), true
+}
