@@ -172,8 +172,10 @@ func (s *Screen) write() {
 	}
 }
 
-// maxKeptBuffer bounds the output buffer kept between frames.
-const maxKeptBuffer = 4 << 10
+// maxKeptBuffer bounds the output buffer kept between frames: the changes
+// that follow the first screen are a few hundred bytes, and an idle session
+// should not keep a whole screen's worth.
+const maxKeptBuffer = 1 << 10
 
 // maxWrite bounds one write. An SSH channel keeps a buffer as large as its
 // largest write for as long as the session lasts; a whole screen is
