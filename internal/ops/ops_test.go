@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -97,5 +98,30 @@ func TestHealthcheckFindsTheListenerAsConfigured(t *testing.T) {
 	}
 	if err := Healthcheck(context.Background(), "no-port"); err == nil {
 		t.Error("healthcheck passed for a malformed address")
+	}
+}
+
+// Every metric the operators' dashboards rely on is there, with Go's and
+// the process's own.
+func TestMetricsNamesAreServed(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	m.JoinsRefused.WithLabelValues("full").Inc()
+	m.SessionsEnded.WithLabelValues("left").Inc()
+	m.StoreErrors.WithLabelValues("send").Inc()
+	m.ConnectionsRefused.WithLabelValues("rate").Inc()
+	m.Delivered(time.Now())
+	srv := httptest.NewServer(Handler(Config{Ready: func() error { return nil }, Metrics: reg}))
+	defer srv.Close()
+	_, body := get(t, srv.URL+MetricsPath)
+	for _, name := range []string{
+		"chat_sessions ", "chat_rooms_created_total ", "chat_messages_total ",
+		`chat_joins_refused_total{reason="full"} 1`, `chat_sessions_ended_total{reason="left"} 1`,
+		"chat_message_delivery_seconds_bucket", `chat_store_errors_total{op="send"} 1`,
+		`chat_connections_refused_total{reason="rate"} 1`, "go_goroutines ", "process_resident_memory_bytes ",
+	} {
+		if !strings.Contains(body, name) {
+			t.Errorf("metrics lack %q", name)
+		}
 	}
 }
