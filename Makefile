@@ -26,7 +26,7 @@ run:
 
 ## fuzz: explore the sanitiser and the room-ID parser beyond their seed corpora
 fuzz:
-	$(GO) test ./store -run '^$$' -fuzz FuzzSanitizeText -fuzztime 60s
+	$(GO) test ./internal/safetext -run '^$$' -fuzz FuzzSanitize -fuzztime 60s
 	$(GO) test ./store -run '^$$' -fuzz FuzzParseRoomID -fuzztime 30s
 
 ## bench: the hot paths' benchmarks, six runs each for benchstat (see
@@ -34,7 +34,7 @@ fuzz:
 ## frame written, with allocations; the latency ones report p50/p99/max over
 ## 300 messages a run. Whole-server figures come from `make load`.
 bench:
-	$(GO) test ./store ./ui/... -run '^$$' -bench 'Sanitize|Keystroke|IncomingMessage|CountdownTick|FrameWrite' -benchmem -count 6
+	$(GO) test ./internal/safetext ./ui/... -run '^$$' -bench 'Sanitize|Keystroke|IncomingMessage|CountdownTick|FrameWrite' -benchmem -count 6
 	$(GO) test ./store ./server -run '^$$' -bench Latency -benchtime 300x -count 6
 
 ## load: the load command's standard runs (BENCHMARKS.md): message latency

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/ssh-burn/chat/internal/safetext"
 	"strconv"
 	"sync"
 	"time"
@@ -200,11 +201,11 @@ func (s *memSeat) Snapshot() Snapshot   { return s.snapshot }
 func (s *memSeat) Events() <-chan Event { return s.events }
 
 func (s *memSeat) Send(_ context.Context, body string) error {
-	body = SanitizeText(body)
+	body = safetext.Sanitize(body)
 	switch {
 	case body == "":
 		return ErrEmptyMessage
-	case RuneCount(body) > MaxMessageRunes:
+	case safetext.RuneCount(body) > safetext.MaxMessageRunes:
 		return ErrMessageTooLong
 	}
 	r := s.room

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ssh-burn/chat/internal/safetext"
 	"log/slog"
 	"maps"
 	"net"
@@ -903,11 +904,11 @@ func (seat *redisSeat) isGone() bool {
 }
 
 func (seat *redisSeat) Send(ctx context.Context, body string) error {
-	body = SanitizeText(body)
+	body = safetext.Sanitize(body)
 	switch {
 	case body == "":
 		return ErrEmptyMessage
-	case RuneCount(body) > MaxMessageRunes:
+	case safetext.RuneCount(body) > safetext.MaxMessageRunes:
 		return ErrMessageTooLong
 	}
 	if seat.isGone() {
@@ -1004,7 +1005,7 @@ func (sec roomSecrets) member(id, sealedName string) Member {
 	if err != nil {
 		name = "anonymous"
 	}
-	return Member{ID: id, Name: SanitizeText(name)}
+	return Member{ID: id, Name: safetext.Sanitize(name)}
 }
 
 func (sec roomSecrets) message(e entry) (Message, bool) {
@@ -1012,7 +1013,7 @@ func (sec roomSecrets) message(e entry) (Message, bool) {
 	if err != nil {
 		return Message{}, false
 	}
-	body = SanitizeText(body)
+	body = safetext.Sanitize(body)
 	if body == "" {
 		return Message{}, false
 	}

@@ -26,7 +26,7 @@ var (
 	ErrEnded = errors.New("seat has ended")
 	// ErrEmptyMessage: nothing printable was left of the message.
 	ErrEmptyMessage = errors.New("message is empty")
-	// ErrMessageTooLong: the message exceeds MaxMessageRunes.
+	// ErrMessageTooLong: the message exceeds safetext.MaxMessageRunes.
 	ErrMessageTooLong = errors.New("message is too long")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store is closed")

@@ -23,6 +23,7 @@ import (
 	"github.com/muesli/termenv"
 	"golang.org/x/time/rate"
 
+	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui/screen"
 )
@@ -30,7 +31,7 @@ import (
 const (
 	// inputCap bounds what can be typed without pressing Enter. It is above
 	// the message limit so an over-long message is reported, not cut.
-	inputCap = 4 * store.MaxMessageRunes
+	inputCap = 4 * safetext.MaxMessageRunes
 	// maxEntries bounds the lines kept on screen for scrolling back.
 	maxEntries = 1000
 	// storeTimeout bounds one call to the store made for the user.
@@ -204,7 +205,7 @@ func New(cfg Config) *Model {
 		input:  in,
 		now:    time.Now(),
 	}
-	m.title = st.header.Render("private room") + st.help.Render(" · you are ") + st.me.Render(store.SanitizeText(snap.Me.Name))
+	m.title = st.header.Render("private room") + st.help.Render(" · you are ") + st.me.Render(safetext.Sanitize(snap.Me.Name))
 	m.titleWidth = lipgloss.Width(m.title)
 	if cfg.MessageRate > 0 {
 		m.sendRate = rate.NewLimiter(cfg.MessageRate, max(cfg.MessageBurst, 1))
@@ -378,7 +379,7 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	// a space at once would race on them. Give it a copy, with pasted
 	// white space already squeezed as the message will have it, so an
 	// indented paste is not cut at the input's cap for its indentation.
-	msg.Runes = []rune(store.SqueezeSpace(string(msg.Runes)))
+	msg.Runes = []rune(safetext.SqueezeSpace(string(msg.Runes)))
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
 	m.updateInputStatus()
@@ -392,9 +393,9 @@ func (m *Model) updateInputStatus() {
 	m.measureInput()
 	switch {
 	case m.inputFull:
-		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, store.MaxMessageRunes), true)
-	case m.inputCount > store.MaxMessageRunes:
-		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", m.inputCount, store.MaxMessageRunes), true)
+		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, safetext.MaxMessageRunes), true)
+	case m.inputCount > safetext.MaxMessageRunes:
+		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", m.inputCount, safetext.MaxMessageRunes), true)
 	case m.statusIsError:
 		m.setStatus("", false)
 	}
@@ -405,19 +406,19 @@ func (m *Model) updateInputStatus() {
 func (m *Model) measureInput() {
 	value := m.input.Value()
 	m.inputFull = utf8.RuneCountInString(value) >= inputCap
-	m.inputCount = store.RuneCount(store.SanitizeText(value))
+	m.inputCount = safetext.RuneCount(safetext.Sanitize(value))
 }
 
 func (m *Model) send() (tea.Model, tea.Cmd) {
 	text := m.input.Value()
-	clean := store.SanitizeText(text)
+	clean := safetext.Sanitize(text)
 	if clean == "" {
 		m.input.Reset()
 		m.measureInput()
 		return m, nil
 	}
-	if n := store.RuneCount(clean); n > store.MaxMessageRunes {
-		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, store.MaxMessageRunes), true)
+	if n := safetext.RuneCount(clean); n > safetext.MaxMessageRunes {
+		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), true)
 		return m, nil
 	}
 	if m.sendRate != nil && !m.sendRate.Allow() {
@@ -449,7 +450,7 @@ func (m *Model) handleSendResult(r sendResult) {
 		// and its EndedEvent is on the way.
 		return
 	case errors.Is(r.err, store.ErrMessageTooLong):
-		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", store.MaxMessageRunes), true)
+		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", safetext.MaxMessageRunes), true)
 	case errors.Is(r.err, store.ErrEmptyMessage):
 		return
 	default:
@@ -516,7 +517,7 @@ func (m *Model) endedText(ev store.EndedEvent) string {
 		case "":
 			return "Room destroyed." + gone
 		}
-		return "Room destroyed by your partner (" + store.SanitizeText(ev.By.Name) + ")." + gone
+		return "Room destroyed by your partner (" + safetext.Sanitize(ev.By.Name) + ")." + gone
 	case store.EndExpired:
 		return "Room expired: its " + formatTTL(m.snap.Room.ExpiresAt.Sub(m.snap.Room.CreatedAt)) + " are up." + gone
 	case store.EndVanished:
@@ -611,15 +612,15 @@ func (m *Model) drawEntry(e *entry) {
 func (m *Model) renderEntry(e entry) string {
 	stamp := m.styles.time.Render(e.at.In(m.loc).Format("15:04"))
 	if e.msg == nil {
-		return ansi.Wrap(stamp+" "+m.styles.system.Render("· "+store.SanitizeText(e.notice)), m.width, " ")
+		return ansi.Wrap(stamp+" "+m.styles.system.Render("· "+safetext.Sanitize(e.notice)), m.width, " ")
 	}
-	name := m.styles.partner.Render(store.SanitizeText(e.msg.From.Name) + ":")
+	name := m.styles.partner.Render(safetext.Sanitize(e.msg.From.Name) + ":")
 	if e.msg.From.ID == m.snap.Me.ID {
 		name = m.styles.me.Render("you:")
 	}
 	// The body was sanitised by the store; doing it again here keeps this
 	// screen safe whatever store it is given.
-	return ansi.Wrap(stamp+" "+name+" "+store.SanitizeText(e.msg.Body), m.width, " ")
+	return ansi.Wrap(stamp+" "+name+" "+safetext.Sanitize(e.msg.Body), m.width, " ")
 }
 
 func (m *Model) remaining() time.Duration {
@@ -651,7 +652,9 @@ func formatTTL(d time.Duration) string {
 	return d.String()
 }
 
-func (m *Model) counterWidth() int { return len(fmt.Sprintf("%d/%d", inputCap, store.MaxMessageRunes)) }
+func (m *Model) counterWidth() int {
+	return len(fmt.Sprintf("%d/%d", inputCap, safetext.MaxMessageRunes))
+}
 
 // View implements tea.Model: the lines of the screen.
 func (m *Model) View() string {
@@ -773,9 +776,9 @@ func (m *Model) statusView() string {
 
 func (m *Model) inputView() string {
 	n := m.inputCount
-	counter := fmt.Sprintf("%d/%d", n, store.MaxMessageRunes)
+	counter := fmt.Sprintf("%d/%d", n, safetext.MaxMessageRunes)
 	style := m.styles.counter
-	if n > store.MaxMessageRunes {
+	if n > safetext.MaxMessageRunes {
 		style = m.styles.warning
 	}
 	in := m.input.View()

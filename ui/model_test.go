@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
+	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/store"
 )
 
@@ -140,7 +141,7 @@ func TestSendShowsYouAndPartnerApart(t *testing.T) {
 func TestTooLongMessageIsRefusedWithAReason(t *testing.T) {
 	rm := newRoom(t, false)
 	m := newModel(t, rm.a, termenv.Ascii)
-	m = typeText(t, m, strings.Repeat("x", store.MaxMessageRunes+1))
+	m = typeText(t, m, strings.Repeat("x", safetext.MaxMessageRunes+1))
 	if !strings.Contains(m.View(), "Too long: 1001 of at most 1000") {
 		t.Errorf("no warning while typing too much:\n%s", m.View())
 	}
@@ -148,7 +149,7 @@ func TestTooLongMessageIsRefusedWithAReason(t *testing.T) {
 	if cmd != nil {
 		t.Fatal("an over-long message was sent")
 	}
-	if !strings.Contains(m.View(), "Not sent") || len(m.input.Value()) != store.MaxMessageRunes+1 {
+	if !strings.Contains(m.View(), "Not sent") || len(m.input.Value()) != safetext.MaxMessageRunes+1 {
 		t.Errorf("over-long message must stay in the input with a reason:\n%s", m.View())
 	}
 	// Typing without Enter is capped.
@@ -360,7 +361,7 @@ func TestKeysThatChangeNothingDoNotRedraw(t *testing.T) {
 	}
 	// Anything that does change the screen is drawn.
 	m, _ = step(t, m, press(tea.KeyBackspace))
-	if v := m.View(); v == before || !strings.Contains(v, fmt.Sprintf("%d/%d", inputCap-1, store.MaxMessageRunes)) {
+	if v := m.View(); v == before || !strings.Contains(v, fmt.Sprintf("%d/%d", inputCap-1, safetext.MaxMessageRunes)) {
 		t.Fatalf("backspace did not redraw:\n%s", v)
 	}
 }

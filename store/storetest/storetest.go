@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/store"
 )
 
@@ -449,12 +450,12 @@ func testMessagesSanitised(t *testing.T, _ Harness, s store.Store) {
 	if err := a.Send(ctx(t), " \x00\x1b\t\n "); !errors.Is(err, store.ErrEmptyMessage) {
 		t.Errorf("Send(only controls) = %v, want ErrEmptyMessage", err)
 	}
-	if err := a.Send(ctx(t), strings.Repeat("x", store.MaxMessageRunes+1)); !errors.Is(err, store.ErrMessageTooLong) {
+	if err := a.Send(ctx(t), strings.Repeat("x", safetext.MaxMessageRunes+1)); !errors.Is(err, store.ErrMessageTooLong) {
 		t.Errorf("Send(too long) = %v, want ErrMessageTooLong", err)
 	}
-	send(t, a, strings.Repeat("é", store.MaxMessageRunes)) // exactly at the limit, multi-byte
-	if got := nextOf[store.MessageEvent](t, b).Message.Body; store.RuneCount(got) != store.MaxMessageRunes {
-		t.Errorf("a message at the limit arrived with %d characters", store.RuneCount(got))
+	send(t, a, strings.Repeat("é", safetext.MaxMessageRunes)) // exactly at the limit, multi-byte
+	if got := nextOf[store.MessageEvent](t, b).Message.Body; safetext.RuneCount(got) != safetext.MaxMessageRunes {
+		t.Errorf("a message at the limit arrived with %d characters", safetext.RuneCount(got))
 	}
 }
 

@@ -1,4 +1,4 @@
-package store_test
+package safetext_test
 
 import (
 	"strings"
@@ -8,10 +8,10 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/internal/safetext"
 )
 
-func TestSanitizeText(t *testing.T) {
+func TestSanitize(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"plain", "hello, world", "hello, world"},
 		{"emoji and CJK", "héllo 世界 🎉", "héllo 世界 🎉"},
@@ -36,20 +36,20 @@ func TestSanitizeText(t *testing.T) {
 		{"tag characters", "a\U000e0041b", "ab"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := store.SanitizeText(tc.in); got != tc.want {
-				t.Errorf("SanitizeText(%q) = %q, want %q", tc.in, got, tc.want)
+			if got := safetext.Sanitize(tc.in); got != tc.want {
+				t.Errorf("Sanitize(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
 }
 
-func TestSanitizeTextBoundsHugeInput(t *testing.T) {
+func TestSanitizeBoundsHugeInput(t *testing.T) {
 	huge := strings.Repeat("x", 10<<20)
-	got := store.SanitizeText(huge)
-	if n := store.RuneCount(got); n > 4*store.MaxMessageRunes {
+	got := safetext.Sanitize(huge)
+	if n := safetext.RuneCount(got); n > 4*safetext.MaxMessageRunes {
 		t.Fatalf("%d characters survived", n)
 	}
-	if n := store.RuneCount(got); n <= store.MaxMessageRunes {
+	if n := safetext.RuneCount(got); n <= safetext.MaxMessageRunes {
 		t.Fatalf("cut to %d characters: an over-long message must stay over the limit so it is reported", n)
 	}
 }
@@ -60,14 +60,14 @@ func checkSanitized(t *testing.T, in, out string) {
 	if !utf8.ValidString(out) {
 		t.Fatalf("invalid UTF-8 out of %q: %q", in, out)
 	}
-	if again := store.SanitizeText(out); again != out {
+	if again := safetext.Sanitize(out); again != out {
 		t.Fatalf("not idempotent on %q: %q then %q", in, out, again)
 	}
-	if store.RuneCount(out) > 4*store.MaxMessageRunes {
-		t.Fatalf("%d characters out", store.RuneCount(out))
+	if safetext.RuneCount(out) > 4*safetext.MaxMessageRunes {
+		t.Fatalf("%d characters out", safetext.RuneCount(out))
 	}
 	// Bounded width: at most two cells per character kept.
-	if w := ansi.StringWidth(out); w > 2*4*store.MaxMessageRunes {
+	if w := ansi.StringWidth(out); w > 2*4*safetext.MaxMessageRunes {
 		t.Fatalf("%d cells wide", w)
 	}
 	marks := 0
@@ -89,7 +89,7 @@ func checkSanitized(t *testing.T, in, out string) {
 	}
 }
 
-func FuzzSanitizeText(f *testing.F) {
+func FuzzSanitize(f *testing.F) {
 	for _, s := range []string{
 		"hello", "\x1b[2J\x1b[H", "\x1b]0;title\x07", "\x1b]52;c;Zm9v\x1b\\", "\x1bP+q\x1b\\",
 		"\x9b31m", "a\u202eb", "\u2066\u2069", "\u200b\u200d\ufeff", "a\u2028b",
@@ -98,29 +98,29 @@ func FuzzSanitizeText(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		checkSanitized(t, s, store.SanitizeText(s))
+		checkSanitized(t, s, safetext.Sanitize(s))
 	})
 }
 
-func BenchmarkSanitizeText1MB(b *testing.B) {
+func BenchmarkSanitize1MB(b *testing.B) {
 	in := strings.Repeat("hello \x1b[31mworld\x1b[0m \u202e ", 1<<20/25)
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
-		store.SanitizeText(in)
+		safetext.Sanitize(in)
 	}
 }
 
-func TestSqueezeSpaceSqueezesWhatSanitizeTextSqueezes(t *testing.T) {
+func TestSqueezeSpaceSqueezesWhatSanitizeSqueezes(t *testing.T) {
 	for in, want := range map[string]string{
 		"  a\n\n\tb \u2028 c  ": " a b c ",
 		"no runs":               "no runs",
 		"x\u3000\u00a0y":        "x y",
 		"\x1b[2J keep":          "\x1b[2J keep", // only white space is its business
 	} {
-		if got := store.SqueezeSpace(in); got != want {
+		if got := safetext.SqueezeSpace(in); got != want {
 			t.Errorf("SqueezeSpace(%q) = %q, want %q", in, got, want)
 		}
-		if store.SanitizeText(store.SqueezeSpace(in)) != store.SanitizeText(in) {
+		if safetext.Sanitize(safetext.SqueezeSpace(in)) != safetext.Sanitize(in) {
 			t.Errorf("squeezing %q changes the message it makes", in)
 		}
 	}

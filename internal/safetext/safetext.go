@@ -1,4 +1,8 @@
-package store
+// Package safetext decides what text may reach another person's terminal.
+// It is neither storage nor screen: the stores apply it before they keep a
+// message, and the chat screen again before it draws anything, so neither
+// has to trust the other.
+package safetext
 
 import (
 	"strings"
@@ -6,12 +10,13 @@ import (
 	"unicode/utf8"
 )
 
-// MaxMessageRunes is the longest message, in characters, a room accepts.
+// MaxMessageRunes is the longest message, in characters (as RuneCount
+// counts them), a room accepts.
 const MaxMessageRunes = 1000
 
 // Limits the sanitiser enforces on any text, whatever its later use.
 const (
-	// maxSanitizedRunes bounds the output of SanitizeText. It is well above
+	// maxSanitizedRunes bounds the output of Sanitize. It is well above
 	// MaxMessageRunes so that an over-long message is reported as too long
 	// rather than silently cut.
 	maxSanitizedRunes = 4 * MaxMessageRunes
@@ -21,7 +26,7 @@ const (
 	maxMarksPerBase = 3
 )
 
-// SanitizeText returns the part of s that is safe to put on another person's
+// Sanitize returns the part of s that is safe to put on another person's
 // terminal. It is an allowlist: letters, marks (capped per character),
 // numbers, punctuation, symbols and single spaces pass; everything else
 // either becomes a space (any white space, including newlines and line
@@ -33,7 +38,7 @@ const (
 //
 // It runs before text is stored and again before it is drawn, and is
 // idempotent, so applying it twice is harmless.
-func SanitizeText(s string) string {
+func Sanitize(s string) string {
 	var b strings.Builder
 	b.Grow(min(len(s), maxSanitizedRunes*utf8.UTFMax))
 	runes, marks := 0, 0
@@ -76,7 +81,7 @@ func SanitizeText(s string) string {
 }
 
 // SqueezeSpace turns every run of white space in s into one space, as
-// SanitizeText does, and leaves everything else as it is: text being typed
+// Sanitize does, and leaves everything else as it is: text being typed
 // can take the shape it will have as a message.
 func SqueezeSpace(s string) string {
 	var b strings.Builder
