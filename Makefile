@@ -35,7 +35,7 @@ fuzz:
 ## 300 messages a run. Whole-server figures come from `make load`.
 bench:
 	$(GO) test ./internal/safetext ./ui/... -run '^$$' -bench 'Sanitize|Keystroke|IncomingMessage|CountdownTick|FrameWrite' -benchmem -count 6
-	$(GO) test ./store ./server -run '^$$' -bench Latency -benchtime 300x -count 6
+	$(GO) test ./store/redisstore ./server -run '^$$' -bench Latency -benchtime 300x -count 6
 
 ## load: the load command's standard runs (BENCHMARKS.md): message latency
 ## with 0, 1,000 and 10,000 idle sessions and across two replicas on Redis,

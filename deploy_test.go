@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/redisstore"
 	"github.com/ssh-burn/chat/store/redistest"
 )
 
@@ -17,7 +17,7 @@ func TestDeployRedisConfigKeepsRoomsOffDisk(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := redistest.StartWithConfig(t, config)
-			client, err := store.NewRedisClient("redis://" + srv.Addr)
+			client, err := redisstore.NewClient("redis://" + srv.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	// Time zones sent by clients (TZ) must resolve even in a container
@@ -26,6 +27,8 @@ import (
 
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/memstore"
+	"github.com/ssh-burn/chat/store/redisstore"
 )
 
 // shutdownGrace is how long open sessions get to print why they ended.
@@ -49,6 +52,9 @@ type config struct {
 	roomTTL    time.Duration
 	redisURL   string
 	seatLease  time.Duration
+	// outageTolerance is how long a Redis outage may last before the
+	// seats of this replica are given up.
+	outageTolerance time.Duration
 	// maxSessions caps open chat sessions on this replica.
 	maxSessions int
 	// trustedProxies are load balancers whose PROXY protocol header names
@@ -67,7 +73,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		hostKey  = fs.String("host-key", ".ssh/id_ed25519", "`path` of the SSH host key, created (ed25519, mode 0600) if missing (env CHAT_HOST_KEY)")
 		roomTTL  = fs.String("room-ttl", "10m", "`duration` a room lives after it is created (env CHAT_ROOM_TTL)")
 		redisURL = fs.String("redis", "", "Redis `URL` shared by several replicas: redis://[user:pass@]host:port[/db], rediss://… for TLS,\nor a cluster as redis://host1:port?addr=host2:port&addr=host3:port; empty keeps rooms in this process's memory (env CHAT_REDIS_URL)")
-		lease    = fs.String("seat-lease", store.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (env CHAT_SEAT_LEASE)")
+		lease    = fs.String("seat-lease", redisstore.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (1s-1m; env CHAT_SEAT_LEASE)")
+		outage   = fs.String("redis-outage-tolerance", redisstore.DefaultOutageTolerance.String(), "with -redis, `duration` an outage of Redis may last before the seats on this replica are given up;\nshorter outages (a pause, a restart that keeps the data, a failover) end no session (1s-1h; env CHAT_REDIS_OUTAGE_TOLERANCE)")
 		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (5,000 per CPU within the open-files limit,\nunless set); beyond it people are told the server is busy (env CHAT_MAX_SESSIONS)")
 		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
 	)
@@ -95,7 +102,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	for name, env := range map[string]string{
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
 		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE", "trusted-proxies": "CHAT_TRUSTED_PROXIES",
-		"max-sessions": "CHAT_MAX_SESSIONS",
+		"max-sessions": "CHAT_MAX_SESSIONS", "redis-outage-tolerance": "CHAT_REDIS_OUTAGE_TOLERANCE",
 	} {
 		if v := getenv(env); v != "" && !given[name] {
 			fromEnv[name] = env
@@ -128,7 +135,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, fmt.Errorf("%s: a path is required", setting("host-key"))
 	}
 	if cfg.redisURL != "" {
-		client, err := store.NewRedisClient(cfg.redisURL)
+		client, err := redisstore.NewClient(cfg.redisURL)
 		if err != nil {
 			return config{}, fmt.Errorf("%s: %w", setting("redis"), err)
 		}
@@ -153,6 +160,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if cfg.seatLease < time.Second || cfg.seatLease > time.Minute {
 		return config{}, fmt.Errorf("%s %v: must be between 1s and 1m", setting("seat-lease"), cfg.seatLease)
+	}
+	if cfg.outageTolerance, err = time.ParseDuration(*outage); err != nil {
+		return config{}, fmt.Errorf("%s %q: %w", setting("redis-outage-tolerance"), *outage, err)
+	}
+	if cfg.outageTolerance < time.Second || cfg.outageTolerance > time.Hour {
+		return config{}, fmt.Errorf("%s %v: must be between 1s and 1h", setting("redis-outage-tolerance"), cfg.outageTolerance)
 	}
 	if cfg.maxSessions, err = strconv.Atoi(*sessions); err != nil || cfg.maxSessions < 1 {
 		return config{}, fmt.Errorf("%s %q: want a whole number of at least 1", setting("max-sessions"), *sessions)
@@ -192,26 +205,29 @@ func behindProxies(ln net.Listener, trusted []netip.Prefix) net.Listener {
 }
 
 // openStore returns the configured store and a word for the logs. The
-// returned store's Close also releases its Redis client.
+// returned store's Close also releases its Redis client; it is idempotent,
+// as the store's own is.
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Store, string, error) {
 	if cfg.redisURL == "" {
-		return store.NewMemory(cfg.roomTTL), "memory", nil
+		return memstore.New(cfg.roomTTL), "memory", nil
 	}
 	// go-redis reports some trouble (failed dials) only through its own
 	// process-wide logger; send that to ours.
 	redis.SetLogger(redisLog{logger.With("component", "redis")})
-	client, err := store.NewRedisClient(cfg.redisURL)
+	client, err := redisstore.NewClient(cfg.redisURL)
 	if err != nil {
 		return nil, "", err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rooms, err := store.NewRedis(startCtx, store.RedisConfig{Client: client, TTL: cfg.roomTTL, Lease: cfg.seatLease, Logger: logger})
+	rooms, err := redisstore.New(startCtx, redisstore.Config{
+		Client: client, TTL: cfg.roomTTL, Lease: cfg.seatLease, OutageTolerance: cfg.outageTolerance, Logger: logger,
+	})
 	if err != nil {
 		client.Close()
 		return nil, "", err
 	}
-	return closeBoth{rooms, client}, "redis", nil
+	return &closeBoth{Store: rooms, client: client}, "redis", nil
 }
 
 // redisLog adapts slog to go-redis's logger interface.
@@ -221,14 +237,17 @@ func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
-// closeBoth closes a store, then the client it was using.
+// closeBoth closes a store, then the client it was using, once.
 type closeBoth struct {
 	store.Store
 	client io.Closer
+	once   sync.Once
+	err    error
 }
 
-func (c closeBoth) Close() error {
-	return errors.Join(c.Store.Close(), c.client.Close())
+func (c *closeBoth) Close() error {
+	c.once.Do(func() { c.err = errors.Join(c.Store.Close(), c.client.Close()) })
+	return c.err
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

@@ -20,7 +20,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.listen != ":2222" || cfg.hostKey != ".ssh/id_ed25519" || cfg.roomTTL != 10*time.Minute ||
-		cfg.redisURL != "" || cfg.publicAddr != (server.PublicAddr{}) {
+		cfg.redisURL != "" || cfg.publicAddr != (server.PublicAddr{}) ||
+		cfg.seatLease != 10*time.Second || cfg.outageTolerance != time.Minute {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -28,12 +29,12 @@ func TestParseConfigDefaults(t *testing.T) {
 func TestParseConfigFlagsBeatEnvironment(t *testing.T) {
 	cfg, err := parseConfig([]string{"-room-ttl", "30s"}, env(map[string]string{
 		"CHAT_ROOM_TTL": "5m", "CHAT_LISTEN": "127.0.0.1:22", "CHAT_PUBLIC_ADDR": "chat.example.com",
-		"CHAT_HOST_KEY": "/keys/host",
+		"CHAT_HOST_KEY": "/keys/host", "CHAT_REDIS_OUTAGE_TOLERANCE": "90s",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.roomTTL != 30*time.Second || cfg.listen != "127.0.0.1:22" || cfg.hostKey != "/keys/host" {
+	if cfg.roomTTL != 30*time.Second || cfg.listen != "127.0.0.1:22" || cfg.hostKey != "/keys/host" || cfg.outageTolerance != 90*time.Second {
 		t.Errorf("cfg = %+v", cfg)
 	}
 	if got := cfg.publicAddr.Command("ID"); got != "ssh ID@chat.example.com" {
@@ -77,6 +78,8 @@ func TestParseConfigRejectsBadValues(t *testing.T) {
 		{nil, map[string]string{"CHAT_REDIS_URL": "redis://localhost:6379/notadb"}, "CHAT_REDIS_URL: redis URL"},
 		{[]string{"-redis", "redis://a:1?addr=b:2&bogus=1"}, nil, "redis cluster URL"},
 		{[]string{"-seat-lease", "100ms"}, nil, "between 1s and 1m"},
+		{[]string{"-redis-outage-tolerance", "500ms"}, nil, "-redis-outage-tolerance 500ms: must be between 1s and 1h"},
+		{nil, map[string]string{"CHAT_REDIS_OUTAGE_TOLERANCE": "a while"}, "CHAT_REDIS_OUTAGE_TOLERANCE \"a while\""},
 		{[]string{"-max-sessions", "0"}, nil, "-max-sessions \"0\": want a whole number"},
 		{nil, map[string]string{"CHAT_MAX_SESSIONS": "lots"}, "CHAT_MAX_SESSIONS \"lots\""},
 		{[]string{"-trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, "want an address or CIDR"},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,6 +98,33 @@ func TestKilledReplicaFreesItsSeats(t *testing.T) {
 	}
 	carol, _ := openChat(t, survivorAddr, id)
 	carol.waitFor(t, contains(fmt.Sprintf("you joined; %s", "anonymous-")))
+}
+
+// A replica told to stop (SIGTERM) gives its seats up before it exits: the
+// partner on another replica sees the person leave at once, not when a
+// lease runs out (here a minute).
+func TestStoppedReplicaReleasesItsSeatsAtOnce(t *testing.T) {
+	redisServer := redistest.Start(t)
+	flags := []string{"-redis", "redis://" + redisServer.Addr, "-seat-lease", "1m"}
+	survivorAddr, _ := startReplicaProcess(t, nil, flags...)
+	stoppingAddr, stopping := startReplicaProcess(t, nil, flags...)
+
+	alice, _ := openChat(t, survivorAddr, "alice")
+	id := alice.waitFor(t, roomIDOnScreen)
+	bob, _ := openChat(t, stoppingAddr, id)
+	bob.waitFor(t, contains("you joined"))
+	alice.waitFor(t, contains("joined"))
+
+	if err := stopping.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	bob.waitFor(t, contains("The server is shutting down"))
+	alice.waitFor(t, contains("left; the seat is free again"))
+	t.Logf("the partner saw the stopped replica's member leave after %v", time.Since(stopped).Round(time.Millisecond))
+	if err := stopping.Wait(); err != nil {
+		t.Errorf("the stopped replica exited with %v", err)
+	}
 }
 
 // rediss:// verifies Redis's certificate against the system's roots, which

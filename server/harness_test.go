@@ -21,6 +21,7 @@ import (
 
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/memstore"
 )
 
 // waitLimit bounds every wait for something to appear on a screen.
@@ -36,12 +37,12 @@ type testServer struct {
 }
 
 // memoryRooms is the number of rooms an in-memory test server holds.
-func (ts *testServer) memoryRooms() int { return ts.store.(*store.Memory).Len() }
+func (ts *testServer) memoryRooms() int { return ts.store.(*memstore.Store).Len() }
 
 // startServer starts a server with an in-memory store whose rooms live ttl.
 func startServer(t testing.TB, ttl time.Duration) *testServer {
 	t.Helper()
-	return startServerOn(t, store.NewMemory(ttl))
+	return startServerOn(t, memstore.New(ttl))
 }
 
 // generousLimits keep the per-address limits out of the way of tests that

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redistest"
 )
 
@@ -57,7 +58,7 @@ func limitedServer(t *testing.T, tweak func(*server.Limits)) *testServer {
 	t.Helper()
 	limits := generousLimits()
 	tweak(&limits)
-	return startServerWith(t, store.NewMemory(ttl), limits)
+	return startServerWith(t, memstore.New(ttl), limits)
 }
 
 func TestHostileTextNeverReachesThePartnersTerminal(t *testing.T) {
@@ -445,7 +446,7 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 	// end is what the screen says.
 	limits := generousLimits()
 	limits.IdleTimeout = 2 * time.Second
-	ts = startServerWith(t, store.NewMemory(limits.IdleTimeout), limits)
+	ts = startServerWith(t, memstore.New(limits.IdleTimeout), limits)
 	quiet := ts.dial(t, "quiet")
 	quiet.roomID()
 	quiet.waitFor("Room expired")
@@ -576,7 +577,7 @@ type panicky struct{ store.Store }
 func (p panicky) Create(ctx context.Context) (store.Room, error) { panic("boom") }
 
 func TestOneSessionsPanicEndsOnlyThatSession(t *testing.T) {
-	mem := store.NewMemory(ttl)
+	mem := memstore.New(ttl)
 	ts := startServerOn(t, panicky{mem})
 	// The bystanders' room is made directly, since Create panics.
 	room, err := mem.Create(t.Context())

@@ -11,7 +11,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/ui"
 )
 
@@ -122,7 +122,7 @@ func TestThrottleKeysCountsKeysAndLetsCtrlCThrough(t *testing.T) {
 // held back: a flood into a full input drains at once.
 func TestThrottleKeysLetsKeysThatChangeNothingThrough(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rooms := store.NewMemory(time.Hour)
+		rooms := memstore.New(time.Hour)
 		defer rooms.Close()
 		room, err := rooms.Create(t.Context())
 		if err != nil {

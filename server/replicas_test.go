@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/redisstore"
 	"github.com/ssh-burn/chat/store/redistest"
 )
 
@@ -17,11 +17,11 @@ func startReplicas(t testing.TB, redisAddr string, n int, ttl time.Duration) []*
 	t.Helper()
 	replicas := make([]*testServer, n)
 	for i := range replicas {
-		client, err := store.NewRedisClient("redis://" + redisAddr)
+		client, err := redisstore.NewClient("redis://" + redisAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rooms, err := store.NewRedis(t.Context(), store.RedisConfig{Client: client, TTL: ttl})
+		rooms, err := redisstore.New(t.Context(), redisstore.Config{Client: client, TTL: ttl})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,13 +33,19 @@ func startReplicas(t testing.TB, redisAddr string, n int, ttl time.Duration) []*
 
 func scanAll(t *testing.T, addr string) []string {
 	t.Helper()
-	client, err := store.NewRedisClient("redis://" + addr)
+	client, err := redisstore.NewClient("redis://" + addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	keys, _, err := client.Scan(t.Context(), 0, "*", 1000).Result()
-	if err != nil {
+	var keys []string
+	iter := client.Scan(t.Context(), 0, "chat:v2:{*", 1000).Iterator()
+	for iter.Next(t.Context()) {
+		if key := iter.Val(); !strings.Contains(key, "{live}") {
+			keys = append(keys, key)
+		}
+	}
+	if err := iter.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return keys

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/memstore"
 )
 
 const ttl = 10 * time.Minute
@@ -293,7 +294,7 @@ func TestEndedRoomsLeaveNoGoroutinesBehind(t *testing.T) {
 	// that is stopped.
 	limits := generousLimits()
 	limits.InputBytesPerSecond = 1
-	ts := startServerWith(t, store.NewMemory(ttl), limits)
+	ts := startServerWith(t, memstore.New(ttl), limits)
 	warm := ts.dial(t, "warm-up") // let lazily started runtime goroutines settle
 	warm.roomID()
 	warm.typeText("\x03")

@@ -14,17 +14,17 @@ var animals = [...]string{
 	"walrus", "beaver", "camel", "dolphin", "finch", "gibbon", "hare", "moose",
 }
 
-// newMemberName returns a fresh anonymous name such as "anonymous-otter-k3f9".
+// NewMemberName returns a fresh anonymous name such as "anonymous-otter-k3f9".
 // Names come only from here, never from anything a client sent.
-func newMemberName() string {
+func NewMemberName() string {
 	n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(animals))))
 	return "anonymous-" + animals[n.Int64()] + "-" + randomChars(4)
 }
 
-// newMemberNameExcept returns a name that differs from every name in taken.
-func newMemberNameExcept(taken []Member) string {
+// NewMemberNameExcept returns a name that differs from every name in taken.
+func NewMemberNameExcept(taken []Member) string {
 	for {
-		name := newMemberName()
+		name := NewMemberName()
 		clash := false
 		for _, m := range taken {
 			clash = clash || m.Name == name
@@ -45,9 +45,9 @@ func randomChars(n int) string {
 	return string(b)
 }
 
-// memberIDLen is the length of a member ID, which lets it sit unframed in
+// MemberIDLen is the length of a member ID, which lets it sit unframed in
 // front of other data.
-const memberIDLen = 16
+const MemberIDLen = 16
 
-// newMemberID returns an opaque identifier for one seat.
-func newMemberID() string { return randomChars(memberIDLen) }
+// NewMemberID returns an opaque identifier for one seat.
+func NewMemberID() string { return randomChars(MemberIDLen) }

@@ -439,7 +439,7 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	return m, func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		return sendResult{text: text, err: seat.Send(ctx, text)}
+		return sendResult{text: text, err: seat.Send(ctx, store.NewMessageID(), text)}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/memstore"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -27,13 +28,13 @@ const joinCommand = "ssh -p 2222 ROOM@localhost"
 // room is a real in-memory room with two seats, a and b, where a is shown on
 // screen.
 type room struct {
-	store *store.Memory
+	store *memstore.Store
 	a, b  store.Seat
 }
 
 func newRoom(t testing.TB, withPartner bool) *room {
 	t.Helper()
-	s := store.NewMemory(10 * time.Minute)
+	s := memstore.New(10 * time.Minute)
 	t.Cleanup(func() { s.Close() })
 	r, err := s.Create(context.Background())
 	if err != nil {
@@ -125,7 +126,7 @@ func TestSendShowsYouAndPartnerApart(t *testing.T) {
 		t.Fatalf("send: %v", res.err)
 	}
 	m = deliver(t, m)
-	if err := rm.b.Send(context.Background(), "hello from b"); err != nil {
+	if err := rm.b.Send(context.Background(), store.NewMessageID(), "hello from b"); err != nil {
 		t.Fatal(err)
 	}
 	m = deliver(t, m)
@@ -227,7 +228,7 @@ func TestCountdownTurnsRedInTheLastMinute(t *testing.T) {
 func TestHostileTextCannotReachTheTerminal(t *testing.T) {
 	rm := newRoom(t, true)
 	m := newModel(t, rm.a, termenv.Ascii)
-	if err := rm.b.Send(context.Background(), "x\x1b]52;c;ZXZpbA==\x07\x1b[2J\u202e\r\x9b"); err != nil {
+	if err := rm.b.Send(context.Background(), store.NewMessageID(), "x\x1b]52;c;ZXZpbA==\x07\x1b[2J\u202e\r\x9b"); err != nil {
 		t.Fatal(err)
 	}
 	m = deliver(t, m)
@@ -263,12 +264,12 @@ func TestGoldenChatScreen(t *testing.T) {
 		m := deliver(t, newModel(t, rm.a, termenv.Ascii)) // b joined
 		m.resize(72, 16)
 		time.Sleep(90 * time.Second)
-		if err := rm.a.Send(context.Background(), "hi! is this thing private?"); err != nil {
+		if err := rm.a.Send(context.Background(), store.NewMessageID(), "hi! is this thing private?"); err != nil {
 			t.Fatal(err)
 		}
 		m = deliver(t, m)
 		time.Sleep(30 * time.Second)
-		if err := rm.b.Send(context.Background(), "yes, and in ten minutes it is gone."); err != nil {
+		if err := rm.b.Send(context.Background(), store.NewMessageID(), "yes, and in ten minutes it is gone."); err != nil {
 			t.Fatal(err)
 		}
 		m = deliver(t, m)
@@ -404,7 +405,7 @@ func BenchmarkIncomingMessage(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			msg := func(i int) tea.Msg {
 				return store.MessageEvent{Message: store.Message{
-					ID: fmt.Sprint(i), From: store.Member{ID: "p", Name: "anonymous-otter-k3f9"},
+					ID: store.MessageID(fmt.Sprint(i)), From: store.Member{ID: "p", Name: "anonymous-otter-k3f9"},
 					Body: fmt.Sprintf("message %d with some ordinary words in it, as people write them", i), At: time.Now(),
 				}}
 			}
@@ -429,7 +430,7 @@ func TestResizeRewrapsTheConversation(t *testing.T) {
 	rm := newRoom(t, true)
 	m := newModel(t, rm.a, termenv.Ascii)
 	long := strings.TrimSpace(strings.Repeat("wrap me ", 20))
-	if err := rm.b.Send(context.Background(), long); err != nil {
+	if err := rm.b.Send(context.Background(), store.NewMessageID(), long); err != nil {
 		t.Fatal(err)
 	}
 	m = deliver(t, m) // b joined
@@ -529,7 +530,7 @@ func TestTheScreenFillsTheTerminalExactly(t *testing.T) {
 	}
 	m = deliver(t, m)
 	for i := range 30 {
-		if err := rm.a.Send(context.Background(), fmt.Sprintf("line %d", i)); err != nil {
+		if err := rm.a.Send(context.Background(), store.NewMessageID(), fmt.Sprintf("line %d", i)); err != nil {
 			t.Fatal(err)
 		}
 		m = deliver(t, m)

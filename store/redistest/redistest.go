@@ -1,6 +1,8 @@
 // Package redistest starts real redis-server processes on loopback for tests,
-// and a TCP proxy that can cut a client off from them. Tests fail, never
-// skip, when redis-server is missing: `make test` installs it.
+// breaks them as operators see Redis break (paused, restarted with or
+// without its data, full), and runs a TCP proxy that can cut a client off
+// from them. Tests fail, never skip, when redis-server is missing: `make
+// test` installs it.
 package redistest
 
 import (
@@ -21,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,8 +193,91 @@ func (s *Server) Stop() {
 // crash and restart of a Redis without persistence would.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.Stop()
+	s.RestartWith(false)
+}
+
+// RestartWith stops the server and starts it again on the same port. With
+// keepData it first saves its data (SHUTDOWN SAVE, as a Redis configured
+// to persist does on a clean stop) and the new process loads it, as after
+// a restart or a failover that loses nothing; without, the data is gone.
+func (s *Server) RestartWith(keepData bool) {
+	s.t.Helper()
+	dump := filepath.Join(s.dir, "dump.rdb")
+	if keepData {
+		s.mu.Lock()
+		cmd := s.cmd
+		s.cmd = nil
+		s.mu.Unlock()
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+		// The server closes the connection as it exits: no reply comes.
+		_ = c.ShutdownSave(context.Background()).Err()
+		c.Close()
+		if cmd != nil {
+			_ = cmd.Wait()
+		}
+		if _, err := os.Stat(dump); err != nil {
+			s.t.Fatalf("redis-server saved no data on SHUTDOWN SAVE: %v", err)
+		}
+	} else {
+		s.Stop()
+		_ = os.Remove(dump)
+	}
 	s.start()
+}
+
+// Pause stops the server process (SIGSTOP) until resume is called: its
+// connections stay open and nothing on them is answered, as during a slow
+// fork, a stalled disk or a hung host.
+func (s *Server) Pause() (resume func()) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("pause redis-server: %v", err)
+	}
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				s.t.Errorf("resume redis-server: %v", err)
+			}
+		})
+	}
+	// A test that fails while Redis is paused must not leave it stopped.
+	s.t.Cleanup(resume)
+	return resume
+}
+
+// Fill makes the server full: maxmemory below what it uses, so with the
+// noeviction policy it refuses whatever needs memory, until free is called.
+func (s *Server) Fill() (free func()) {
+	s.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	if err := c.ConfigSet(context.Background(), "maxmemory", "1").Err(); err != nil {
+		s.t.Fatalf("fill redis-server: %v", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+			defer c.Close()
+			if err := c.ConfigSet(context.Background(), "maxmemory", "0").Err(); err != nil {
+				s.t.Errorf("free redis-server: %v", err)
+			}
+		})
+	}
+}
+
+// PID is the redis-server's process ID.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Cluster is a Redis Cluster of masters without replicas on loopback.

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/ssh-burn/chat/internal/latency"
 	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/memstore"
+	"github.com/ssh-burn/chat/store/redisstore"
 	"github.com/ssh-burn/chat/store/redistest"
 )
 
@@ -23,7 +25,7 @@ const benchWait = 10 * time.Second
 // own copy of the message (so A is never evicted as a slow reader).
 func BenchmarkDeliveryLatency(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
-		s := store.NewMemory(time.Hour)
+		s := memstore.New(time.Hour)
 		b.Cleanup(func() { s.Close() })
 		benchDelivery(b, s, s)
 	})
@@ -41,9 +43,9 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 }
 
 // newBenchRedis is a Redis store with its own client, as a replica has.
-func newBenchRedis(b *testing.B, addr string) *store.Redis {
+func newBenchRedis(b *testing.B, addr string) *redisstore.Store {
 	b.Helper()
-	return newRedisStore(b, newRedisClient(b, "redis://"+addr), time.Hour, 0)
+	return newStore(b, newClient(b, "redis://"+addr), redisstore.Config{TTL: time.Hour})
 }
 
 // benchDelivery seats A on storeA and B on storeB in a fresh room and
@@ -67,7 +69,7 @@ func benchDelivery(b *testing.B, storeA, storeB store.Store) {
 		body := fmt.Sprintf("lat-%s-%07d", tag, i)
 		i++
 		start := time.Now()
-		if err := a.Send(ctx, body); err != nil {
+		if err := a.Send(ctx, store.NewMessageID(), body); err != nil {
 			b.Fatalf("Send: %v", err)
 		}
 		benchNext(b, bob, body)

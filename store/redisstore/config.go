@@ -1,0 +1,94 @@
+package redisstore
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of Config.
+const (
+	// DefaultLease is how long a seat outlives the replica holding it: the
+	// bound on "ghost" members after a replica is killed.
+	DefaultLease = 10 * time.Second
+	// DefaultOutageTolerance is how long an outage of Redis (a pause, a
+	// restart that keeps the data, a failover) may last before the seats
+	// of a replica that cannot reach it are given up.
+	DefaultOutageTolerance = time.Minute
+)
+
+const (
+	// opTimeout bounds every Redis call, so a Redis that stopped answering
+	// delays the store but never hangs it.
+	opTimeout = 3 * time.Second
+	// dialTimeout bounds connecting to Redis.
+	dialTimeout = 2 * time.Second
+)
+
+// Config configures New.
+type Config struct {
+	// Client reaches the shared Redis: one server or a cluster. Make it
+	// with NewClient, which sets the timeouts the store relies on. The
+	// store does not close it: close it after the store.
+	Client redis.UniversalClient
+	// TTL is how long rooms created here live.
+	TTL time.Duration
+	// Lease is how long the seats of a replica that stopped beating (killed,
+	// or cut off from Redis on its own) stay taken. Zero means DefaultLease.
+	Lease time.Duration
+	// OutageTolerance is how long this replica keeps its seats while it
+	// cannot reach Redis. An outage of Redis itself costs nobody a seat
+	// for that long; past it, the seats here end (EndLeaseLost) and are
+	// given up once Redis answers again. Zero means
+	// DefaultOutageTolerance.
+	OutageTolerance time.Duration
+	// Logger receives operational events; never message text, room IDs or
+	// client addresses.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
+	}
+	if c.OutageTolerance == 0 {
+		c.OutageTolerance = DefaultOutageTolerance
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// NewClient makes a client from a URL: redis://[user:pass@]host:port[/db],
+// rediss://… for TLS, or a cluster as redis://host1:port?addr=host2:port&addr=….
+func NewClient(rawURL string) (redis.UniversalClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("redis URL: scheme must be redis or rediss, not %q", u.Scheme)
+	}
+	// Deadlines come from each call's context, so a Redis that stopped
+	// answering costs a bounded wait. The client retries nothing: the store
+	// decides what may be repeated (a message, under its ID) and what not
+	// (a join, which would take a second seat).
+	if u.Query().Has("addr") {
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster URL: %w", err)
+		}
+		opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialTimeout = true, -1, dialTimeout
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialTimeout = true, -1, dialTimeout
+	return redis.NewClient(opts), nil
+}

@@ -1,0 +1,162 @@
+package redisstore
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+// listen is the one Pub/Sub connection of this replica. It pings when the
+// line is quiet, and replaces the connection when a ping goes unanswered,
+// because a silently dropped TCP connection would otherwise look idle
+// forever.
+func (s *Store) listen() {
+	awaitingPong := false
+	failures := 0
+	for {
+		s.psMu.Lock()
+		ps := s.ps
+		s.psMu.Unlock()
+		msg, err := ps.ReceiveTimeout(s.bg, s.pingEvery)
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		if err != nil {
+			if isTimeout(err) && !awaitingPong {
+				awaitingPong = true
+				pctx, cancel := context.WithTimeout(s.bg, s.pingEvery)
+				_ = ps.Ping(pctx)
+				cancel()
+				continue
+			}
+			awaitingPong = false
+			s.link.note(pathPubSub, unreachableErr(err))
+			failures++
+			wait := time.NewTimer(backoff(failures))
+			select {
+			case <-s.done:
+				wait.Stop()
+				return
+			case <-wait.C:
+			}
+			s.reconnectPubSub(ps)
+			continue
+		}
+		failures, awaitingPong = 0, false
+		s.link.note(pathPubSub, nil)
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				// Anything posted before the subscription took effect is
+				// in the log: read it.
+				s.poke(m.Channel)
+			}
+		case *redis.Message:
+			s.dispatch(m)
+		}
+	}
+}
+
+// unreachableErr makes sure a failed receive counts as the link being down,
+// whatever error it came with.
+func unreachableErr(err error) error {
+	if classify(err) == unreachable {
+		return err
+	}
+	return &pubsubError{err}
+}
+
+type pubsubError struct{ err error }
+
+func (e *pubsubError) Error() string { return "pubsub: " + e.err.Error() }
+
+// reconnectPubSub swaps a broken Pub/Sub connection for a new one with the
+// same channels, unless the store is closing.
+func (s *Store) reconnectPubSub(broken *redis.PubSub) {
+	s.psMu.Lock()
+	defer s.psMu.Unlock()
+	select {
+	case <-s.done:
+		return // Close closes s.ps, under psMu, after done
+	default:
+	}
+	if s.ps != broken {
+		return
+	}
+	_ = broken.Close()
+	s.ps = s.rdb.Subscribe(s.bg)
+	if len(s.subscribed) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.bg, opTimeout)
+	defer cancel()
+	// A failure here surfaces as the listener's next receive error.
+	_ = s.ps.Subscribe(ctx, slices.Collect(maps.Keys(s.subscribed))...)
+}
+
+// syncSubscription makes the Pub/Sub subscription to channel match whether
+// this replica still has the room. Called after every change, it converges
+// whatever order concurrent changes happen in.
+func (s *Store) syncSubscription(channel string) {
+	s.psMu.Lock()
+	defer s.psMu.Unlock()
+	s.mu.Lock()
+	_, want := s.rooms[channel]
+	closed := s.closed
+	s.mu.Unlock()
+	if closed || want == s.subscribed[channel] {
+		// Closing drops the connection, and every subscription with it.
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.bg, opTimeout)
+	defer cancel()
+	var err error
+	if want {
+		s.subscribed[channel] = true
+		err = s.ps.Subscribe(ctx, channel)
+	} else {
+		delete(s.subscribed, channel)
+		err = s.ps.Unsubscribe(ctx, channel)
+	}
+	// The connection remembers its channels: a failed write is redone when
+	// the listener reconnects.
+	if err != nil {
+		s.log.Debug("pubsub subscription change failed", "err", err)
+	}
+}
+
+// dispatch acts on a notification: "n" says the room's log has news, and
+// "d" followed by a member ID and a sealed name that the room was
+// destroyed, by whom.
+func (s *Store) dispatch(m *redis.Message) {
+	s.mu.Lock()
+	r := s.rooms[m.Channel]
+	s.mu.Unlock()
+	if r == nil {
+		return
+	}
+	switch {
+	case m.Payload == "n":
+		r.poke()
+	case strings.HasPrefix(m.Payload, "d") && len(m.Payload) >= 1+store.MemberIDLen:
+		by := r.secrets.member(m.Payload[1:1+store.MemberIDLen], m.Payload[1+store.MemberIDLen:])
+		r.end(store.EndedEvent{Reason: store.EndDestroyed, By: by})
+	}
+}
+
+func (s *Store) poke(channel string) {
+	s.mu.Lock()
+	r := s.rooms[channel]
+	s.mu.Unlock()
+	if r != nil {
+		r.poke()
+	}
+}

@@ -1,0 +1,521 @@
+package redisstore_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssh-burn/chat/internal/waitfor"
+	"github.com/ssh-burn/chat/store"
+	"github.com/ssh-burn/chat/store/redisstore"
+	"github.com/ssh-burn/chat/store/redistest"
+	"github.com/ssh-burn/chat/store/storetest"
+)
+
+// What the conformance suite holds for every store is not repeated here;
+// these are promises only a store on a shared Redis makes: what Redis
+// sees, what it costs, how replicas that fail alone are treated.
+
+// testLease is short so lease expiry runs in real time.
+const testLease = time.Second
+
+func join(t *testing.T, s store.Store, id store.RoomID) store.Seat {
+	t.Helper()
+	seat, err := s.Join(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	t.Cleanup(func() { _ = seat.Leave(context.Background()) })
+	return seat
+}
+
+func create(t *testing.T, s store.Store) store.Room {
+	t.Helper()
+	room, err := s.Create(t.Context())
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return room
+}
+
+func send(t *testing.T, seat store.Seat, body string) {
+	t.Helper()
+	if err := seat.Send(t.Context(), store.NewMessageID(), body); err != nil {
+		t.Fatalf("Send(%q): %v", body, err)
+	}
+}
+
+// await returns the first event of type E on seat within d, skipping others.
+func await[E store.Event](t *testing.T, seat store.Seat, d time.Duration) E {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev, ok := <-seat.Events():
+			if !ok {
+				var want E
+				t.Fatalf("%s: stream closed while waiting for %T", seat.Snapshot().Me.Name, want)
+			}
+			if e, ok := ev.(E); ok {
+				return e
+			}
+		case <-deadline.C:
+			var want E
+			t.Fatalf("%s: no %T within %v", seat.Snapshot().Me.Name, want, d)
+		}
+	}
+}
+
+func TestEveryKeyCarriesTheDeadline(t *testing.T) {
+	t.Parallel()
+	client := newClient(t, "redis://"+redistest.Start(t).Addr)
+	s := newStore(t, client, redisstore.Config{TTL: time.Minute})
+	room := create(t, s)
+	keys, _ := redisstore.RoomKeys(room.ID)
+	// Each write re-applies the same deadline: check after every kind.
+	wantDeadline := func(after string, keys []string) {
+		t.Helper()
+		for _, key := range keys {
+			at, err := client.PExpireTime(t.Context(), key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at.Milliseconds() != room.ExpiresAt.UnixMilli() {
+				t.Errorf("after %s, %s expires at %v, want the room's deadline %v (-1: never, -2: missing)",
+					after, key, at.Milliseconds(), room.ExpiresAt.UnixMilli())
+			}
+		}
+	}
+	wantDeadline("create", keys[:1])
+	a, b := join(t, s, room.ID), join(t, s, room.ID)
+	send(t, a, "hello")
+	wantDeadline("join and send", keys) // every key of the room exists now
+	if err := b.Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantDeadline("leave", keys)
+}
+
+// A replica cut off from Redis on its own (a partition; from the other
+// replicas' side it looks like a crash) loses its seats once the lease
+// runs out: the partner sees it leave and the seat can be taken again.
+// The cut-off seat waits, within the outage tolerance, and learns on
+// return that its seat was given up.
+func TestReplicaCutOffAloneLosesItsSeatsAfterTheLease(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), redisstore.Config{TTL: time.Minute, Lease: testLease})
+	cutOff := newStore(t, newClient(t, "redis://"+proxy.Addr), redisstore.Config{TTL: time.Minute, Lease: testLease})
+	room := create(t, healthy)
+	alice := join(t, healthy, room.ID)
+	bob := join(t, cutOff, room.ID)
+	await[store.JoinedEvent](t, alice, waitfor.Timeout)
+
+	proxy.Cut()
+	cut := time.Now()
+	await[store.ReconnectingEvent](t, bob, waitfor.Timeout)
+	if left := await[store.LeftEvent](t, alice, waitfor.Timeout); left.Member != bob.Snapshot().Me {
+		t.Fatalf("partner saw %v leave, want %v", left.Member, bob.Snapshot().Me)
+	}
+	t.Logf("the partner saw the cut-off member leave %v after the cut (lease %v)", time.Since(cut).Round(time.Millisecond), testLease)
+	carol := join(t, healthy, room.ID)
+	if got := carol.Snapshot().Others; len(got) != 1 || got[0] != alice.Snapshot().Me {
+		t.Fatalf("new joiner sees %v, want only alice", got)
+	}
+
+	proxy.Restore()
+	if ended := await[store.EndedEvent](t, bob, waitfor.Timeout); ended.Reason != store.EndLeaseLost || !ended.RoomLivesOn {
+		t.Fatalf("cut-off seat ended with %+v, want lease lost", ended)
+	}
+	if err := bob.Send(t.Context(), store.NewMessageID(), "am I here?"); !errors.Is(err, store.ErrEnded) {
+		t.Fatalf("Send after the lease was lost = %v, want ErrEnded", err)
+	}
+	// Back on the network, the replica works again.
+	dave := join(t, cutOff, create(t, cutOff).ID)
+	send(t, dave, "back")
+	await[store.MessageEvent](t, dave, waitfor.Timeout)
+}
+
+// Idle seats cost Redis nothing: with twenty times the seats held and
+// nobody talking, Redis does the same work (each replica's heartbeat and
+// Pub/Sub ping), where a lease renewed per seat would multiply it.
+func TestIdleSeatsCostRedisNothing(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	url := "redis://" + srv.Addr
+	cfg := redisstore.Config{TTL: time.Hour, Lease: testLease}
+	replicas := []store.Store{newStore(t, newClient(t, url), cfg), newStore(t, newClient(t, url), cfg)}
+	seat := func(rooms int) {
+		for i := range rooms {
+			room := create(t, replicas[i%2])
+			join(t, replicas[0], room.ID)
+			join(t, replicas[1], room.ID)
+		}
+	}
+	stats := newClient(t, url)
+	// calls counts what clients asked Redis to do (a script is one call,
+	// however many commands it runs).
+	calls := func() int64 {
+		info, err := stats.Info(t.Context(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for line := range strings.Lines(info) {
+			name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+			if !ok || name == "info" {
+				continue
+			}
+			count, err := strconv.ParseInt(strings.Split(rest, ",")[0], 10, 64)
+			if err != nil {
+				t.Fatalf("commandstats line %q: %v", line, err)
+			}
+			// Commands run by scripts are counted too: count the
+			// scripts, and the commands clients send themselves.
+			switch name {
+			case "evalsha", "eval", "evalsha_ro", "eval_ro", "ping", "subscribe", "unsubscribe", "publish":
+				n += count
+			}
+		}
+		return n
+	}
+	// window counts the calls over three leases of idleness, once the
+	// joins' notifications have settled.
+	window := func() int64 {
+		<-time.After(testLease)
+		before := calls()
+		<-time.After(3 * testLease)
+		return calls() - before
+	}
+	seat(10)
+	few := window()
+	seat(190)
+	many := window()
+	t.Logf("calls in %v of idleness: %d with 20 seats, %d with 400", 3*testLease, few, many)
+	// A lease renewed per seat every third of a lease would add 380 seats
+	// × 9 renewals.
+	if many > few*3/2+20 {
+		t.Errorf("Redis served %d calls for 400 idle seats, %d for 20: idle work grows with the seats", many, few)
+	}
+}
+
+// Nothing Redis sees, stored or in transit, contains a room ID, a name or
+// a message in clear.
+func TestRedisSeesNoSecrets(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := newClient(t, "redis://"+srv.Addr)
+
+	monitor := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", strings.Split(srv.Addr, ":")[1], "monitor")
+	var traffic lockedBuffer
+	monitor.Stdout = &traffic
+	if err := monitor.Start(); err != nil {
+		t.Fatalf("redis-cli monitor: %v", err)
+	}
+	t.Cleanup(func() { monitor.Process.Kill(); monitor.Wait() })
+	waitfor.Condition(t, waitfor.Timeout, "monitor to start", func() bool { return strings.Contains(traffic.String(), "OK") })
+
+	s := newStore(t, client, redisstore.Config{TTL: time.Minute})
+	room := create(t, s)
+	alice, bob := join(t, s, room.ID), join(t, s, room.ID)
+	const secret = "canary-7f3a9c-the-eagle-lands"
+	send(t, alice, secret)
+	await[store.MessageEvent](t, bob, waitfor.Timeout)
+	waitfor.Condition(t, waitfor.Timeout, "the message to pass", func() bool { return strings.Contains(traffic.String(), "XADD") })
+
+	// Everything stored, as a dump or a backup would hold it.
+	var stored bytes.Buffer
+	keys, _ := redisstore.RoomKeys(room.ID)
+	for _, key := range append(keys, redisstore.LiveKeys...) {
+		stored.WriteString(client.Dump(t.Context(), key).Val())
+		fmt.Fprint(&stored, client.HGetAll(t.Context(), key).Val(), client.XRange(t.Context(), key, "-", "+").Val())
+	}
+	id := string(room.ID)
+	for _, clear := range []string{secret, id, strings.ReplaceAll(id, "-", ""), alice.Snapshot().Me.Name, bob.Snapshot().Me.Name} {
+		if strings.Contains(traffic.String(), clear) {
+			t.Errorf("MONITOR shows %q in clear", clear)
+		}
+		if strings.Contains(stored.String(), clear) {
+			t.Errorf("stored data holds %q in clear", clear)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// pubsubClients counts the Pub/Sub connections Redis sees.
+func pubsubClients(t *testing.T, client redis.UniversalClient) int {
+	t.Helper()
+	list, err := client.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(list) {
+		if strings.Contains(line, " flags=P ") {
+			n++
+		}
+	}
+	return n
+}
+
+// Redis connections grow with replicas, not with sessions; and a restart
+// of Redis leaves one subscriber per replica, not two.
+func TestOneSubscriptionPerReplica(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	url := "redis://" + srv.Addr
+	client := newClient(t, url)
+	replicaA := newStore(t, newClient(t, url), redisstore.Config{TTL: time.Minute})
+	replicaB := newStore(t, newClient(t, url), redisstore.Config{TTL: time.Minute})
+	const rooms = 15
+	for range rooms {
+		room := create(t, replicaA)
+		a, b := join(t, replicaA, room.ID), join(t, replicaB, room.ID)
+		send(t, a, "hi")
+		await[store.MessageEvent](t, b, waitfor.Timeout)
+	}
+	waitfor.Condition(t, waitfor.Timeout, "one Pub/Sub connection per replica", func() bool { return pubsubClients(t, client) == 2 })
+	channels, err := client.PubSubChannels(t.Context(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(channels) != rooms {
+		t.Errorf("%d channels subscribed for %d rooms", len(channels), rooms)
+	}
+	srv.RestartWith(true)
+	waitfor.Condition(t, waitfor.Timeout, "each replica to subscribe again", func() bool {
+		channels, err := client.PubSubChannels(t.Context(), "*").Result()
+		return err == nil && len(channels) == rooms && pubsubClients(t, client) == 2
+	})
+}
+
+// Closing a replica while Redis does not answer (and its Pub/Sub
+// connection is being replaced) returns within a bound, and leaves nothing
+// running: no reconnection, timer or goroutine.
+func TestCloseWhileRedisIsAwayStopsEverything(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.WithoutLeaks(t, func() {
+		client := newClient(t, "redis://"+srv.Addr)
+		s, err := redisstore.New(t.Context(), redisstore.Config{Client: client, TTL: time.Minute, Lease: testLease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		room := create(t, s)
+		alice := join(t, s, room.ID)
+		resume := srv.Pause()
+		defer resume()
+		await[store.ReconnectingEvent](t, alice, waitfor.Timeout)
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		select {
+		case err := <-closed:
+			if err == nil {
+				t.Log("Close gave up the seats although Redis was paused")
+			}
+		case <-time.After(waitfor.Timeout):
+			t.Fatal("Close did not return while Redis was paused")
+		}
+		if err := s.Close(); err != nil && !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("second Close = %v", err)
+		}
+	})
+}
+
+// A full Redis is logged at most once a second, with how many refusals
+// each line stands for, and its recovery once.
+func TestFullRedisIsLoggedSparingly(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	var logs lockedBuffer
+	s := newStore(t, newClient(t, "redis://"+srv.Addr), redisstore.Config{
+		TTL: time.Minute, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	room := create(t, s)
+	alice := join(t, s, room.ID)
+	free := srv.Fill()
+	start := time.Now()
+	const attempts = 200
+	for range attempts {
+		if err := alice.Send(t.Context(), store.NewMessageID(), "no room"); !errors.Is(err, store.ErrServiceFull) {
+			t.Fatalf("Send = %v, want ErrServiceFull", err)
+		}
+	}
+	took := time.Since(start)
+	free()
+	send(t, alice, "room again")
+	waitfor.Condition(t, waitfor.Timeout, "the recovery to be logged", func() bool { return strings.Contains(logs.String(), "redis has room again") })
+
+	// The recovery line counts every refusal of the outage.
+	recovery := regexp.MustCompile(`msg="redis has room again" refused=(\d+)`).FindStringSubmatch(logs.String())
+	if recovery == nil || recovery[1] != strconv.Itoa(attempts) {
+		t.Errorf("the recovery line counts %v refusals, want %d:\n%s", recovery, attempts, logs.String())
+	}
+	// The lines while full: one at once, then at most one a second.
+	lines := 0
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "redis is full") {
+			lines++
+			if !strings.Contains(line, " refused=") {
+				t.Errorf("no count in %q", line)
+			}
+		}
+	}
+	if limit := 2 + int(took/time.Second); lines < 1 || lines > limit {
+		t.Errorf("%d lines for %d refusals over %v, want 1 to %d", lines, attempts, took, limit)
+	}
+}
+
+// Replies that do not have the shape their script returns are errors, not
+// panics: Redis is trusted to run the scripts, not to be right.
+func TestMalformedRepliesAreErrors(t *testing.T) {
+	t.Parallel()
+	fake := startFakeRedis(t)
+	client := newClient(t, "redis://"+fake.addr)
+	// The heartbeat is well formed, so the store starts.
+	fake.reply("heartbeat", "*2\r\n*1\r\n$3\r\nabc\r\n*0\r\n")
+	fake.reply("depart", ":1\r\n")
+	s := newStore(t, client, redisstore.Config{TTL: time.Minute})
+	for _, bad := range []string{":42\r\n", "*1\r\n:1\r\n", "*2\r\n$3\r\nabc\r\n:1\r\n", "*-1\r\n"} {
+		fake.reply("create", bad)
+		if _, err := s.Create(t.Context()); err == nil {
+			t.Errorf("Create with the reply %q succeeded", bad)
+		}
+	}
+	for _, bad := range []string{
+		":1\r\n", "*0\r\n", "*1\r\n:7\r\n", "*2\r\n+full\r\n:1\r\n",
+		"*7\r\n+ok\r\n:1\r\n:2\r\n$3\r\nbad\r\n*0\r\n*0\r\n*0\r\n",
+		"*7\r\n+ok\r\n$1\r\nx\r\n:2\r\n$3\r\n1-0\r\n*0\r\n*0\r\n*0\r\n",
+		"*7\r\n+ok\r\n:1\r\n:2\r\n$3\r\n1-0\r\n*1\r\n$1\r\nm\r\n*0\r\n*0\r\n",
+		"*7\r\n+ok\r\n:1\r\n:2\r\n$3\r\n1-0\r\n*0\r\n*0\r\n*1\r\n*2\r\n$3\r\n1-0\r\n:5\r\n",
+	} {
+		fake.reply("join", bad)
+		if _, err := s.Join(t.Context(), store.NewRoomID()); err == nil {
+			t.Errorf("Join with the reply %q succeeded", bad)
+		}
+	}
+}
+
+// fakeRedis speaks just enough RESP to answer a store's scripts with
+// replies chosen by the test.
+type fakeRedis struct {
+	addr string
+	mu   sync.Mutex
+	// replies by the name of the script, found by its SHA.
+	replies map[string]string
+	names   map[string]string
+}
+
+func startFakeRedis(t *testing.T) *fakeRedis {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeRedis{addr: ln.Addr().String(), replies: map[string]string{}, names: redisstore.ScriptNames()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() })
+			wg.Go(func() { f.serve(conn) })
+		}
+	})
+	return f
+}
+
+func (f *fakeRedis) reply(script, resp string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replies[script] = resp
+}
+
+func (f *fakeRedis) serve(conn net.Conn) {
+	defer conn.Close()
+	in := bufio.NewReader(conn)
+	for {
+		args, err := readCommand(in)
+		if err != nil {
+			return
+		}
+		answer := "-ERR unknown command\r\n"
+		switch strings.ToUpper(args[0]) {
+		case "PING":
+			answer = "+PONG\r\n"
+		case "EVALSHA", "EVALSHA_RO":
+			f.mu.Lock()
+			if r, ok := f.replies[f.names[args[1]]]; ok {
+				answer = r
+			}
+			f.mu.Unlock()
+		case "EVAL", "EVAL_RO":
+			answer = "-ERR scripts run here by SHA only\r\n"
+		}
+		if _, err := conn.Write([]byte(answer)); err != nil {
+			return
+		}
+	}
+}
+
+// readCommand reads one RESP array of bulk strings.
+func readCommand(in *bufio.Reader) ([]string, error) {
+	line, err := in.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "*")))
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("bad command %q", line)
+	}
+	args := make([]string, n)
+	for i := range args {
+		if line, err = in.ReadString('\n'); err != nil {
+			return nil, err
+		}
+		size, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "$")))
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, size+2)
+		if _, err := io.ReadFull(in, buf); err != nil {
+			return nil, err
+		}
+		args[i] = string(buf[:size])
+	}
+	return args, nil
+}

@@ -1,0 +1,323 @@
+package redisstore
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+// room is this replica's view of a room it has seats in.
+type room struct {
+	s        *Store
+	secrets  roomSecrets
+	keys     []string
+	channel  string
+	deadline time.Time
+	wake     chan struct{} // a read of the log is due
+	stop     chan struct{} // closed once the room is released
+	stopOnce sync.Once
+	expiry   *time.Timer // set once, by attach, under s.mu
+
+	mu       sync.Mutex
+	seats    []*seat
+	ended    bool
+	members  map[string]string // everyone seated, as far as read: member ID -> replica
+	cursor   string            // the newest entry read, for members
+	announce bool              // seats were told of a lost link and await its return
+	vanish   *time.Timer       // pending end of a room found missing
+}
+
+func newRoom(s *Store, secrets roomSecrets, keys []string, channel string, deadline time.Time) *room {
+	return &room{
+		s: s, secrets: secrets, keys: keys, channel: channel, deadline: deadline,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), members: map[string]string{},
+	}
+}
+
+// add seats a fresh seat here. members is who sat in the room at its join.
+func (r *room) add(seat *seat, members map[string]string, linkDown bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seat.room = r
+	r.seats = append(r.seats, seat)
+	r.members[seat.snapshot.Me.ID] = r.s.replica
+	for id, rid := range members {
+		r.members[id] = rid
+	}
+	if linkDown {
+		seat.events.Push(store.ReconnectingEvent{})
+		r.announce = true
+	}
+}
+
+func (r *room) isEnded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ended
+}
+
+// endIfIdle marks r ended if no seat of this replica is left in it.
+func (r *room) endIfIdle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.seats) == 0 {
+		r.ended = true
+	}
+	return r.ended && len(r.seats) == 0
+}
+
+// stopWork stops the room's follower and timers.
+func (r *room) stopWork() {
+	r.stopOnce.Do(func() {
+		r.expiry.Stop()
+		r.mu.Lock()
+		if r.vanish != nil {
+			r.vanish.Stop()
+		}
+		r.mu.Unlock()
+		close(r.stop)
+	})
+}
+
+func (r *room) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// follow reads the room's log whenever poked, until the room is released.
+func (r *room) follow() {
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.s.done:
+			return
+		case <-r.wake:
+		}
+		r.catchUp()
+	}
+}
+
+// catchUp delivers every log entry that some seat here has not seen.
+func (r *room) catchUp() {
+	for {
+		r.mu.Lock()
+		var from string
+		for _, seat := range r.seats {
+			if from == "" || streamIDLess(seat.cursor, from) {
+				from = seat.cursor
+			}
+		}
+		r.mu.Unlock()
+		if from == "" {
+			return
+		}
+		res, err := r.s.call(r.s.bg, readScript, r.keys, from, readBatch)
+		if err != nil {
+			// Retried on the next poke: every reconnection pokes.
+			r.s.log.Debug("read room log", "err", err)
+			return
+		}
+		parts, err := asSlice("read reply", res)
+		var st string
+		if err == nil {
+			st, err = status(parts)
+		}
+		if err != nil {
+			r.s.log.Warn("read room log", "err", err)
+			return
+		}
+		if st == "gone" {
+			r.vanished()
+			return
+		}
+		if st != "ok" || len(parts) != 2 {
+			r.s.log.Warn("read room log", "err", malformed("read reply "+st, parts))
+			return
+		}
+		entries, err := parseEntries(parts[1])
+		if err != nil {
+			r.s.log.Warn("read room log", "err", err)
+			return
+		}
+		r.mu.Lock()
+		for _, e := range entries {
+			r.deliverLocked(e)
+		}
+		caughtUp := len(entries) < readBatch
+		if down, _ := r.s.link.state(); caughtUp && r.announce && !down {
+			r.announce = false
+			for _, seat := range slices.Clone(r.seats) {
+				r.pushLocked(seat, store.ReconnectedEvent{})
+			}
+		}
+		r.mu.Unlock()
+		r.s.release(r)
+		if caughtUp {
+			return
+		}
+	}
+}
+
+// deliverLocked hands e to every seat that has not seen it.
+func (r *room) deliverLocked(e entry) {
+	if streamIDLess(r.cursor, e.id) {
+		r.cursor = e.id
+		switch e.fields["t"] {
+		case "j":
+			r.members[e.fields["m"]] = e.fields["r"]
+		case "l":
+			delete(r.members, e.fields["m"])
+		}
+	}
+	ev := r.secrets.event(e)
+	for _, seat := range slices.Clone(r.seats) {
+		if !streamIDLess(seat.cursor, e.id) {
+			continue
+		}
+		seat.cursor = e.id
+		switch ev := ev.(type) {
+		case nil: // unreadable: skipped, never shown half-decoded
+		case store.LeftEvent:
+			if ev.Member.ID == seat.snapshot.Me.ID {
+				// Freed behind this replica's back: it was cut off from
+				// Redis on its own for longer than a lease.
+				r.endSeatLocked(seat, store.EndedEvent{Reason: store.EndLeaseLost, RoomLivesOn: true})
+				continue
+			}
+			r.pushLocked(seat, ev)
+		default:
+			r.pushLocked(seat, ev)
+		}
+	}
+}
+
+// pushLocked delivers ev without blocking. A seat that fell a whole buffer
+// behind is evicted rather than allowed to hold up the room.
+func (r *room) pushLocked(seat *seat, ev store.Event) {
+	if seat.events.Push(ev) {
+		return
+	}
+	r.endSeatLocked(seat, store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true})
+	l := seat.leave()
+	if !r.s.spawn("give up an evicted seat", func() {
+		ctx, cancel := context.WithTimeout(r.s.bg, opTimeout)
+		defer cancel()
+		if failed := r.s.leaveAll(ctx, []leave{l}); len(failed) > 0 {
+			r.s.giveUp(failed...)
+		}
+	}) {
+		r.s.giveUp(l)
+	}
+}
+
+// endSeatLocked ends one seat's stream with ev (none if nil) and drops it.
+func (r *room) endSeatLocked(st *seat, ev store.Event) bool {
+	if !st.events.End(ev) {
+		return false
+	}
+	r.seats = slices.DeleteFunc(r.seats, func(x *seat) bool { return x == st })
+	return true
+}
+
+// endSeats ends every seat here with ev and returns them, to be given up.
+func (r *room) endSeats(ev store.EndedEvent) []leave {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var leaves []leave
+	for _, seat := range slices.Clone(r.seats) {
+		if r.endSeatLocked(seat, ev) {
+			leaves = append(leaves, seat.leave())
+		}
+	}
+	return leaves
+}
+
+// end ends every seat here with ev: the room itself is over.
+func (r *room) end(ev store.EndedEvent) {
+	r.mu.Lock()
+	for _, seat := range slices.Clone(r.seats) {
+		r.endSeatLocked(seat, ev)
+	}
+	r.ended = true
+	r.mu.Unlock()
+	r.s.release(r)
+}
+
+// shutdown ends this replica's seats in r for Close, and returns them to
+// be given up.
+func (r *room) shutdown() []leave {
+	leaves := r.endSeats(store.EndedEvent{Reason: store.EndShutdown, RoomLivesOn: true})
+	r.s.release(r)
+	return leaves
+}
+
+// expire runs at the deadline, on this replica's own clock.
+func (r *room) expire() {
+	_, _ = r.s.call(r.s.bg, expireScript, r.keys)
+	r.end(store.EndedEvent{Reason: store.EndExpired})
+}
+
+// vanished handles a room that is missing from Redis: past its deadline it
+// expired; otherwise it was destroyed (the notice naming who is normally a
+// moment away) or Redis lost it.
+func (r *room) vanished() {
+	if !time.Now().Before(r.deadline) {
+		r.expire()
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.vanish == nil && !r.ended {
+		r.vanish = r.s.afterFunc(vanishGrace, func() { r.end(store.EndedEvent{Reason: store.EndVanished}) })
+	}
+}
+
+// partnersOn lists the replicas in isDead that hold a seat in r.
+func (r *room) partnersOn(isDead map[string]bool) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, rid := range r.members {
+		if isDead[rid] && !slices.Contains(out, rid) {
+			out = append(out, rid)
+		}
+	}
+	return out
+}
+
+// reap frees the seats the dead replicas held in r; the room's log tells
+// everyone, this replica included, that they left.
+func (r *room) reap(ctx context.Context, dead []string) {
+	args := append([]any{streamMaxLen, r.channel}, anys(dead)...)
+	n, err := r.s.call(ctx, reapScript, r.keys, args...)
+	if err != nil {
+		r.s.log.Debug("free the seats of dead replicas", "err", err)
+		return
+	}
+	if count, ok := n.(int64); ok && count > 0 {
+		r.s.log.Info("freed the seats of a dead replica", "seats", count)
+	}
+	r.poke()
+}
+
+// linkChanged tells the seats here that the link went down, or, once it is
+// back, catches up and then tells them.
+func (r *room) linkChanged(down bool) {
+	r.mu.Lock()
+	if down && !r.announce {
+		r.announce = true
+		for _, seat := range slices.Clone(r.seats) {
+			r.pushLocked(seat, store.ReconnectingEvent{})
+		}
+	}
+	r.mu.Unlock()
+	if !down {
+		r.poke() // catch up, then announce the return
+	}
+}

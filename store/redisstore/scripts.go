@@ -1,0 +1,248 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Every room script gets the room's keys in the order of the key indexes
+// (all in one hash slot) and reads the time from Redis, so every replica
+// agrees on deadlines whatever its own clock says. Every write is followed
+// by PEXPIREAT at the room's deadline, and nothing writes to a room whose
+// meta key is gone, so no script can bring an expired or destroyed room
+// back.
+//
+// Each script declares its flags (Redis 7), which decide what a full Redis
+// (maxmemory, noeviction) does with it:
+//   - "#!lua": may add data, so a full Redis refuses it before it runs
+//     (an OOM error, never half a script): new rooms, seats and messages;
+//   - "#!lua flags=allow-oom": frees data or adds a few bytes that keep
+//     people in their rooms (leave, destroy, liveness), so it runs anyway;
+//   - "#!lua flags=no-writes": reads only.
+
+const luaPrelude = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- live_deadline is the room's deadline, or nil once it is gone or past it.
+local function live_deadline(now)
+  local d = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
+  if d == nil or now >= d then return nil end
+  return d
+end
+local function expire_all(d)
+  for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], d) end
+end
+local function append(maxlen, ...)
+  return redis.call('XADD', KEYS[4], 'MAXLEN', maxlen, '*', ...)
+end
+local function delete_room()
+  redis.call('DEL', unpack(KEYS))
+end
+-- reap frees the seats held by the replicas named in ARGV[from..] (found
+-- dead by their callers) and tells the room they left.
+local function reap(maxlen, from)
+  if #ARGV < from then return 0 end
+  local dead = {}
+  for i = from, #ARGV do dead[ARGV[i]] = true end
+  local seats = redis.call('HGETALL', KEYS[2])
+  local n = 0
+  for i = 1, #seats, 2 do
+    if dead[seats[i + 1]] then
+      local name = redis.call('HGET', KEYS[3], seats[i]) or ''
+      redis.call('HDEL', KEYS[2], seats[i])
+      redis.call('HDEL', KEYS[3], seats[i])
+      append(maxlen, 't', 'l', 'm', seats[i], 'n', name)
+      n = n + 1
+    end
+  end
+  return n
+end
+`
+
+// createScript ARGV: ttl ms. Returns {created, deadline}, or nil when the
+// ID is taken.
+var createScript = redis.NewScript("#!lua\n" + luaPrelude + `
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local now = now_ms()
+local d = now + tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'created', now, 'deadline', d)
+redis.call('PEXPIREAT', KEYS[1], d)
+return {now, d}
+`)
+
+// joinScript ARGV: 1 member, 2 sealed name, 3 replica, 4 capacity,
+// 5 maxlen, 6 channel, 7 history length, 8.. replicas known to be dead.
+// Returns {'ok', created, deadline, join entry ID, seats (flat member /
+// replica pairs), names (flat member / sealed name pairs), history (newest
+// first)}, {'gone'} or {'full', seats}. The seats of dead replicas are
+// freed first; then check and insert are one step, so the cap holds under
+// any number of concurrent joins from any number of replicas. History
+// comes from its own stream, so joins and leaves never push messages out
+// of it, and it ends just before the join entry, where the joiner's
+// reading begins.
+var joinScript = redis.NewScript("#!lua\n" + luaPrelude + `
+local now = now_ms()
+local d = live_deadline(now)
+if not d then return {'gone'} end
+if reap(ARGV[5], 8) > 0 then
+  expire_all(d)
+  redis.call('PUBLISH', ARGV[6], 'n')
+end
+local seats = redis.call('HGETALL', KEYS[2])
+if #seats / 2 >= tonumber(ARGV[4]) then return {'full', seats} end
+local names = redis.call('HGETALL', KEYS[3])
+local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[7])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+local id = append(ARGV[5], 't', 'j', 'm', ARGV[1], 'n', ARGV[2], 'r', ARGV[3])
+expire_all(d)
+redis.call('PUBLISH', ARGV[6], 'n')
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history}
+`)
+
+// sendScript ARGV: 1 member, 2 sealed name, 3 sealed body, 4 message ID,
+// 5 maxlen, 6 channel, 7 history length, 8 how long message IDs are
+// remembered (ms). Returns {'ok', entry ID}, {'dup'} when the message ID
+// is stored already (an earlier attempt went through), {'gone'} or
+// {'unseated'}.
+var sendScript = redis.NewScript("#!lua\n" + luaPrelude + `
+if redis.call('ZSCORE', KEYS[6], ARGV[4]) then return {'dup'} end
+local now = now_ms()
+local d = live_deadline(now)
+if not d then return {'gone'} end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return {'unseated'} end
+local id = append(ARGV[5], 't', 'm', 'm', ARGV[1], 'n', ARGV[2], 'b', ARGV[3], 'i', ARGV[4])
+redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[7], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[2], 'b', ARGV[3], 'i', ARGV[4])
+redis.call('ZADD', KEYS[6], now, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - tonumber(ARGV[8])))
+expire_all(d)
+redis.call('PUBLISH', ARGV[6], 'n')
+return {'ok', id}
+`)
+
+// storedScript ARGV: message ID. Returns 1 if the room stored it lately,
+// else 0. It reads only, so it answers even when Redis is full: a send
+// refused as "full" may have gone through on an earlier attempt.
+var storedScript = redis.NewScript("#!lua flags=no-writes\n" + `
+if redis.call('ZSCORE', KEYS[6], ARGV[1]) then return 1 end
+return 0
+`)
+
+// leaveScript ARGV: member, maxlen, channel. Returns 1 if the seat was
+// given up, 0 if it was not held.
+var leaveScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
+local now = now_ms()
+local d = live_deadline(now)
+if not d then return 0 end
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+local name = redis.call('HGET', KEYS[3], ARGV[1]) or ''
+redis.call('HDEL', KEYS[3], ARGV[1])
+append(ARGV[2], 't', 'l', 'm', ARGV[1], 'n', name)
+expire_all(d)
+redis.call('PUBLISH', ARGV[3], 'n')
+return 1
+`)
+
+// reapScript ARGV: maxlen, channel, dead replicas... Frees the seats those
+// replicas held and returns how many.
+var reapScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
+local d = live_deadline(now_ms())
+if not d then return 0 end
+local n = reap(ARGV[1], 3)
+if n > 0 then
+  expire_all(d)
+  redis.call('PUBLISH', ARGV[2], 'n')
+end
+return n
+`)
+
+// readScript ARGV: after entry ID, count. Returns {'ok', entries} or
+// {'gone'}, so a reader learns in one step that the room vanished.
+var readScript = redis.NewScript("#!lua flags=no-writes\n" + luaPrelude + `
+if not live_deadline(now_ms()) then return {'gone'} end
+return {'ok', redis.call('XRANGE', KEYS[4], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+`)
+
+// destroyScript ARGV: member, channel, sealed name. Deletes every key of
+// the room, then tells every replica. Returns 1, or 0 if the member holds
+// no seat in a live room.
+var destroyScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
+local d = live_deadline(now_ms())
+if not d then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+delete_room()
+redis.call('PUBLISH', ARGV[2], 'd' .. ARGV[1] .. ARGV[3])
+return 1
+`)
+
+// expireScript deletes the room once Redis agrees its deadline has passed
+// (PEXPIREAT would, a moment later; this makes "gone" exact).
+var expireScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
+local d = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
+if d ~= nil and now_ms() < d then return 0 end
+delete_room()
+return 1
+`)
+
+// Liveness: one sorted set of replicas scored by their last heartbeat (Redis
+// time), and a clock hash with the time of the last heartbeat from anyone
+// and the start of the current epoch. An epoch starts whenever heartbeats
+// stopped for longer than a gap: Redis was paused, restarted or failed
+// over, or every replica was down. Nobody is found dead until a lease has
+// passed in the epoch, so an outage of Redis itself never costs a seat:
+// every living replica has a whole lease after it to beat again.
+
+// liveKeys are the liveness keys, in one hash slot.
+var liveKeys = []string{keyPrefix + "{live}:replicas", keyPrefix + "{live}:clock"}
+
+const livePrelude = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
+
+// heartbeatScript ARGV: replica, lease ms, gap ms, retention ms. Records
+// the beat and returns {alive replicas, dead replicas}: those that beat
+// within the lease, and those known that did not.
+var heartbeatScript = redis.NewScript("#!lua flags=allow-oom\n" + livePrelude + `
+local now = now_ms()
+local lease, gap, retain = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
+local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch'))
+if last == nil or epoch == nil or now < last or now - last > gap then epoch = now end
+redis.call('HSET', KEYS[2], 'last', now, 'epoch', epoch)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - retain))
+redis.call('PEXPIRE', KEYS[1], retain)
+redis.call('PEXPIRE', KEYS[2], retain)
+if now - epoch < lease then return {redis.call('ZRANGE', KEYS[1], 0, -1), {}} end
+return {
+  redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - lease), '+inf'),
+  redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - lease),
+}
+`)
+
+// deadScript ARGV: lease ms, gap ms, replicas... Returns those of the
+// replicas that are dead: not beating for a lease of the current epoch,
+// or unknown. While heartbeats have stopped (an outage, or no replica
+// left), nobody is.
+var deadScript = redis.NewScript("#!lua flags=no-writes\n" + livePrelude + `
+local now = now_ms()
+local lease, gap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
+local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch'))
+if last == nil or epoch == nil or now - last > gap or now - epoch < lease then return {} end
+local dead = {}
+for i = 3, #ARGV do
+  local beat = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i]))
+  if beat == nil or beat <= now - lease then table.insert(dead, ARGV[i]) end
+end
+return dead
+`)
+
+// departScript ARGV: replica. A replica that closes says so: it is dead
+// from now on (as if its last beat were long ago), so should it have
+// failed to give up a seat, the partner's replica frees it.
+var departScript = redis.NewScript("#!lua flags=allow-oom\n" + `
+return redis.call('ZADD', KEYS[1], 0, ARGV[1])
+`)

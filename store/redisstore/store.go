@@ -1,0 +1,596 @@
+// Package redisstore is a store.Store shared by any number of server
+// replicas through one Redis (or Redis Cluster).
+//
+// Redis holds the truth: seats, deadlines and each room's log, a stream
+// every replica reads from the last entry it has seen. One Pub/Sub
+// connection per replica says which rooms have news; replicas then read
+// the stream, so a lost notification delays a message but never drops it.
+// Room IDs, names and text never reach Redis in clear (see roomSecrets).
+//
+// Liveness is per replica, not per seat: a seat names the replica holding
+// it, each replica beats once per period whatever it holds, and the seats
+// of a replica that stopped beating for a lease are freed by the replicas
+// that notice (its partners' replicas, or whoever joins). Idle seats cost
+// Redis nothing. An outage of Redis itself (a pause, a restart that keeps
+// the data, a failover) starts a new epoch in which nobody is found dead
+// before a lease has passed, so it costs no seat; a replica keeps its seats
+// through an outage of up to its outage tolerance.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+const (
+	// streamMaxLen bounds a room's log, which replicas read to catch up
+	// (a seat never holds more than store.EventBuffer unread events).
+	// History has a stream of its own, bounded at store.HistoryLimit.
+	streamMaxLen = 2 * store.HistoryLimit
+	// readBatch is how many log entries one catch-up read fetches.
+	readBatch = 128
+	// vanishGrace is how long a room found missing waits for the destroy
+	// notice that usually follows, to say who destroyed it.
+	vanishGrace = time.Second
+	// idWindowExtra is how long past the outage tolerance a room remembers
+	// the IDs of messages it stored: longer than anyone retries a send.
+	idWindowExtra = 5 * time.Minute
+	// liveRetention is how long a replica that stopped beating is
+	// remembered as dead; after that it is unknown, which counts as dead
+	// when asked about.
+	liveRetention = 15 * time.Minute
+)
+
+// Store is a store.Store on Redis. Make it with New.
+type Store struct {
+	rdb       redis.UniversalClient
+	ttl       time.Duration
+	lease     time.Duration
+	tolerance time.Duration
+	log       *slog.Logger
+	replica   string // this replica's ID, random, named by its seats
+	pingEvery time.Duration
+	link      *link
+	full      *fullLog
+	live      *liveness
+
+	// done is closed when Close begins to stop the goroutines; bg, the
+	// context of their calls to Redis, is cancelled then too.
+	done     chan struct{}
+	bg       context.Context
+	cancelBg context.CancelFunc
+	// wg counts every goroutine and timer callback of the store.
+	wg       sync.WaitGroup
+	lifeMu   sync.Mutex // guards stopping, and wg.Add against wg.Wait
+	stopping bool
+
+	mu     sync.Mutex
+	rooms  map[string]*room // by channel
+	closed bool
+
+	pendMu  sync.Mutex // a leaf lock: taken under any other
+	pending []leave    // seats given up here that Redis has not heard of yet
+
+	// psMu serialises everything done to the Pub/Sub connection, which can
+	// block on the network, apart from mu.
+	psMu       sync.Mutex
+	ps         *redis.PubSub
+	subscribed map[string]bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// leave is a seat to give up in Redis.
+type leave struct {
+	keys    []string
+	channel string
+	member  string
+}
+
+// New connects a store to Redis. It fails if Redis cannot be reached, so a
+// misconfigured server stops at start rather than at its first room.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Client == nil || cfg.TTL <= 0 {
+		return nil, errors.New("redisstore: Client and TTL are required")
+	}
+	s := &Store{
+		rdb:        cfg.Client,
+		ttl:        cfg.TTL,
+		lease:      cfg.Lease,
+		tolerance:  cfg.OutageTolerance,
+		log:        cfg.Logger,
+		replica:    store.NewMemberID(),
+		pingEvery:  min(cfg.Lease/5, 2*time.Second),
+		full:       &fullLog{log: cfg.Logger},
+		done:       make(chan struct{}),
+		rooms:      make(map[string]*room),
+		subscribed: make(map[string]bool),
+	}
+	s.bg, s.cancelBg = context.WithCancel(context.Background())
+	s.link = &link{log: cfg.Logger, tolerance: cfg.OutageTolerance, onChange: s.linkChanged}
+	s.live = newLiveness(s)
+	// The first heartbeat proves Redis answers, and registers this replica
+	// before any seat names it.
+	if err := s.live.beat(ctx); err != nil {
+		s.cancelBg()
+		return nil, fmt.Errorf("reach redis: %w", err)
+	}
+	s.ps = cfg.Client.Subscribe(context.WithoutCancel(ctx))
+	s.spawn("pubsub listener", s.listen)
+	s.spawn("keeper", s.keep)
+	return s, nil
+}
+
+// ReplicaID is this replica's ID, as its seats name it in Redis.
+func (s *Store) ReplicaID() string { return s.replica }
+
+// DeadReplicas are the replicas found dead at the last heartbeat: anything
+// they held in Redis may be freed.
+func (s *Store) DeadReplicas() []string { return s.live.deadNow() }
+
+// Health is nil while Redis answers, or has not answered for less than the
+// outage tolerance; past it, an error wrapping store.ErrUnavailable. After
+// Close it is store.ErrClosed.
+func (s *Store) Health() error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	if down, downFor := s.link.state(); down && downFor > s.tolerance {
+		return fmt.Errorf("%w for %v", store.ErrUnavailable, downFor.Round(time.Second))
+	}
+	return nil
+}
+
+// call runs a script with the store's bound on the wait, and notes what it
+// says about the link.
+func (s *Store) call(ctx context.Context, script *redis.Script, keys []string, args ...any) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	res, err := script.Run(ctx, s.rdb, keys, args...).Result()
+	s.link.note(pathCommands, err)
+	return res, err
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context) (store.Room, error) {
+	if s.isClosed() {
+		return store.Room{}, store.ErrClosed
+	}
+	// Two random IDs of 75 bits colliding is a once-in-never event; a
+	// Redis that keeps saying so is broken.
+	for range 8 {
+		id := store.NewRoomID()
+		secrets, err := deriveRoomSecrets(id)
+		if err != nil {
+			return store.Room{}, fmt.Errorf("create room: %w", err)
+		}
+		keys, _ := roomKeys(secrets.tag)
+		res, err := s.call(ctx, createScript, keys, s.ttl.Milliseconds())
+		if errors.Is(err, redis.Nil) {
+			continue // the ID is taken: draw another
+		}
+		if err != nil {
+			if classify(err) == full {
+				s.full.refused("create")
+			}
+			return store.Room{}, fmt.Errorf("create room: %w", failure(err))
+		}
+		s.full.wrote()
+		times, err := asSlice("create reply", res)
+		if err != nil {
+			return store.Room{}, fmt.Errorf("create room: %w", err)
+		}
+		if len(times) != 2 {
+			return store.Room{}, fmt.Errorf("create room: %w: %d parts", errMalformed, len(times))
+		}
+		created, err1 := asInt("created", times[0])
+		deadline, err2 := asInt("deadline", times[1])
+		if err := errors.Join(err1, err2); err != nil {
+			return store.Room{}, fmt.Errorf("create room: %w", err)
+		}
+		return store.Room{ID: id, CreatedAt: time.UnixMilli(created), ExpiresAt: time.UnixMilli(deadline)}, nil
+	}
+	return store.Room{}, fmt.Errorf("create room: %w: every new room ID is taken", errMalformed)
+}
+
+// Join implements store.Store.
+func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	secrets, err := deriveRoomSecrets(id)
+	if err != nil {
+		return nil, fmt.Errorf("join room: %w", err)
+	}
+	keys, channel := roomKeys(secrets.tag)
+	// The name cannot be checked against the partner's before the atomic
+	// join; with 40 animals and 32⁴ suffixes a clash is a one-in-40-million
+	// curiosity, not a confusion worth a second round trip.
+	me := store.Member{ID: store.NewMemberID(), Name: store.NewMemberName()}
+	sealedName := secrets.seal("name", me.Name)
+
+	dead := s.live.deadNow()
+	var reply joinReply
+	for attempt := 0; ; attempt++ {
+		reply, err = s.tryJoin(ctx, secrets, keys, channel, me.ID, sealedName, dead)
+		if err != nil {
+			return nil, err
+		}
+		if reply.status != "full" || attempt > 0 {
+			break
+		}
+		// Full, perhaps of ghosts: seats held by replicas that died since
+		// the last heartbeat said who is dead. Ask, and try once more.
+		more, err := s.live.confirmDead(ctx, s.unknownReplicas(reply.seats))
+		if err != nil || len(more) == 0 {
+			break
+		}
+		dead = append(dead, more...)
+	}
+	switch reply.status {
+	case "gone":
+		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
+	case "full":
+		return nil, fmt.Errorf("join room: %w", store.ErrFull)
+	}
+
+	seat := &seat{
+		snapshot:   store.Snapshot{Room: store.Room{ID: id, CreatedAt: reply.created, ExpiresAt: reply.deadline}, Me: me},
+		sealedName: sealedName,
+		events:     store.NewQueue(),
+		cursor:     reply.joinID,
+	}
+	names := make(map[string]string, len(reply.names))
+	for _, n := range reply.names {
+		names[n[0]] = n[1]
+	}
+	members := make(map[string]string, len(reply.seats))
+	for _, pair := range reply.seats {
+		members[pair[0]] = pair[1]
+		seat.snapshot.Others = append(seat.snapshot.Others, secrets.member(pair[0], names[pair[0]]))
+	}
+	for _, e := range reply.history {
+		if e.fields["t"] != "m" {
+			continue
+		}
+		if msg, ok := secrets.message(e); ok {
+			seat.snapshot.History = append(seat.snapshot.History, msg)
+		}
+		if len(seat.snapshot.History) == store.HistoryLimit {
+			break
+		}
+	}
+	slices.Reverse(seat.snapshot.History)
+
+	r, err := s.attach(seat, secrets, keys, channel, members)
+	if err != nil {
+		// Closed while joining: give the seat back rather than leave a ghost.
+		_, _ = s.call(context.WithoutCancel(ctx), leaveScript, keys, me.ID, streamMaxLen, channel)
+		return nil, err
+	}
+	// A partner on a replica that died since the last heartbeat is a ghost:
+	// free its seat now rather than at that replica's next notice.
+	if unknown := s.unknownReplicas(reply.seats); len(unknown) > 0 {
+		if dead, err := s.live.confirmDead(ctx, unknown); err == nil && len(dead) > 0 {
+			r.reap(ctx, dead)
+		}
+	}
+	return seat, nil
+}
+
+// joinReply is joinScript's answer.
+type joinReply struct {
+	status            string
+	created, deadline time.Time
+	joinID            string
+	seats             [][2]string // member, replica: the others, or who fills the room
+	names             [][2]string // member, sealed name
+	history           []entry     // newest first
+}
+
+func (s *Store) tryJoin(ctx context.Context, secrets roomSecrets, keys []string, channel, member, sealedName string, dead []string) (joinReply, error) {
+	args := append([]any{member, sealedName, s.replica, store.Capacity, streamMaxLen, channel, store.HistoryLimit}, anys(dead)...)
+	res, err := s.call(ctx, joinScript, keys, args...)
+	if err != nil {
+		if classify(err) == full {
+			s.full.refused("join")
+		}
+		return joinReply{}, fmt.Errorf("join room: %w", failure(err))
+	}
+	reply, err := parseJoinReply(res)
+	if err != nil {
+		return joinReply{}, fmt.Errorf("join room: %w", err)
+	}
+	if reply.status == "ok" {
+		s.full.wrote()
+	}
+	return reply, nil
+}
+
+func parseJoinReply(res any) (joinReply, error) {
+	parts, err := asSlice("join reply", res)
+	if err != nil {
+		return joinReply{}, err
+	}
+	var r joinReply
+	if r.status, err = status(parts); err != nil {
+		return joinReply{}, err
+	}
+	switch {
+	case r.status == "gone" && len(parts) == 1:
+		return r, nil
+	case r.status == "full" && len(parts) == 2:
+		r.seats, err = asPairs("seats", parts[1])
+		return r, err
+	case r.status == "ok" && len(parts) == 7:
+	default:
+		return joinReply{}, fmt.Errorf("%w: join reply %q of %d parts", errMalformed, r.status, len(parts))
+	}
+	created, err1 := asInt("created", parts[1])
+	deadline, err2 := asInt("deadline", parts[2])
+	joinID, err3 := asString("join entry", parts[3])
+	seats, err4 := asPairs("seats", parts[4])
+	names, err5 := asPairs("names", parts[5])
+	history, err6 := parseEntries(parts[6])
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return joinReply{}, err
+	}
+	if _, _, ok := parseStreamID(joinID); !ok {
+		return joinReply{}, fmt.Errorf("%w: join entry %q", errMalformed, joinID)
+	}
+	r.created, r.deadline, r.joinID = time.UnixMilli(created), time.UnixMilli(deadline), joinID
+	r.seats, r.names, r.history = seats, names, history
+	return r, nil
+}
+
+// unknownReplicas lists the replicas of seats that are neither this one
+// nor known to be alive.
+func (s *Store) unknownReplicas(seats [][2]string) []string {
+	var out []string
+	for _, pair := range seats {
+		if rid := pair[1]; rid != s.replica && !s.live.knownAlive(rid) && !slices.Contains(out, rid) {
+			out = append(out, rid)
+		}
+	}
+	return out
+}
+
+// attach adds a freshly joined seat to this replica's view of its room.
+func (s *Store) attach(seat *seat, secrets roomSecrets, keys []string, channel string, members map[string]string) (*room, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, store.ErrClosed
+	}
+	r := s.rooms[channel]
+	if r == nil || r.isEnded() {
+		r = newRoom(s, secrets, keys, channel, seat.snapshot.Room.ExpiresAt)
+		r.expiry = s.afterFunc(time.Until(r.deadline), r.expire)
+		if !s.spawn("room follower", r.follow) {
+			r.expiry.Stop()
+			s.mu.Unlock()
+			return nil, store.ErrClosed
+		}
+		s.rooms[channel] = r
+	}
+	down, _ := s.link.state()
+	r.add(seat, members, down)
+	s.mu.Unlock()
+
+	s.syncSubscription(channel)
+	r.poke()
+	return r, nil
+}
+
+// release forgets r once no seat of this replica is in it.
+func (s *Store) release(r *room) {
+	s.mu.Lock()
+	idle := r.endIfIdle()
+	mine := s.rooms[r.channel] == r
+	if idle && mine {
+		delete(s.rooms, r.channel)
+	}
+	s.mu.Unlock()
+	if !idle {
+		return
+	}
+	r.stopWork()
+	if mine {
+		s.syncSubscription(r.channel)
+	}
+}
+
+// giveUp queues seats to be given up in Redis as soon as it answers.
+func (s *Store) giveUp(leaves ...leave) {
+	if len(leaves) == 0 {
+		return
+	}
+	s.pendMu.Lock()
+	s.pending = append(s.pending, leaves...)
+	s.pendMu.Unlock()
+}
+
+// releasePending gives up the queued seats.
+func (s *Store) releasePending(ctx context.Context) {
+	s.pendMu.Lock()
+	todo := s.pending
+	s.pending = nil
+	s.pendMu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	failed := s.leaveAll(ctx, todo)
+	s.giveUp(failed...)
+}
+
+// leaveBatch is how many seats one round trip gives up.
+const leaveBatch = 256
+
+// leaveAll gives up seats, a batch a round trip, until ctx ends, and
+// returns those Redis did not confirm.
+func (s *Store) leaveAll(ctx context.Context, leaves []leave) (failed []leave) {
+	for len(leaves) > 0 {
+		batch := leaves[:min(len(leaves), leaveBatch)]
+		leaves = leaves[len(batch):]
+		if ctx.Err() != nil {
+			failed = append(failed, batch...)
+			continue
+		}
+		cmds := make([]*redis.Cmd, len(batch))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, l := range batch {
+				// EVAL, not EVALSHA: a pipeline cannot fall back when
+				// Redis has forgotten the script (after a restart).
+				cmds[i] = leaveScript.Eval(ctx, p, l.keys, l.member, streamMaxLen, l.channel)
+			}
+			return nil
+		})
+		s.link.note(pathCommands, err)
+		for i, cmd := range cmds {
+			if cmd.Err() != nil && classify(cmd.Err()) != answered {
+				failed = append(failed, batch[i])
+			}
+		}
+	}
+	return failed
+}
+
+// Close gives up every seat held here (partners on other replicas see them
+// leave), says this replica is gone, and stops everything of the store.
+// The rooms themselves live on in Redis. It is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
+	s.mu.Lock()
+	s.closed = true
+	rooms := slices.Collect(maps.Values(s.rooms))
+	s.mu.Unlock()
+
+	var leaves []leave
+	for _, r := range rooms {
+		leaves = append(leaves, r.shutdown()...)
+	}
+	s.pendMu.Lock()
+	leaves = append(leaves, s.pending...)
+	s.pending = nil
+	s.pendMu.Unlock()
+	// Bounded as one call is: a Redis that does not answer costs Close a
+	// wait, and the seats are freed by the other replicas (below, this one
+	// says it is gone).
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	var errs []error
+	if failed := s.leaveAll(ctx, leaves); len(failed) > 0 {
+		errs = append(errs, fmt.Errorf("give up %d seats: %w (they are freed within the lease)", len(failed), store.ErrUnavailable))
+	}
+	if err := s.live.depart(context.Background()); err != nil {
+		errs = append(errs, err)
+	}
+
+	s.lifeMu.Lock()
+	s.stopping = true
+	s.lifeMu.Unlock()
+	close(s.done)
+	s.cancelBg()
+	s.psMu.Lock()
+	if err := s.ps.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close pubsub: %w", err))
+	}
+	s.psMu.Unlock()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// spawn runs loop in a goroutine of the store, restarting it after a
+// panic (a bug must not take every room of this replica down with it). It
+// reports false, and starts nothing, once Close has begun to stop.
+func (s *Store) spawn(what string, loop func()) bool {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for s.panicked(what, loop) {
+			select {
+			case <-s.done:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return true
+}
+
+// afterFunc runs f after d in a goroutine the store waits for in Close;
+// stop the returned timer to cancel it.
+func (s *Store) afterFunc(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		s.lifeMu.Lock()
+		if s.stopping {
+			s.lifeMu.Unlock()
+			return
+		}
+		s.wg.Add(1)
+		s.lifeMu.Unlock()
+		defer s.wg.Done()
+		s.panicked("timer", f)
+	})
+}
+
+func (s *Store) panicked(what string, f func()) (panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("store goroutine panicked", "goroutine", what, "panic", r, "stack", string(debug.Stack()))
+			panicked = true
+		}
+	}()
+	f()
+	return false
+}
+
+// linkChanged tells every seat here that the link went down or came back.
+func (s *Store) linkChanged(down bool) {
+	s.mu.Lock()
+	rooms := slices.Collect(maps.Values(s.rooms))
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.linkChanged(down)
+	}
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,378 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+// Settings of the fault cases: a short lease, so that an outage outlasts
+// it several times over, and a tolerance well beyond the outages that must
+// cost nothing.
+const (
+	faultLease     = time.Second
+	faultTolerance = 30 * time.Second
+	// outage is how long the backend stays paused: three leases, so any
+	// seat that a lost heartbeat could cost would be lost.
+	outage = 3 * faultLease
+	// retryEvery paces sends repeated until the backend is back.
+	retryEvery = 100 * time.Millisecond
+)
+
+func runFaults(t *testing.T, h Harness) {
+	for _, c := range []struct {
+		name string
+		fn   func(t *testing.T, f *Faulty)
+	}{
+		{"PauseLosesNothing", testPause},
+		{"RestartKeepingDataLosesNothing", testRestartKeepingData},
+		{"RestartLosingDataEndsRooms", testRestartLosingData},
+		{"FullRefusesNewRoomsAndMessagesButKeepsPeople", testFull},
+		{"OutageBeyondToleranceEndsSeatsAndFreesThem", testBeyondTolerance},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			withLeakCheck(t, func() {
+				f := *h.Faults(t)
+				// Every store the case opens is closed before the check.
+				var opened []store.Store
+				defer func() {
+					for _, s := range opened {
+						if err := s.Close(); err != nil {
+							t.Errorf("Close: %v", err)
+						}
+					}
+				}()
+				newStore := f.New
+				f.New = func(t *testing.T, ttl, lease, tolerance time.Duration) store.Store {
+					s := newStore(t, ttl, lease, tolerance)
+					opened = append(opened, s)
+					return s
+				}
+				c.fn(t, &f)
+			})
+		})
+	}
+}
+
+// replicas returns two stores on f's backend (closed when the case ends).
+func replicas(t *testing.T, f *Faulty, lease, tolerance time.Duration) (store.Store, store.Store) {
+	return f.New(t, longLived, lease, tolerance), f.New(t, longLived, lease, tolerance)
+}
+
+// aPair seats Alice on a and Bob on b in a fresh room, and has them say
+// hello, so both streams are known to flow.
+func aPair(t *testing.T, a, b store.Store) (store.Room, store.Seat, store.Seat) {
+	t.Helper()
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+	send(t, alice, "hello")
+	for _, seat := range []store.Seat{alice, bob} {
+		if got := nextOf[store.MessageEvent](t, seat).Message.Body; got != "hello" {
+			t.Fatalf("got %q", got)
+		}
+	}
+	return room, alice, bob
+}
+
+// sendUntilStored sends the message under id until the store takes it,
+// as the screen does after an unknown outcome; any error but
+// ErrUnavailable fails t.
+func sendUntilStored(t *testing.T, seat store.Seat, id store.MessageID, body string) {
+	t.Helper()
+	deadline := time.NewTimer(faultTolerance)
+	defer deadline.Stop()
+	tick := time.NewTicker(retryEvery)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		err := seat.Send(ctx, id, body)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case !errors.Is(err, store.ErrUnavailable):
+			t.Fatalf("Send(%q) = %v, want it stored or ErrUnavailable", body, err)
+		}
+		select {
+		case <-deadline.C:
+			t.Fatalf("Send(%q) still failing after %v: %v", body, faultTolerance, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// story is what a seat went through, read from its stream.
+type story struct {
+	messages     []string
+	reconnecting bool
+	// reconnected is set only for a ReconnectedEvent after a
+	// ReconnectingEvent.
+	reconnected bool
+}
+
+// readUntil reads seat's events until done says the story is complete,
+// failing on the end of the seat or at the deadline. s is the story so
+// far.
+func readUntil(t *testing.T, seat store.Seat, s story, done func(story) bool) story {
+	t.Helper()
+	deadline := time.NewTimer(faultTolerance)
+	defer deadline.Stop()
+	for !done(s) {
+		select {
+		case ev, ok := <-seat.Events():
+			if !ok {
+				t.Fatalf("%s: stream closed; so far %+v", seat.Snapshot().Me.Name, s)
+			}
+			switch ev := ev.(type) {
+			case store.MessageEvent:
+				s.messages = append(s.messages, ev.Message.Body)
+			case store.ReconnectingEvent:
+				s.reconnecting, s.reconnected = true, false
+			case store.ReconnectedEvent:
+				if !s.reconnecting {
+					t.Fatalf("%s: reconnected without reconnecting", seat.Snapshot().Me.Name)
+				}
+				s.reconnected = true
+			default:
+				t.Fatalf("%s: %#v; so far %+v", seat.Snapshot().Me.Name, ev, s)
+			}
+		case <-deadline.C:
+			t.Fatalf("%s: story incomplete after %v: %+v", seat.Snapshot().Me.Name, faultTolerance, s)
+		}
+	}
+	return s
+}
+
+// hasAll reports whether the story holds every one of bodies and the
+// return of the link.
+func hasAll(bodies ...string) func(story) bool {
+	return func(s story) bool {
+		for _, b := range bodies {
+			if !slices.Contains(s.messages, b) {
+				return false
+			}
+		}
+		return s.reconnected
+	}
+}
+
+// wantOnceEach fails unless every message in s appears once.
+func wantOnceEach(t *testing.T, s story, seat store.Seat) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, m := range s.messages {
+		if seen[m]++; seen[m] > 1 {
+			t.Errorf("%s saw %q twice: %q", seat.Snapshot().Me.Name, m, s.messages)
+		}
+	}
+}
+
+// An outage of the backend itself, longer than a lease but within the
+// tolerance, costs nothing: both people are told, keep their seats, and
+// get every message once, including one whose first sending hung in the
+// outage and was sent again.
+func testPause(t *testing.T, f *Faulty) {
+	a, b := replicas(t, f, faultLease, faultTolerance)
+	room, alice, bob := aPair(t, a, b)
+
+	resume := f.Pause(t)
+	stuck := store.NewMessageID()
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	err := alice.Send(ctx, stuck, "typed during the outage")
+	cancel()
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Send during the outage = %v, want ErrUnavailable", err)
+	}
+	for _, seat := range []store.Seat{alice, bob} {
+		if _, ok := next(t, seat).(store.ReconnectingEvent); !ok {
+			t.Fatalf("%s was not told the link is down", seat.Snapshot().Me.Name)
+		}
+	}
+	// The outage itself: it has to last, so that leases would run out.
+	<-time.After(outage)
+	resume()
+
+	sendUntilStored(t, alice, stuck, "typed during the outage")
+	sendUntilStored(t, bob, store.NewMessageID(), "and after it")
+	for _, seat := range []store.Seat{alice, bob} {
+		s := readUntil(t, seat, story{reconnecting: true}, hasAll("typed during the outage", "and after it"))
+		wantOnceEach(t, s, seat)
+	}
+	wantKeptAndOnce(t, a, room, alice, bob)
+}
+
+// wantKeptAndOnce checks that both seats are still taken and that nothing
+// more arrives than a message sent now.
+func wantKeptAndOnce(t *testing.T, a store.Store, room store.Room, alice, bob store.Seat) {
+	t.Helper()
+	if _, err := a.Join(ctx(t), room.ID); !errors.Is(err, store.ErrFull) {
+		t.Errorf("a third Join after the outage = %v, want ErrFull: both seats are kept", err)
+	}
+	send(t, alice, "nothing in between")
+	for _, seat := range []store.Seat{alice, bob} {
+		for {
+			ev := next(t, seat)
+			if _, ok := ev.(store.ReconnectedEvent); ok {
+				continue // a second blip of the link while it settles
+			}
+			if _, ok := ev.(store.ReconnectingEvent); ok {
+				continue
+			}
+			m, ok := ev.(store.MessageEvent)
+			if !ok || m.Message.Body != "nothing in between" {
+				t.Fatalf("%s: %#v before the next message: repeated or lost something", seat.Snapshot().Me.Name, ev)
+			}
+			break
+		}
+	}
+}
+
+// A restart that keeps the data (a persisting Redis, a failover) costs
+// nothing either.
+func testRestartKeepingData(t *testing.T, f *Faulty) {
+	a, b := replicas(t, f, faultLease, faultTolerance)
+	room, alice, bob := aPair(t, a, b)
+	send(t, bob, "before the restart")
+
+	f.Restart(t, true)
+	sendUntilStored(t, alice, store.NewMessageID(), "after the restart")
+	for _, seat := range []store.Seat{alice, bob} {
+		s := readUntil(t, seat, story{}, hasAll("before the restart", "after the restart"))
+		wantOnceEach(t, s, seat)
+	}
+	wantKeptAndOnce(t, a, room, alice, bob)
+	// Someone joining now gets the whole conversation.
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	carol := join(t, b, room.ID)
+	if h := historyBodies(carol); !slices.Equal(h, []string{"hello", "before the restart", "after the restart", "nothing in between"}) {
+		t.Errorf("history after the restart: %q", h)
+	}
+}
+
+// A backend that comes back empty has forgotten every room: both people
+// are told the room no longer exists, and new rooms work at once.
+func testRestartLosingData(t *testing.T, f *Faulty) {
+	a, b := replicas(t, f, faultLease, faultTolerance)
+	room, alice, bob := aPair(t, a, b)
+
+	f.Restart(t, false)
+	for _, seat := range []store.Seat{alice, bob} {
+		var ended store.EndedEvent
+		for ended.Reason == 0 {
+			switch ev := nextWithin(t, seat, faultTolerance).(type) {
+			case store.EndedEvent:
+				ended = ev
+			case store.ReconnectingEvent, store.ReconnectedEvent:
+			default:
+				t.Fatalf("%#v before the end", ev)
+			}
+		}
+		if ended.Reason != store.EndVanished {
+			t.Errorf("%s ended with %v, want vanished", seat.Snapshot().Me.Name, ended.Reason)
+		}
+		closed(t, seat)
+	}
+	if _, err := b.Join(ctx(t), room.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Join of the forgotten room = %v, want ErrNotFound", err)
+	}
+	aPair(t, b, a)
+}
+
+// A full backend refuses new rooms, seats and messages with
+// ErrServiceFull, keeps everyone seated however long it lasts, lets people
+// leave, and takes everything again once it has room.
+func testFull(t *testing.T, f *Faulty) {
+	a, b := replicas(t, f, faultLease, faultTolerance)
+	room, alice, bob := aPair(t, a, b)
+
+	free := f.Fill(t)
+	if _, err := a.Create(ctx(t)); !errors.Is(err, store.ErrServiceFull) {
+		t.Errorf("Create while full = %v, want ErrServiceFull", err)
+	}
+	if err := alice.Send(ctx(t), store.NewMessageID(), "no room for me"); !errors.Is(err, store.ErrServiceFull) {
+		t.Errorf("Send while full = %v, want ErrServiceFull", err)
+	}
+	// Full for several leases: nobody loses a seat to it.
+	<-time.After(outage)
+	for _, seat := range []store.Seat{alice, bob} {
+		select {
+		case ev := <-seat.Events():
+			t.Fatalf("%s got %#v while the store was full", seat.Snapshot().Me.Name, ev)
+		default:
+		}
+	}
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Errorf("Leave while full = %v", err)
+	}
+	if got := nextOf[store.LeftEvent](t, alice).Member; got != bob.Snapshot().Me {
+		t.Errorf("%v left, want %v", got, bob.Snapshot().Me)
+	}
+	if _, err := b.Join(ctx(t), room.ID); !errors.Is(err, store.ErrServiceFull) {
+		t.Errorf("Join while full = %v, want ErrServiceFull", err)
+	}
+
+	free()
+	send(t, alice, "room again")
+	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "room again" {
+		t.Errorf("got %q", got)
+	}
+	join(t, b, room.ID)
+	aPair(t, a, b)
+}
+
+// An outage longer than the tolerance ends the seats (the people are told
+// and the room lives on), and once the backend is back the seats are
+// free for anyone.
+func testBeyondTolerance(t *testing.T, f *Faulty) {
+	const tolerance = 2 * time.Second
+	a, b := replicas(t, f, faultLease, tolerance)
+	room, alice, bob := aPair(t, a, b)
+
+	resume := f.Pause(t)
+	for _, seat := range []store.Seat{alice, bob} {
+		var ended store.EndedEvent
+		for ended.Reason == 0 {
+			switch ev := nextWithin(t, seat, faultTolerance).(type) {
+			case store.EndedEvent:
+				ended = ev
+			case store.ReconnectingEvent:
+			default:
+				t.Fatalf("%#v before the end", ev)
+			}
+		}
+		if ended.Reason != store.EndLeaseLost || !ended.RoomLivesOn {
+			t.Errorf("%s ended with %+v, want the seat given up and the room living on", seat.Snapshot().Me.Name, ended)
+		}
+	}
+	resume()
+	var seated []store.Seat
+	deadline := time.NewTimer(faultTolerance)
+	defer deadline.Stop()
+	tick := time.NewTicker(retryEvery)
+	defer tick.Stop()
+	for len(seated) < store.Capacity {
+		seat, err := a.Join(ctx(t), room.ID)
+		switch {
+		case err == nil:
+			seated = append(seated, seat)
+			t.Cleanup(func() { _ = seat.Leave(context.Background()) })
+			continue
+		case !errors.Is(err, store.ErrFull) && !errors.Is(err, store.ErrUnavailable):
+			t.Fatalf("Join after the outage = %v", err)
+		}
+		select {
+		case <-deadline.C:
+			t.Fatalf("after the outage only %d seats came free: %v", len(seated), err)
+		case <-tick.C:
+		}
+	}
+}
