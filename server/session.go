@@ -143,6 +143,7 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 
 // takeSeat routes a username: anything that is not shaped like a room ID
 // (such as the local login name OpenSSH sends by default) creates a room.
+// The seat it returns sends at most the server's message rate.
 func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat store.Seat, created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
@@ -169,7 +170,10 @@ func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat
 	if errors.Is(err, store.ErrNotFound) {
 		s.clients.failedJoin(from)
 	}
-	return seat, created, err // the store says "join room: …"
+	if err != nil {
+		return nil, created, err // the store says "join room: …"
+	}
+	return newPacedSeat(seat, s.limits.MessagesPerSecond, s.limits.MessageBurst), created, nil
 }
 
 func (s *Server) refuseJoin(sess ssh.Session, err error) {
@@ -187,6 +191,9 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		text, reason = "Too many attempts to join rooms that do not exist. Please wait a minute.", "failed joins"
 	case errors.Is(err, store.ErrClosed):
 		text, reason = "The server is shutting down. Please try again in a moment.", "closed"
+	case errors.Is(err, store.ErrServiceFull):
+		// The store logs it, sparingly, with a count.
+		text, reason = "The service is full right now. Please try again in a few minutes.", "service full"
 	case errors.Is(err, store.ErrUnavailable):
 		s.log.Warn("take seat", "err", err)
 		text, reason = "The chat cannot reach its room store right now. Please try again in a moment.", "unavailable"
@@ -216,15 +223,13 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	pty, _, _ := sess.Pty()
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
 	model := ui.New(ui.Config{
-		Seat:         seat,
-		JoinCommand:  s.public.Command(seat.Snapshot().Room.ID.String()),
-		Profile:      colorProfile(sess.Environ(), pty.Term),
-		Location:     clientLocation(sess.Environ()),
-		Width:        width,
-		Height:       height,
-		MessageRate:  s.limits.MessagesPerSecond,
-		MessageBurst: s.limits.MessageBurst,
-		Clock:        s.clock,
+		Seat:        seat,
+		JoinCommand: s.public.Command(seat.Snapshot().Room.ID.String()),
+		Profile:     colorProfile(sess.Environ(), pty.Term),
+		Location:    clientLocation(sess.Environ()),
+		Width:       width,
+		Height:      height,
+		Clock:       s.clock,
 	})
 	// The screen draws each change at once and costs nothing while
 	// nothing changes (see package screen); Bubble Tea's own renderer,
@@ -270,7 +275,11 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	if err := display.Close(); err != nil {
 		return ui.Outcome{}, false
 	}
-	return screen.Inner(final).(*ui.Model).Outcome(), true
+	// The model is updated in place; final is the same one, wrapped.
+	if m, ok := screen.Inner(final).(interface{ Outcome() ui.Outcome }); ok {
+		return m.Outcome(), true
+	}
+	return model.Outcome(), true
 }
 
 // receiveKeys reads the session's input into keys until the client hangs

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,6 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
-	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/store"
@@ -38,6 +38,10 @@ const (
 	storeTimeout = 10 * time.Second
 	// droppedNotice is how long the screen says that input was dropped.
 	droppedNotice = 3 * time.Second
+	// retryEvery is how soon a message whose sending had an unknown
+	// outcome is sent again (under its ID: it is stored at most once), if
+	// the link's return does not come first.
+	retryEvery = time.Second
 )
 
 // Config is what a chat screen needs.
@@ -51,10 +55,6 @@ type Config struct {
 	Location *time.Location
 	// Width and Height are the terminal size until the first WindowSizeMsg.
 	Width, Height int
-	// MessageRate and MessageBurst limit how fast messages may be sent;
-	// zero means unlimited.
-	MessageRate  rate.Limit
-	MessageBurst int
 	// Clock drives the countdown; without one it shows the time the
 	// screen was made.
 	Clock *Clock
@@ -76,15 +76,25 @@ type Outcome struct {
 
 // Model is the chat screen.
 type Model struct {
-	seat     store.Seat
-	clock    *Clock
-	snap     store.Snapshot
-	join     string
-	loc      *time.Location
-	styles   *styles // shared by every screen with the same colours
-	input    textinput.Model
-	conv     conversation
-	sendRate *rate.Limiter // nil: unlimited
+	seat   store.Seat
+	clock  *Clock
+	snap   store.Snapshot
+	join   string
+	loc    *time.Location
+	styles *styles // shared by every screen with the same colours
+	input  textinput.Model
+	conv   conversation
+
+	// outbox is what was sent from the input and is not stored yet,
+	// oldest first. Messages go out one at a time, in order, each under
+	// the ID it got when Enter was pressed, so one sent again after an
+	// unknown outcome is stored at most once.
+	outbox  []outgoing
+	sending store.MessageID // the message whose Send is on its way, if any
+	retryAt time.Time       // when to send outbox[0] again, if nothing is on its way
+	// reconnected: the link came back while messages waited; once they
+	// are stored, the screen can say that nothing was lost.
+	reconnected bool
 
 	width, height int
 	title         string // the header's left part, and its width
@@ -164,8 +174,8 @@ type (
 	streamEnded struct{}
 	tickMsg     time.Time // the moment the clock ticked
 	sendResult  struct {
-		text string
-		err  error
+		id  store.MessageID
+		err error
 	}
 	destroyError struct{ err error }
 )
@@ -207,9 +217,6 @@ func New(cfg Config) *Model {
 	}
 	m.title = st.header.Render("private room") + st.help.Render(" · you are ") + st.me.Render(safetext.Sanitize(snap.Me.Name))
 	m.titleWidth = lipgloss.Width(m.title)
-	if cfg.MessageRate > 0 {
-		m.sendRate = rate.NewLimiter(cfg.MessageRate, max(cfg.MessageBurst, 1))
-	}
 	for _, msg := range snap.History {
 		m.entries = append(m.entries, entry{msg: &msg, at: msg.At})
 	}
@@ -276,6 +283,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if noticeEnds {
 			m.touch()
 		}
+		if m.retryDue(m.now) {
+			return m, m.sendNext()
+		}
 		return m, nil
 	}
 	m.touch()
@@ -290,8 +300,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// we quit before leaving; anything else means the room is gone.
 		return m.finish("The connection to the room was lost.")
 	case sendResult:
-		m.handleSendResult(msg)
-		return m, nil
+		return m, m.handleSendResult(msg)
 	case destroyError:
 		if !errors.Is(msg.err, store.ErrEnded) {
 			m.setStatus("Could not destroy the room. Try again.", true)
@@ -421,46 +430,128 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), true)
 		return m, nil
 	}
-	if m.sendRate != nil && !m.sendRate.Allow() {
-		m.setStatus(fmt.Sprintf("Slow down: at most %g messages a second. Not sent; press enter again in a moment.", float64(m.sendRate.Limit())), true)
-		// The text stays; what is typed next (the following lines of a
-		// paste) must not run into it.
-		if !strings.HasSuffix(text, " ") {
-			m.input.SetValue(text + " ")
-			m.input.CursorEnd()
-			m.measureInput()
-		}
-		return m, nil
-	}
 	m.input.Reset()
 	m.measureInput()
-	m.setStatus("", false)
+	if !m.reconnecting {
+		m.setStatus("", false)
+	}
+	m.outbox = append(m.outbox, outgoing{id: store.NewMessageID(), text: text})
+	return m, m.sendNext()
+}
+
+// outgoing is a message on its way to the room.
+type outgoing struct {
+	id   store.MessageID
+	text string
+}
+
+// sendNext sends the oldest message of the outbox, unless one is on its
+// way already: messages are stored in the order they were written.
+func (m *Model) sendNext() tea.Cmd {
+	if m.sending != "" || len(m.outbox) == 0 {
+		return nil
+	}
+	next := m.outbox[0]
+	m.sending, m.retryAt = next.id, time.Time{}
 	seat := m.seat
-	return m, func() tea.Msg {
+	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		return sendResult{text: text, err: seat.Send(ctx, store.NewMessageID(), text)}
+		return sendResult{id: next.id, err: seat.Send(ctx, next.id, next.text)}
 	}
 }
 
-func (m *Model) handleSendResult(r sendResult) {
+// retryDue reports whether the message whose outcome was unknown is to
+// be sent again now.
+func (m *Model) retryDue(now time.Time) bool {
+	return m.sending == "" && len(m.outbox) > 0 && !m.retryAt.IsZero() && !now.Before(m.retryAt)
+}
+
+func (m *Model) handleSendResult(r sendResult) tea.Cmd {
+	if r.id != m.sending {
+		return nil // its message arrived meanwhile: the answer is stale
+	}
+	m.sending = ""
+	if len(m.outbox) == 0 || m.outbox[0].id != r.id {
+		return m.sendNext()
+	}
 	switch {
-	case r.err == nil, errors.Is(r.err, store.ErrEnded):
-		// Delivered (it comes back as an event), or the room is ending
-		// and its EndedEvent is on the way.
-		return
+	case r.err == nil:
+		m.stored(r.id)
+		return m.sendNext()
+	case errors.Is(r.err, store.ErrEnded):
+		// The room is ending, and its EndedEvent is on the way.
+		return nil
+	case errors.Is(r.err, store.ErrUnavailable), errors.Is(r.err, context.DeadlineExceeded):
+		// Whether it was stored is unknown. It stays out of the input
+		// (it may have been delivered) and is sent again, under its ID,
+		// when the link is back or in a moment, whichever comes first;
+		// if it was stored, its event takes it out of the outbox.
+		m.retryAt = time.Now().Add(retryEvery)
+		m.setStatus("Not sent yet: the room cannot be reached. It goes out as soon as it can.", true)
+		return nil
+	}
+	// Refused: nothing of it was stored. It goes back into the input, with
+	// whatever waited behind it.
+	m.reconnected = false
+	m.restoreOutbox()
+	switch {
+	case errors.Is(r.err, store.ErrTooFast):
+		m.setStatus("Slow down: too many messages at once. Not sent; press enter again in a moment.", true)
+	case errors.Is(r.err, store.ErrServiceFull):
+		m.setStatus("Not sent: the service is full right now. Press enter to try again in a moment.", true)
 	case errors.Is(r.err, store.ErrMessageTooLong):
 		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", safetext.MaxMessageRunes), true)
 	case errors.Is(r.err, store.ErrEmptyMessage):
-		return
+		m.setStatus("", false)
 	default:
-		m.setStatus("Not sent: the room could not be reached. Press enter to try again.", true)
+		m.setStatus("Not sent: something went wrong. Press enter to try again.", true)
 	}
-	if m.input.Value() == "" {
-		m.input.SetValue(r.text)
-		m.measureInput()
-		m.input.CursorEnd()
+	return nil
+}
+
+// stored takes the message id out of the outbox: the room has it.
+func (m *Model) stored(id store.MessageID) {
+	i := slices.IndexFunc(m.outbox, func(o outgoing) bool { return o.id == id })
+	if i < 0 {
+		return
 	}
+	m.outbox = slices.Delete(m.outbox, i, i+1)
+	if m.sending == id {
+		m.sending = "" // its answer, when it comes, is stale
+	}
+	if len(m.outbox) > 0 {
+		return
+	}
+	m.retryAt = time.Time{}
+	switch {
+	case m.reconnected && !m.reconnecting:
+		m.reconnected = false
+		m.setStatus("Reconnected. Nothing was lost.", false)
+	case m.statusIsError && strings.HasPrefix(m.status, "Not sent yet"):
+		m.setStatus("", false)
+	}
+}
+
+// restoreOutbox puts the messages that were not stored back into the
+// input, oldest first, before whatever was typed since; a space after
+// them keeps what is typed next (the following lines of a paste) apart.
+func (m *Model) restoreOutbox() {
+	parts := make([]string, 0, len(m.outbox)+1)
+	for _, o := range m.outbox {
+		parts = append(parts, strings.TrimRight(o.text, " "))
+	}
+	if typed := m.input.Value(); typed != "" {
+		parts = append(parts, typed)
+	}
+	m.outbox, m.sending, m.retryAt = nil, "", time.Time{}
+	text := strings.Join(parts, " ")
+	if !strings.HasSuffix(text, " ") {
+		text += " "
+	}
+	m.input.SetValue(text)
+	m.input.CursorEnd()
+	m.measureInput()
 }
 
 func destroy(seat store.Seat) tea.Cmd {
@@ -480,6 +571,10 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 	case store.MessageEvent:
 		msg := ev.Message
 		m.addEntry(entry{msg: &msg, at: msg.At})
+		if msg.From.ID == m.snap.Me.ID {
+			m.stored(msg.ID)
+			return m, m.sendNext()
+		}
 	case store.JoinedEvent:
 		member := ev.Member
 		m.partner = &member
@@ -493,7 +588,16 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		m.reconnecting = true
 	case store.ReconnectedEvent:
 		m.reconnecting = false
-		m.setStatus("Reconnected. Nothing was lost.", false)
+		if len(m.outbox) == 0 {
+			m.setStatus("Reconnected. Nothing was lost.", false)
+			return m, nil
+		}
+		// What was written meanwhile goes out now; once it is stored,
+		// nothing was lost.
+		m.reconnected = true
+		m.setStatus("Reconnected. Sending what you wrote…", false)
+		m.retryAt = time.Now()
+		return m, m.sendNext()
 	case store.EndedEvent:
 		return m.finish(m.endedText(ev))
 	}
@@ -502,6 +606,14 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 
 func (m *Model) finish(text string) (tea.Model, tea.Cmd) {
 	m.done = true
+	if len(m.outbox) > 0 {
+		// The screen closes: what the person wrote must not vanish with it.
+		texts := make([]string, len(m.outbox))
+		for i, o := range m.outbox {
+			texts[i] = safetext.Sanitize(o.text)
+		}
+		text += "\nNot confirmed as sent: " + strings.Join(texts, " / ")
+	}
 	m.outcome = Outcome{Text: text}
 	return m, tea.Quit
 }
@@ -759,7 +871,14 @@ func (m *Model) statusView() string {
 		return m.styles.warning.Render("Destroy this room and every message in it, for both of you? y/n")
 	}
 	if m.reconnecting {
-		return ansi.Truncate(m.styles.warning.Render("Reconnecting to the room… nothing can be sent until it is back."), m.width, "…")
+		text := "Reconnecting to the room… what you send waits and goes out when it is back."
+		switch n := len(m.outbox); {
+		case n == 1:
+			text = "Reconnecting to the room… your message waits and goes out when it is back."
+		case n > 1:
+			text = fmt.Sprintf("Reconnecting to the room… your %d messages wait and go out when it is back.", n)
+		}
+		return ansi.Truncate(m.styles.warning.Render(text), m.width, "…")
 	}
 	if m.now.Before(m.droppedUntil) {
 		return ansi.Truncate(m.styles.warning.Render("Too much input at once: some of what you sent was dropped."), m.width, "…")

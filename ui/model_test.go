@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -126,6 +127,9 @@ func TestSendShowsYouAndPartnerApart(t *testing.T) {
 		t.Fatalf("send: %v", res.err)
 	}
 	m = deliver(t, m)
+	if len(m.outbox) != 0 {
+		t.Fatalf("the delivered message is still in the outbox: %v", m.outbox)
+	}
 	if err := rm.b.Send(context.Background(), store.NewMessageID(), "hello from b"); err != nil {
 		t.Fatal(err)
 	}
@@ -472,16 +476,171 @@ func TestIndentedPasteIsKeptWhole(t *testing.T) {
 	}
 }
 
-// Lines that arrive faster than they may be sent stay in the input, apart.
+// Lines that arrive faster than they may be sent stay in the input, in
+// order and apart, with the server's refusal said.
 func TestLinesBeyondTheRateLimitDoNotRunTogether(t *testing.T) {
 	rm := newRoom(t, true)
-	m := New(Config{Seat: rm.a, JoinCommand: joinCommand, Profile: termenv.Ascii, Width: 80, Height: 20, MessageRate: 1, MessageBurst: 1})
+	paced := &refusingSeat{Seat: rm.a, after: 1, err: store.ErrTooFast}
+	m := newModel(t, paced, termenv.Ascii)
+	var cmds []tea.Cmd
 	for _, line := range []string{"one", "two", "three"} {
 		m = typeText(t, m, line)
-		m, _ = step(t, m, press(tea.KeyEnter))
+		var cmd tea.Cmd
+		m, cmd = step(t, m, press(tea.KeyEnter))
+		cmds = append(cmds, cmd)
 	}
+	// One message is on its way at a time; the others wait their turn.
+	if cmds[1] != nil || cmds[2] != nil {
+		t.Fatal("a second send started while the first was on its way")
+	}
+	m = runSends(t, m, cmds[0])
 	if got := m.input.Value(); got != "two three " || !strings.Contains(m.View(), "Slow down") {
-		t.Fatalf("input %q, want the lines not sent kept apart, and a notice", got)
+		t.Fatalf("input %q, want the lines not sent kept apart, and a notice:\n%s", got, m.View())
+	}
+	if got := bodiesOn(t, rm.b); !slices.Equal(got, []string{"one"}) {
+		t.Fatalf("the partner got %q, want only the line that was allowed", got)
+	}
+}
+
+// refusingSeat refuses every Send after the first after ones with err, as
+// a server policy or a full store does.
+type refusingSeat struct {
+	store.Seat
+	after int
+	err   error
+	sent  int
+}
+
+func (s *refusingSeat) Send(ctx context.Context, id store.MessageID, body string) error {
+	if s.sent++; s.sent > s.after {
+		return s.err
+	}
+	return s.Seat.Send(ctx, id, body)
+}
+
+// runSends runs cmd and the sends its results start, until none is left,
+// feeding every result to m.
+func runSends(t *testing.T, m *Model, cmd tea.Cmd) *Model {
+	t.Helper()
+	for cmd != nil {
+		msg := cmd()
+		m, cmd = step(t, m, msg)
+	}
+	return m
+}
+
+// bodiesOn drains the message events queued on seat.
+func bodiesOn(t *testing.T, seat store.Seat) []string {
+	t.Helper()
+	var out []string
+	for {
+		select {
+		case ev := <-seat.Events():
+			if msg, ok := ev.(store.MessageEvent); ok {
+				out = append(out, msg.Message.Body)
+			}
+		default:
+			return out
+		}
+	}
+}
+
+// unsureSeat fails its first Sends with ErrUnavailable as a store does when
+// it cannot tell whether a message was stored; with stored set, the first
+// attempt went through nevertheless (its answer was lost).
+type unsureSeat struct {
+	store.Seat
+	failures int
+	stored   bool
+	calls    []store.MessageID
+}
+
+func (s *unsureSeat) Send(ctx context.Context, id store.MessageID, body string) error {
+	s.calls = append(s.calls, id)
+	if len(s.calls) <= s.failures {
+		if s.stored && len(s.calls) == 1 {
+			if err := s.Seat.Send(ctx, id, body); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("send message: %w: i/o timeout", store.ErrUnavailable)
+	}
+	return s.Seat.Send(ctx, id, body)
+}
+
+// A message whose sending timed out but was delivered is never put back
+// into the input: its own event settles it, once, and the screen says
+// nothing was lost only once that is true.
+func TestADeliveredMessageIsNeverPutBack(t *testing.T) {
+	rm := newRoom(t, true)
+	seat := &unsureSeat{Seat: rm.a, failures: 1, stored: true}
+	m := deliver(t, newModel(t, seat, termenv.Ascii)) // b joined
+	m, _ = step(t, m, store.ReconnectingEvent{})
+	m = typeText(t, m, "sent in the outage")
+	m, cmd := step(t, m, press(tea.KeyEnter))
+	m, _ = step(t, m, cmd())
+	if m.input.Value() != "" {
+		t.Fatalf("a message of unknown fate is back in the input: %q", m.input.Value())
+	}
+	if !strings.Contains(m.View(), "your message waits") {
+		t.Fatalf("the screen does not say a message waits:\n%s", m.View())
+	}
+	m, cmd = step(t, m, store.ReconnectedEvent{})
+	if strings.Contains(m.View(), "Nothing was lost") {
+		t.Fatalf("nothing lost said before the message was stored:\n%s", m.View())
+	}
+	m = runSends(t, m, cmd) // sent again, under the same ID
+	m = deliver(t, m)       // its event
+	if got := bodiesOn(t, rm.b); !slices.Equal(got, []string{"sent in the outage"}) {
+		t.Fatalf("the partner got %q, want the message once", got)
+	}
+	if len(seat.calls) != 2 || seat.calls[0] != seat.calls[1] {
+		t.Fatalf("sent as %q, want twice under one ID", seat.calls)
+	}
+	v := m.View()
+	if m.input.Value() != "" || !strings.Contains(v, "Reconnected. Nothing was lost.") || strings.Count(v, "sent in the outage") != 1 {
+		t.Fatalf("input %q; screen:\n%s", m.input.Value(), v)
+	}
+	if len(m.outbox) != 0 {
+		t.Fatalf("outbox still holds %v", m.outbox)
+	}
+}
+
+// Without news of the link, a message of unknown fate is sent again on
+// the countdown's next tick after a moment.
+func TestAMessageOfUnknownFateIsSentAgain(t *testing.T) {
+	rm := newRoom(t, true)
+	seat := &unsureSeat{Seat: rm.a, failures: 1}
+	m := deliver(t, newModel(t, seat, termenv.Ascii)) // b joined
+	m = typeText(t, m, "again")
+	m, cmd := step(t, m, press(tea.KeyEnter))
+	m, cmd = step(t, m, cmd())
+	if cmd != nil || !strings.Contains(m.View(), "Not sent yet") {
+		t.Fatalf("after an unknown outcome:\n%s", m.View())
+	}
+	if _, cmd = step(t, m, tickMsg(time.Now())); cmd != nil {
+		t.Fatal("sent again at once")
+	}
+	m, cmd = step(t, m, tickMsg(time.Now().Add(retryEvery)))
+	m = runSends(t, m, cmd)
+	m = deliver(t, m)
+	if got := bodiesOn(t, rm.b); !slices.Equal(got, []string{"again"}) {
+		t.Fatalf("the partner got %q", got)
+	}
+	if strings.Contains(m.View(), "Not sent") {
+		t.Fatalf("the notice outlived the message's delivery:\n%s", m.View())
+	}
+}
+
+// A send that is refused for good keeps its text in the input, with why.
+func TestARefusedMessageStaysInTheInput(t *testing.T) {
+	rm := newRoom(t, true)
+	m := newModel(t, &refusingSeat{Seat: rm.a, err: store.ErrServiceFull}, termenv.Ascii)
+	m = typeText(t, m, "when there is room")
+	m, cmd := step(t, m, press(tea.KeyEnter))
+	m = runSends(t, m, cmd)
+	if got := m.input.Value(); got != "when there is room " || !strings.Contains(m.View(), "the service is full right now") {
+		t.Fatalf("input %q:\n%s", got, m.View())
 	}
 }
 
