@@ -9,7 +9,7 @@ import (
 
 // Clock drives the countdown of every chat screen in the process: one
 // timer, however many screens count down. A screen waits for its tick in
-// the same command that waits for its room's events, so a countdown costs
+// the same goroutine that waits for its room's events, so a countdown costs
 // no goroutine and no timer of its own.
 //
 // A countdown shows the seconds until its room's deadline, so it changes
@@ -34,9 +34,9 @@ const (
 
 // tickSlot is the screens that tick at one fraction of the second.
 type tickSlot struct {
-	last time.Time     // the slot's last tick
-	msg  tea.Msg       // last as a message, made once for all its screens
-	next chan struct{} // closed at its next tick
+	ticks uint64        // how many times it ticked
+	msg   tea.Msg       // its last tick, made once for all its screens
+	next  chan struct{} // closed at its next tick
 }
 
 // NewClock starts a clock; Stop it when no screen needs it any more.
@@ -51,8 +51,8 @@ func NewClock() *Clock {
 
 func (c *Clock) run() {
 	defer close(c.done)
-	next := time.Now().Truncate(tickWidth).Add(tickWidth)
-	timer := time.NewTimer(time.Until(next))
+	last := slotAt(time.Now())
+	timer := time.NewTimer(untilNextTick(time.Now()))
 	defer timer.Stop()
 	for {
 		select {
@@ -62,17 +62,29 @@ func (c *Clock) run() {
 		}
 		now := time.Now()
 		c.mu.Lock()
-		// Every slot whose moment has come, in order, even if the timer
-		// fired late.
-		for ; !next.After(now); next = next.Add(tickWidth) {
-			slot := &c.slots[slotOf(next)]
-			slot.last, slot.msg = next, tickMsg(next)
+		// Every slot whose moment has come since the last tick, in order
+		// (the timer may fire late), but never more than a second's worth:
+		// after the wall clock jumps, the countdowns follow it.
+		for n := 0; last != slotAt(now) && n < ticksPerSecond; n++ {
+			last = (last + 1) % ticksPerSecond
+			slot := &c.slots[last]
+			slot.ticks++
+			slot.msg = tickMsg(now)
 			close(slot.next)
 			slot.next = make(chan struct{})
 		}
 		c.mu.Unlock()
-		timer.Reset(time.Until(next))
+		timer.Reset(untilNextTick(time.Now()))
 	}
+}
+
+// slotAt is the slot whose tick has come last at t.
+func slotAt(t time.Time) int { return t.Nanosecond() / int(tickWidth) % ticksPerSecond }
+
+// untilNextTick is the time from now to the next tick (measured on the
+// monotonic clock, so a change of the wall clock does not stop it).
+func untilNextTick(now time.Time) time.Duration {
+	return tickWidth - time.Duration(now.Nanosecond())%tickWidth
 }
 
 // slotOf is the slot that ticks at t or, for a t between ticks, at the
@@ -81,29 +93,13 @@ func slotOf(t time.Time) int {
 	return (t.Nanosecond() + int(tickWidth) - 1) / int(tickWidth) % ticksPerSecond
 }
 
-// after returns a channel that is closed at the first tick of slot later
-// than seen: at once if there has been one already, so a screen busy with
-// other things never misses a change of its countdown.
-func (c *Clock) after(slot int, seen time.Time) <-chan struct{} {
+// ticks returns how many times slot has ticked, its last tick as a message,
+// and a channel closed at its next tick.
+func (c *Clock) tick(slot int) (ticks uint64, msg tea.Msg, next <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.slots[slot].last.After(seen) {
-		return alreadyTicked
-	}
-	return c.slots[slot].next
-}
-
-var alreadyTicked = func() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}()
-
-// tick is slot's last tick, as a message.
-func (c *Clock) tick(slot int) tea.Msg {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.slots[slot].msg
+	s := &c.slots[slot]
+	return s.ticks, s.msg, s.next
 }
 
 // Stop stops the clock: screens still waiting get no more ticks. It is

@@ -30,6 +30,14 @@ func (c *conversation) add(lines []string) {
 	}
 }
 
+// drop removes the first n lines; the reader keeps their place.
+func (c *conversation) drop(n int) {
+	n = min(n, len(c.lines))
+	clear(c.lines[:n])
+	c.lines = c.lines[n:]
+	c.top = max(c.top-n, 0)
+}
+
 func (c *conversation) setHeight(h int) {
 	follow := c.atBottom()
 	c.height = h

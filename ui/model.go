@@ -1,6 +1,7 @@
 // Package ui is the chat screen: a Bubble Tea model over one store.Seat. It
-// knows nothing of SSH; the server hands it a seat, a renderer for the
-// client's terminal and the command that joins the room.
+// knows nothing of SSH; the server hands it a seat, the colour profile of
+// the client's terminal and the command that joins the room, and draws it
+// with package screen.
 package ui
 
 import (
@@ -246,13 +247,25 @@ func (m *Model) Init() tea.Cmd { return nil }
 // must first help it mark, and thousands of them each second made every
 // collection stall the people who were talking.
 func (m *Model) Listen() func(send func(tea.Msg)) {
-	seat, clock, seen := m.seat, m.clock, m.now
+	seat, clock := m.seat, m.clock
 	slot := slotOf(m.snap.Room.ExpiresAt)
+	var seen uint64 // the ticks this screen has had
+	if clock != nil {
+		seen, _, _ = clock.tick(slot)
+	}
 	return func(send func(tea.Msg)) {
-		var ticked <-chan struct{} // never, without a clock
 		for {
+			var next <-chan struct{} // never, without a clock
 			if clock != nil {
-				ticked = clock.after(slot, seen)
+				ticks, tick, ch := clock.tick(slot)
+				if ticks != seen {
+					// One tick or more came while the screen was busy:
+					// the latest says all of them.
+					seen = ticks
+					send(tick)
+					continue
+				}
+				next = ch
 			}
 			select {
 			case ev, ok := <-seat.Events():
@@ -261,10 +274,7 @@ func (m *Model) Listen() func(send func(tea.Msg)) {
 					return
 				}
 				send(ev)
-			case <-ticked:
-				tick := clock.tick(slot)
-				seen = time.Time(tick.(tickMsg))
-				send(tick)
+			case <-next:
 			}
 		}
 	}
@@ -312,9 +322,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.finish(msg.Reason + m.livesOn())
 	case InputDropped:
 		// Shown for a while whatever else the keys of the flood say: they
-		// keep coming, each with a status of its own.
-		m.now = time.Now()
-		m.droppedUntil = m.now.Add(droppedNotice)
+		// keep coming, each with a status of its own. (The countdown's
+		// time stays the clock's, so both people's agree.)
+		m.droppedUntil = time.Now().Add(droppedNotice)
 	}
 	return m, nil
 }
@@ -428,6 +438,7 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	}
 	if n := safetext.RuneCount(clean); n > safetext.MaxMessageRunes {
 		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), true)
+		m.keepApart()
 		return m, nil
 	}
 	m.input.Reset()
@@ -545,11 +556,16 @@ func (m *Model) restoreOutbox() {
 		parts = append(parts, typed)
 	}
 	m.outbox, m.sending, m.retryAt = nil, "", time.Time{}
-	text := strings.Join(parts, " ")
-	if !strings.HasSuffix(text, " ") {
-		text += " "
+	m.input.SetValue(strings.Join(parts, " "))
+	m.keepApart()
+}
+
+// keepApart ends the input with a space, so that what is typed next (the
+// following lines of a paste) does not run into text that stays there.
+func (m *Model) keepApart() {
+	if text := m.input.Value(); !strings.HasSuffix(text, " ") {
+		m.input.SetValue(text + " ")
 	}
-	m.input.SetValue(text)
 	m.input.CursorEnd()
 	m.measureInput()
 }
@@ -664,13 +680,18 @@ func (m *Model) addNotice(text string) {
 }
 
 func (m *Model) addEntry(e entry) {
-	m.entries = append(m.entries, e)
-	if over := len(m.entries) - maxEntries; over > 0 {
-		m.entries = append(m.entries[:0], m.entries[over:]...)
-		m.refreshConversation()
-		return
+	if over := len(m.entries) + 1 - maxEntries; over > 0 {
+		// The oldest go, and their lines with them.
+		dropped := 0
+		for _, old := range m.entries[:over] {
+			dropped += len(old.drawn)
+		}
+		clear(m.entries[:over])
+		m.entries = m.entries[over:]
+		m.conv.drop(dropped)
 	}
 	// The others are drawn already: only the new one's lines are added.
+	m.entries = append(m.entries, e)
 	added := &m.entries[len(m.entries)-1]
 	m.drawEntry(added)
 	m.conv.add(added.drawn)

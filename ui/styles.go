@@ -66,8 +66,15 @@ func wrapOf(style lipgloss.Style) wrapping {
 	return wrapping{open, close}
 }
 
+// maxCountdowns bounds the table: rooms live 10 minutes by default; a
+// countdown of hours is drawn each time until its last hour.
+const maxCountdowns = 3600
+
 // get returns the countdown for secs, with its label or without.
 func (c *countdowns) get(secs int, labelled bool) string {
+	if secs >= maxCountdowns {
+		return c.render(secs, labelled)
+	}
 	c.mu.RLock()
 	if secs < len(c.bare) {
 		defer c.mu.RUnlock()
@@ -80,18 +87,25 @@ func (c *countdowns) get(secs int, labelled bool) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n := len(c.bare); n <= secs; n++ {
-		wrap := c.normal
-		if n <= 60 {
-			wrap = c.lastMinute
-		}
-		bare := wrap.open + formatSeconds(n) + wrap.close
-		c.bare = append(c.bare, bare)
-		c.labelled = append(c.labelled, c.label.open+destructsIn+c.label.close+bare)
+		c.bare = append(c.bare, c.render(n, false))
+		c.labelled = append(c.labelled, c.render(n, true))
 	}
 	if labelled {
 		return c.labelled[secs]
 	}
 	return c.bare[secs]
+}
+
+func (c *countdowns) render(secs int, labelled bool) string {
+	wrap := c.normal
+	if secs <= 60 {
+		wrap = c.lastMinute
+	}
+	bare := wrap.open + formatSeconds(secs) + wrap.close
+	if !labelled {
+		return bare
+	}
+	return c.label.open + destructsIn + c.label.close + bare
 }
 
 var sharedStyles sync.Map // termenv.Profile -> *styles

@@ -18,10 +18,13 @@
 package screen
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
@@ -66,7 +69,8 @@ type Screen struct {
 	full    bool   // the next frame is drawn whole (first frame, resize)
 	writing bool   // a writer goroutine is running
 	closed  bool
-	failed  bool       // a write failed: the client is gone
+	failed  bool       // a write failed (the client is gone) or drawing panicked
+	err     error      // why drawing panicked
 	idle    *sync.Cond // signalled when the writer goroutine ends
 
 	// Used by the writer only (one at a time), and by Close once it is
@@ -123,12 +127,13 @@ func (p *program) View() string {
 	return ""
 }
 
+// resize redraws the whole screen, even at the same size: a terminal
+// made smaller and larger again between two resizes has lost lines that
+// the screen would otherwise think it shows.
 func (s *Screen) resize(width, height int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if width != s.width || height != s.height {
-		s.width, s.height, s.full = width, height, true
-	}
+	s.width, s.height, s.full = width, height, true
 }
 
 // draw takes a copy of frame and makes sure a writer is on its way.
@@ -147,6 +152,16 @@ func (s *Screen) draw(frame []Line) {
 
 // write draws the latest frame until no newer one is left.
 func (s *Screen) write() {
+	defer func() {
+		// Text from the other person is measured and cut here: a bug
+		// in that must end this screen, not the process.
+		if r := recover(); r != nil {
+			s.mu.Lock()
+			s.failed, s.err, s.writing = true, fmt.Errorf("screen: drawing panicked: %v", r), false
+			s.idle.Broadcast()
+			s.mu.Unlock()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		if !s.dirty || s.failed {
@@ -229,10 +244,11 @@ func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 		}
 		buf = append(buf, fit(line.Text, width)...)
 		if line.Right != "" {
-			// Against the right edge; where the width is unknown, after
-			// the text.
-			if rw := ansi.StringWidth(line.Right); width > 0 && rw <= width {
-				buf = appendMoveTo(buf, i, width-rw)
+			// Against the right edge, over the end of the text if they
+			// meet; never past the edge, which would wrap onto the next
+			// row. Where the width is unknown, after the text.
+			if width > 0 {
+				buf = appendMoveTo(buf, i, max(width-ansi.StringWidth(line.Right), 0))
 			}
 			buf = append(buf, fit(line.Right, width)...)
 		}
@@ -258,8 +274,13 @@ func appendMoveTo(buf []byte, row, col int) []byte {
 
 // fit cuts line to width cells, so the terminal never wraps it into the
 // next row. A line has at least as many bytes as cells, so most lines are
-// never measured.
+// never measured. A line break would move the cursor where the screen does
+// not expect it (and frames go to the SSH channel as they are, without a
+// PTY's \n to \r\n), so one is shown as a space.
 func fit(line string, width int) string {
+	if strings.ContainsAny(line, "\r\n") {
+		line = strings.NewReplacer("\r", " ", "\n", " ").Replace(line)
+	}
 	if width <= 0 || len(line) <= width || ansi.StringWidth(line) <= width {
 		return line
 	}
@@ -267,7 +288,7 @@ func fit(line string, width int) string {
 }
 
 func sameLines(a, b []Line) bool {
-	if len(a) != len(b) || (a == nil) != (b == nil) {
+	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
@@ -278,9 +299,20 @@ func sameLines(a, b []Line) bool {
 	return true
 }
 
+// ErrStuck is Close's answer when the frame being written has not gone
+// out within closeWait: the client takes nothing more. The screen may still
+// be writing; close what it writes to, which ends that, and write nothing
+// more to it.
+var ErrStuck = errors.New("screen: the terminal takes nothing more")
+
+// closeWait bounds how long Close waits for a frame being written.
+const closeWait = 5 * time.Second
+
 // Close waits for the frame being written, then restores the terminal:
 // the person's own screen comes back, with its cursor, and pastes arrive
-// as keys again. Nothing is written after Close returns; it is idempotent.
+// as keys again. Nothing is written after Close returns, unless it returns
+// ErrStuck; it is idempotent. It returns why drawing failed, if it
+// panicked.
 func (s *Screen) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -288,14 +320,26 @@ func (s *Screen) Close() error {
 		return nil
 	}
 	s.closed, s.dirty = true, false
-	for s.writing {
+	waited := false
+	timeout := time.AfterFunc(closeWait, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		waited = true
+		s.idle.Broadcast()
+	})
+	for s.writing && !waited {
 		s.idle.Wait()
 	}
-	started, failed := s.started, s.failed
+	timeout.Stop()
+	if s.writing {
+		s.mu.Unlock()
+		return ErrStuck
+	}
+	started, failed, err := s.started, s.failed, s.err
 	s.mu.Unlock()
 	if !started || failed {
-		return nil
+		return err
 	}
-	_, err := io.WriteString(s.out, restore)
+	_, err = io.WriteString(s.out, restore)
 	return err
 }

@@ -2,10 +2,12 @@ package screen
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -134,10 +136,17 @@ func TestResizeRedrawsWholeAndLinesNeverWrap(t *testing.T) {
 	term := newTerminal(10, 3)
 	s := New(term, 10, 3)
 	p := s.Model(lines{"top", "middle", "bottom"})
+	p.View()
+	settle(t, s)
+	// A resize, even to the same size (the terminal may have been made
+	// smaller and larger again in between), draws everything again.
 	next, _ := p.Update(tea.WindowSizeMsg{Width: 10, Height: 3})
 	next.View()
 	settle(t, s)
 	wantRows(t, term, "top", "middle", "bottom")
+	if w := term.lastWrite(); !strings.Contains(w, "\x1b[2J") || !strings.Contains(w, "middle") {
+		t.Fatalf("a resize to the same size was not drawn whole: %q", w)
+	}
 	// Taller than the terminal: the bottom is kept. Wider: cut, never
 	// wrapped onto the next row (wide characters count twice).
 	next, _ = next.Update(tea.WindowSizeMsg{Width: 6, Height: 2})
@@ -166,6 +175,41 @@ func TestRightPartsSitAgainstTheRightEdge(t *testing.T) {
 		t.Fatalf("Render = %q", got)
 	}
 }
+
+// A part against the right edge never runs past it, even when it is wider
+// than the screen: it would wrap onto the next row.
+func TestRightPartsNeverWrap(t *testing.T) {
+	term := newTerminal(10, 3)
+	s := New(term, 10, 3)
+	s.draw([]Line{{Text: "row one"}, {Text: "row two", Right: "much too wide"}, {Text: "row three"}})
+	settle(t, s)
+	wantRows(t, term, "row one", "much too w", "row three")
+}
+
+// A frame that cannot go out (a client that reads nothing) does not hold
+// Close for long, and a writer that panics ends only its screen.
+func TestCloseIsBoundedAndSurvivesPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &gate{Writer: newTerminal(20, 3), open: make(chan struct{}), entered: make(chan struct{}, 1)}
+		s := New(out, 20, 3)
+		s.draw(frame("stuck"))
+		<-out.entered
+		if err := s.Close(); !errors.Is(err, ErrStuck) {
+			t.Fatalf("Close behind a stuck write: %v, want ErrStuck", err)
+		}
+		close(out.open) // what closing the channel would do
+	})
+	s := New(panicking{}, 20, 3)
+	s.draw(frame("boom"))
+	settle(t, s)
+	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("Close after a panic: %v", err)
+	}
+}
+
+type panicking struct{}
+
+func (panicking) Write([]byte) (int, error) { panic("a bug") }
 
 // While a frame is being written (to a client that reads slowly), newer
 // frames replace each other: the burst costs one more write, of its end.
