@@ -62,8 +62,11 @@ type Config struct {
 }
 
 // Disconnect ends the chat screen for a reason of the server's (idle too
-// long, session too long); the room itself lives on.
-type Disconnect struct{ Reason string }
+// long, session too long, shutting down); the room itself lives on.
+type Disconnect struct {
+	Reason string // what the person reads
+	Ending Ending
+}
 
 // InputDropped tells the screen that some of what its person sent was
 // thrown away: more arrived than the chat takes in.
@@ -72,8 +75,28 @@ type InputDropped struct{}
 // Outcome is how a chat ended, to be printed once the full-screen UI has
 // closed so the reason stays readable in the terminal.
 type Outcome struct {
-	Text string
+	Text   string
+	Ending Ending
 }
+
+// Ending names why a chat ended, for logs and metrics: a fixed phrase,
+// never anything a person wrote or a room's ID.
+type Ending string
+
+// The ways a chat ends.
+const (
+	EndingLeft               Ending = "left"
+	EndingDestroyedBySelf    Ending = "destroyed by self"
+	EndingDestroyedByPartner Ending = "destroyed by partner"
+	EndingExpired            Ending = "expired"
+	EndingRoomVanished       Ending = "room vanished"
+	EndingRoomLost           Ending = "room lost"
+	EndingFellBehind         Ending = "fell behind"
+	EndingSeatLost           Ending = "seat lost"
+	EndingShutdown           Ending = "shutdown"
+	EndingIdle               Ending = "idle"
+	EndingMaxSession         Ending = "max session"
+)
 
 // Model is the chat screen.
 type Model struct {
@@ -308,7 +331,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case streamEnded:
 		// Only our own Leave closes the stream without an EndedEvent, and
 		// we quit before leaving; anything else means the room is gone.
-		return m.finish("The connection to the room was lost.")
+		return m.finish("The connection to the room was lost.", EndingRoomLost)
 	case sendResult:
 		return m, m.handleSendResult(msg)
 	case destroyError:
@@ -319,7 +342,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m.handleKey(msg)
 	case Disconnect:
-		return m.finish(msg.Reason + m.livesOn())
+		return m.finish(msg.Reason+m.livesOn(), msg.Ending)
 	case InputDropped:
 		// Shown for a while whatever else the keys of the flood say: they
 		// keep coming, each with a status of its own. (The countdown's
@@ -365,7 +388,7 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		msg.Paste = true
 	}
 	if key.Matches(msg, keys.Leave) {
-		return m.finish(m.leftText())
+		return m.finish(m.leftText(), EndingLeft)
 	}
 	if m.confirming {
 		switch {
@@ -615,12 +638,12 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		m.retryAt = time.Now()
 		return m, m.sendNext()
 	case store.EndedEvent:
-		return m.finish(m.endedText(ev))
+		return m.finish(m.endedText(ev), m.ending(ev))
 	}
 	return m, nil
 }
 
-func (m *Model) finish(text string) (tea.Model, tea.Cmd) {
+func (m *Model) finish(text string, ending Ending) (tea.Model, tea.Cmd) {
 	m.done = true
 	if len(m.outbox) > 0 {
 		// The screen closes: what the person wrote must not vanish with it.
@@ -630,8 +653,30 @@ func (m *Model) finish(text string) (tea.Model, tea.Cmd) {
 		}
 		text += "\nNot confirmed as sent: " + strings.Join(texts, " / ")
 	}
-	m.outcome = Outcome{Text: text}
+	m.outcome = Outcome{Text: text, Ending: ending}
 	return m, tea.Quit
+}
+
+// ending names why the room's stream ended for this seat.
+func (m *Model) ending(ev store.EndedEvent) Ending {
+	switch ev.Reason {
+	case store.EndDestroyed:
+		if ev.By.ID == m.snap.Me.ID {
+			return EndingDestroyedBySelf
+		}
+		return EndingDestroyedByPartner
+	case store.EndExpired:
+		return EndingExpired
+	case store.EndVanished:
+		return EndingRoomVanished
+	case store.EndEvicted:
+		return EndingFellBehind
+	case store.EndLeaseLost:
+		return EndingSeatLost
+	case store.EndShutdown:
+		return EndingShutdown
+	}
+	return EndingRoomLost
 }
 
 func (m *Model) endedText(ev store.EndedEvent) string {

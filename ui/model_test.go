@@ -211,8 +211,8 @@ func TestLeaveQuitsAndSaysHowToReturn(t *testing.T) {
 	if cmd == nil || !m.done {
 		t.Fatal("ctrl+c did not quit")
 	}
-	if out := m.Outcome().Text; !strings.Contains(out, "You left") || !strings.Contains(out, joinCommand) {
-		t.Fatalf("outcome = %q", out)
+	if out := m.Outcome(); !strings.Contains(out.Text, "You left") || !strings.Contains(out.Text, joinCommand) || out.Ending != EndingLeft {
+		t.Fatalf("outcome = %+v", out)
 	}
 }
 
@@ -315,18 +315,19 @@ func TestReconnectingIsVisibleUntilTheLinkIsBack(t *testing.T) {
 
 func TestEveryEndSaysWhyAndWhetherTheRoomLivesOn(t *testing.T) {
 	for _, c := range []struct {
-		ev   store.EndedEvent
-		want []string
+		ev     store.EndedEvent
+		want   []string
+		ending Ending
 	}{
-		{store.EndedEvent{Reason: store.EndExpired}, []string{"Room expired: its 10 minutes are up", "gone"}},
-		{store.EndedEvent{Reason: store.EndDestroyed}, []string{"Room destroyed.", "gone"}},
+		{store.EndedEvent{Reason: store.EndExpired}, []string{"Room expired: its 10 minutes are up", "gone"}, EndingExpired},
+		{store.EndedEvent{Reason: store.EndDestroyed}, []string{"Room destroyed.", "gone"}, EndingDestroyedByPartner},
 		{store.EndedEvent{Reason: store.EndDestroyed, By: store.Member{ID: "x", Name: "anonymous-owl-\x1b[2Jab"}},
-			[]string{"destroyed by your partner (anonymous-owl-[2Jab)", "gone"}},
-		{store.EndedEvent{Reason: store.EndVanished}, []string{"no longer exists", "gone"}},
-		{store.EndedEvent{Reason: store.EndLeaseLost, RoomLivesOn: true}, []string{"seat was given up", "still open", "To return: " + joinCommand}},
-		{store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true}, []string{"fell behind", "To return: " + joinCommand}},
-		{store.EndedEvent{Reason: store.EndShutdown, RoomLivesOn: true}, []string{"shutting down", "still open", "To return: " + joinCommand}},
-		{store.EndedEvent{Reason: store.EndShutdown}, []string{"shutting down", "closed", "gone"}},
+			[]string{"destroyed by your partner (anonymous-owl-[2Jab)", "gone"}, EndingDestroyedByPartner},
+		{store.EndedEvent{Reason: store.EndVanished}, []string{"no longer exists", "gone"}, EndingRoomVanished},
+		{store.EndedEvent{Reason: store.EndLeaseLost, RoomLivesOn: true}, []string{"seat was given up", "still open", "To return: " + joinCommand}, EndingSeatLost},
+		{store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true}, []string{"fell behind", "To return: " + joinCommand}, EndingFellBehind},
+		{store.EndedEvent{Reason: store.EndShutdown, RoomLivesOn: true}, []string{"shutting down", "still open", "To return: " + joinCommand}, EndingShutdown},
+		{store.EndedEvent{Reason: store.EndShutdown}, []string{"shutting down", "closed", "gone"}, EndingShutdown},
 	} {
 		m := newModel(t, newRoom(t, false).a, termenv.Ascii)
 		m, _ = step(t, m, c.ev)
@@ -335,6 +336,15 @@ func TestEveryEndSaysWhyAndWhetherTheRoomLivesOn(t *testing.T) {
 				t.Errorf("%v: outcome %q, want %q in it", c.ev.Reason, m.Outcome().Text, want)
 			}
 		}
+		if got := m.Outcome().Ending; got != c.ending {
+			t.Errorf("%v: ending %q, want %q", c.ev.Reason, got, c.ending)
+		}
+	}
+	// Destroyed by this very person.
+	m := newModel(t, newRoom(t, false).a, termenv.Ascii)
+	m, _ = step(t, m, store.EndedEvent{Reason: store.EndDestroyed, By: m.snap.Me})
+	if got := m.Outcome().Ending; got != EndingDestroyedBySelf || !strings.Contains(m.Outcome().Text, "by you") {
+		t.Errorf("own destroy: ending %q, outcome %q", got, m.Outcome().Text)
 	}
 }
 
