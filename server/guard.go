@@ -76,7 +76,16 @@ func (g *guardedConn) Close() error {
 // show) and a close. One over the limit of open connections is let through
 // uncounted, to be told why inside SSH.
 func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
-	refuseNow, tellInside, release := s.clients.admit(conn.RemoteAddr())
+	verdict, release := s.addrs.Admit(ctx, ClientKey(conn.RemoteAddr()))
+	var refuseNow, tellInside string
+	switch verdict {
+	case TooManyNew:
+		refuseNow = "too many new connections from your address; try again in a few seconds"
+	case Overloaded:
+		refuseNow = "the server is busy; try again in a minute"
+	case TooManyOpen:
+		tellInside = "Too many connections from your address at once: close one and try again."
+	}
 	if refuseNow != "" {
 		s.logRefusal(slog.LevelInfo, "connection refused", refuseNow)
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))

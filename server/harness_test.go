@@ -64,6 +64,13 @@ func startServerOn(t testing.TB, rooms store.Store) *testServer {
 // startServerWith starts a server on rooms with the given limits.
 func startServerWith(t testing.TB, rooms store.Store, limits server.Limits) *testServer {
 	t.Helper()
+	return startServerShared(t, rooms, limits, nil)
+}
+
+// startServerShared starts a server on rooms with the given limits, which
+// addrs enforces per address (nil: in the server's memory).
+func startServerShared(t testing.TB, rooms store.Store, limits server.Limits, addrs server.AddrLimiter) *testServer {
+	t.Helper()
 	key, err := server.LoadOrCreateHostKey(filepath.Join(t.TempDir(), "host_key"))
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +87,7 @@ func startServerWith(t testing.TB, rooms store.Store, limits server.Limits) *tes
 		PublicAddr: server.PublicAddr{Host: "127.0.0.1", Port: port},
 		Logger:     slog.New(slog.NewTextHandler(ts.logs, nil)),
 		Limits:     limits,
+		AddrLimits: addrs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +246,16 @@ func (c *client) exitCode() int {
 	}
 	c.t.Fatalf("%s: session ended without a status: %v", c.name, c.exitErr)
 	return -1
+}
+
+// inputLine is the line of the screen with the input's prompt.
+func inputLine(screen string) string {
+	for line := range strings.Lines(screen) {
+		if strings.HasPrefix(line, "> ") {
+			return line
+		}
+	}
+	return ""
 }
 
 var shareCommand = regexp.MustCompile(`ssh -p (\d+) ([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})@127\.0\.0\.1`)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"maps"
 	"net"
 	"net/netip"
@@ -38,13 +39,20 @@ type Limits struct {
 	MaxSessions int
 
 	// MessagesPerSecond and MessageBurst limit one session's messages:
-	// generous for typing and pasting, short of a flood.
+	// generous for typing and pasting, short of a flood. The server
+	// enforces them around the seat; the screen only shows the refusal.
 	MessagesPerSecond rate.Limit
 	MessageBurst      int
 	// InputBytesPerSecond throttles raw keyboard input on its way to the
 	// chat; what arrives faster waits in a small queue, and beyond that
 	// queue is dropped (see keyboard).
 	InputBytesPerSecond int
+	// RefusalLogsPerSecond and RefusalLogBurst bound the log lines about
+	// refused connections and sessions: refusals are caused by clients,
+	// and a flood of them must not become a flood of lines. The next line
+	// logged says how many were left out.
+	RefusalLogsPerSecond rate.Limit
+	RefusalLogBurst      int
 	// KeysPerSecond throttles keys (a key, a word, a space; a bracketed
 	// paste is one) as the parser makes them: every one costs the chat a
 	// redraw, so a stream of tiny keys would otherwise cost a core.
@@ -69,10 +77,14 @@ func DefaultLimits() Limits {
 		MessageBurst:        30,
 		InputBytesPerSecond: 16 << 10,
 		KeysPerSecond:       200,
+		// Refusal log lines.
+		RefusalLogsPerSecond: 5,
+		RefusalLogBurst:      20,
 	}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every zero field set to DefaultLimits'.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	set := func(v *time.Duration, def time.Duration) {
 		if *v == 0 {
@@ -96,6 +108,10 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.MessageBurst, d.MessageBurst)
 	setInt(&l.InputBytesPerSecond, d.InputBytesPerSecond)
 	setInt(&l.KeysPerSecond, d.KeysPerSecond)
+	setInt(&l.RefusalLogBurst, d.RefusalLogBurst)
+	if l.RefusalLogsPerSecond == 0 {
+		l.RefusalLogsPerSecond = d.RefusalLogsPerSecond
+	}
 	if l.NewConnsPerSecond == 0 {
 		l.NewConnsPerSecond = d.NewConnsPerSecond
 	}
@@ -126,39 +142,50 @@ func defaultMaxSessions() int {
 	return perCPU
 }
 
-// maxTrackedAddrs bounds the memory spent remembering client addresses.
-// Past it, addresses with nothing open are forgotten at once.
-const maxTrackedAddrs = 100_000
-
-// addrForget is how long an address with nothing open is remembered: long
-// enough for every per-minute bucket to have refilled.
-const addrForget = 2 * time.Minute
-
-// clients tracks what each client address is using. Its limits are token
-// buckets, so nobody is shut out beyond the window they exceeded.
-type clients struct {
-	limits   Limits
-	maxAddrs int // maxTrackedAddrs, but for tests
-
-	mu        sync.Mutex
-	byAddr    map[netip.Prefix]*client
-	lastSweep time.Time
+// AddrLimiter enforces the per-address limits of Limits: how many chats a
+// client holds open at once, and how fast it opens connections, creates
+// rooms and fails to join. NewLocalLimiter keeps the counts in this
+// process; a shared one (server/redislimits) keeps them where every
+// replica sees them, so that behind a load balancer the limits hold per
+// person, not per replica. A limiter decides alone: trouble of its own (a
+// shared store out of reach) is its to handle, not the server's.
+//
+// A client is its address grouped as ClientKey groups it.
+type AddrLimiter interface {
+	// Admit decides on a new connection from client. release is never
+	// nil; with Admitted it must be called once the connection closes (it
+	// is idempotent), otherwise it does nothing.
+	Admit(ctx context.Context, client netip.Prefix) (v Verdict, release func())
+	// AllowRoom takes one room creation from client's budget.
+	AllowRoom(ctx context.Context, client netip.Prefix) bool
+	// MayTryJoin reports whether client has failed joins left, without
+	// using one.
+	MayTryJoin(ctx context.Context, client netip.Prefix) bool
+	// FailedJoin spends one of client's failed joins.
+	FailedJoin(ctx context.Context, client netip.Prefix)
 }
 
-type client struct {
-	conns    int
-	newConns *rate.Limiter
-	rooms    *rate.Limiter
-	failures *rate.Limiter
-	lastSeen time.Time
-}
+// Verdict is an AddrLimiter's decision on a new connection.
+type Verdict int
 
-func newClients(l Limits) *clients {
-	return &clients{limits: l, maxAddrs: maxTrackedAddrs, byAddr: make(map[netip.Prefix]*client)}
-}
+const (
+	// Admitted: the connection is counted until its release.
+	Admitted Verdict = iota
+	// TooManyNew: the client opens connections faster than allowed; the
+	// connection is refused before any SSH work.
+	TooManyNew
+	// TooManyOpen: the client holds as many chats as allowed; the
+	// connection is let through uncounted, and its session refused inside
+	// SSH, where OpenSSH shows why.
+	TooManyOpen
+	// Overloaded: the limiter cannot take on another address now; the
+	// connection is refused before any SSH work.
+	Overloaded
+)
 
-// clientKey groups addresses that one client controls.
-func clientKey(addr net.Addr) netip.Prefix {
+// ClientKey groups addresses that one client controls: an IPv4 address,
+// or the /64 of an IPv6 one (a single host holds a whole /64).
+func ClientKey(addr net.Addr) netip.Prefix {
 	ap, err := netip.ParseAddrPort(addr.String())
 	if err != nil {
 		return netip.Prefix{}
@@ -172,9 +199,49 @@ func clientKey(addr net.Addr) netip.Prefix {
 	return prefix
 }
 
-// get returns the client for key, creating it; nil when too many
+// maxTrackedAddrs bounds the memory spent remembering client addresses.
+// Past it, addresses with nothing open are forgotten at once.
+const maxTrackedAddrs = 100_000
+
+// addrForget is how long an address with nothing open is remembered: long
+// enough for every per-minute bucket to have refilled.
+const addrForget = 2 * time.Minute
+
+// localLimiter tracks what each client address is using, in this
+// process. Its limits are token buckets, so nobody is shut out beyond the
+// window they exceeded.
+type localLimiter struct {
+	limits   Limits
+	maxAddrs int // maxTrackedAddrs, but for tests
+
+	mu        sync.Mutex
+	byAddr    map[netip.Prefix]*client
+	lastSweep time.Time
+}
+
+var _ AddrLimiter = (*localLimiter)(nil)
+
+type client struct {
+	conns    int
+	newConns *rate.Limiter
+	rooms    *rate.Limiter
+	failures *rate.Limiter
+	lastSeen time.Time
+}
+
+// NewLocalLimiter returns an AddrLimiter that keeps the counts of limits
+// in this process: right for a single server, per replica for several.
+func NewLocalLimiter(limits Limits) AddrLimiter {
+	return newLocalLimiter(limits.WithDefaults())
+}
+
+func newLocalLimiter(l Limits) *localLimiter {
+	return &localLimiter{limits: l, maxAddrs: maxTrackedAddrs, byAddr: make(map[netip.Prefix]*client)}
+}
+
+// getLocked returns the client for key, creating it; nil when too many
 // addresses are already tracked. Called with c.mu held.
-func (c *clients) getLocked(key netip.Prefix, now time.Time) *client {
+func (c *localLimiter) getLocked(key netip.Prefix, now time.Time) *client {
 	if now.Sub(c.lastSweep) > addrForget/2 {
 		c.lastSweep = now
 		for k, cl := range c.byAddr {
@@ -207,30 +274,24 @@ func (c *clients) getLocked(key netip.Prefix, now time.Time) *client {
 	return cl
 }
 
-// admit decides on a new connection from addr. refuseNow is a refusal
-// that is cheapest made at once, before any SSH work: a line of text and a
-// close. tellInside is a refusal to make inside SSH, where OpenSSH shows it
-// to the person (it shows nothing of a line sent before the handshake):
-// the connection is let through uncounted and its session refused with
-// the text. Otherwise the connection is counted until release is called.
-func (c *clients) admit(addr net.Addr) (refuseNow, tellInside string, release func()) {
-	key := clientKey(addr)
+// Admit implements AddrLimiter.
+func (c *localLimiter) Admit(_ context.Context, key netip.Prefix) (Verdict, func()) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cl := c.getLocked(key, now)
 	switch {
 	case cl == nil:
-		return "the server is busy; try again in a minute", "", nil
+		return Overloaded, func() {}
 	case !cl.newConns.AllowN(now, 1):
 		// Rate first: it bounds the handshakes over-limit clients get.
-		return "too many new connections from your address; try again in a few seconds", "", nil
+		return TooManyNew, func() {}
 	case cl.conns >= c.limits.ConnsPerAddr:
-		return "", "Too many connections from your address at once: close one and try again.", func() {}
+		return TooManyOpen, func() {}
 	}
 	cl.conns++
 	var once sync.Once
-	return "", "", func() {
+	return Admitted, func() {
 		once.Do(func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -240,26 +301,26 @@ func (c *clients) admit(addr net.Addr) (refuseNow, tellInside string, release fu
 	}
 }
 
-// allowRoom takes one room creation from addr's budget.
-func (c *clients) allowRoom(addr net.Addr) bool {
-	return c.take(addr, func(cl *client) *rate.Limiter { return cl.rooms }, true)
+// AllowRoom implements AddrLimiter.
+func (c *localLimiter) AllowRoom(_ context.Context, key netip.Prefix) bool {
+	return c.take(key, func(cl *client) *rate.Limiter { return cl.rooms }, true)
 }
 
-// mayTryJoin reports whether addr has failed joins left, without using one.
-func (c *clients) mayTryJoin(addr net.Addr) bool {
-	return c.take(addr, func(cl *client) *rate.Limiter { return cl.failures }, false)
+// MayTryJoin implements AddrLimiter.
+func (c *localLimiter) MayTryJoin(_ context.Context, key netip.Prefix) bool {
+	return c.take(key, func(cl *client) *rate.Limiter { return cl.failures }, false)
 }
 
-// failedJoin spends one of addr's failed joins.
-func (c *clients) failedJoin(addr net.Addr) {
-	c.take(addr, func(cl *client) *rate.Limiter { return cl.failures }, true)
+// FailedJoin implements AddrLimiter.
+func (c *localLimiter) FailedJoin(_ context.Context, key netip.Prefix) {
+	c.take(key, func(cl *client) *rate.Limiter { return cl.failures }, true)
 }
 
-func (c *clients) take(addr net.Addr, bucket func(*client) *rate.Limiter, spend bool) bool {
+func (c *localLimiter) take(key netip.Prefix, bucket func(*client) *rate.Limiter, spend bool) bool {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cl := c.getLocked(clientKey(addr), now)
+	cl := c.getLocked(key, now)
 	if cl == nil {
 		return false
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// Limits bound clients and sessions; zero fields take DefaultLimits.
 	Limits Limits
+	// AddrLimits enforces the per-address limits of Limits. Nil keeps them
+	// in this process (NewLocalLimiter); with several replicas give one
+	// they share (server/redislimits), or each replica counts alone.
+	AddrLimits AddrLimiter
 }
 
 // Server serves the chat over SSH.
@@ -38,7 +42,7 @@ type Server struct {
 	log      *slog.Logger
 	ssh      *ssh.Server
 	limits   Limits
-	clients  *clients
+	addrs    AddrLimiter
 	sessions atomic.Int64 // open chat sessions
 	// clock ticks every session's countdown.
 	clock *ui.Clock
@@ -54,10 +58,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.HostKey == nil || cfg.Logger == nil {
 		return nil, errors.New("server: Store, HostKey and Logger are required")
 	}
-	limits := cfg.Limits.withDefaults()
+	limits := cfg.Limits.WithDefaults()
+	addrs := cfg.AddrLimits
+	if addrs == nil {
+		addrs = newLocalLimiter(limits)
+	}
 	s := &Server{
-		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, clients: newClients(limits),
-		refusalLog: rate.NewLimiter(refusalLogsPerSecond, refusalLogBurst),
+		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, addrs: addrs,
+		refusalLog: rate.NewLimiter(limits.RefusalLogsPerSecond, limits.RefusalLogBurst),
 		clock:      ui.NewClock(),
 	}
 	srv, err := wish.NewServer(
@@ -126,8 +134,10 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Shutdown stops accepting connections and waits for open sessions to end
-// (close the store first, so they do) or for ctx to expire. If they did
-// not end, Close ends them.
+// or for ctx to expire; then Close ends those left. A session ends when its
+// person leaves (its seat is given up then), or when the store is closed
+// under it: its screen says the server is shutting down, and the store's
+// Close gives the seat up itself.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.ssh.Shutdown(ctx); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
 		return fmt.Errorf("shutdown ssh: %w", err)
@@ -135,11 +145,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.clock.Stop()
 	return nil
 }
-
-const (
-	refusalLogsPerSecond = 5
-	refusalLogBurst      = 20
-)
 
 // logRefusal logs one refusal, unless too many were logged lately; the
 // next line logged says how many were left out.

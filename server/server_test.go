@@ -18,14 +18,11 @@ const ttl = 10 * time.Minute
 
 func TestLocalLoginNameCreatesARoomAndShowsTheShareCommand(t *testing.T) {
 	ts := startServer(t, ttl)
-	start := time.Now()
 	// The test client never answers terminal queries (background colour,
-	// cursor position), like some real terminals: the screen must not wait.
+	// cursor position), like some real terminals: the screen must not wait
+	// for an answer (how soon it comes is measured by the load command).
 	alice := ts.dial(t, "alice")
 	id := alice.roomID()
-	if elapsed := time.Since(start); elapsed > 1500*time.Millisecond {
-		t.Errorf("first screen took %v", elapsed)
-	}
 	if _, err := store.ParseRoomID(id); err != nil {
 		t.Errorf("shared ID %q: %v", id, err)
 	}

@@ -147,10 +147,11 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat store.Seat, created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	client := ClientKey(from)
 	id, err := store.ParseRoomID(user)
 	switch {
 	case errors.Is(err, store.ErrNotRoomID):
-		if !s.clients.allowRoom(from) {
+		if !s.addrs.AllowRoom(ctx, client) {
 			return nil, false, errTooManyRooms
 		}
 		room, err := s.store.Create(ctx)
@@ -158,17 +159,17 @@ func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat
 			return nil, false, err // the store says "create room: …"
 		}
 		id, created = room.ID, true
-	case !s.clients.mayTryJoin(from):
+	case !s.addrs.MayTryJoin(ctx, client):
 		// Checked before the ID is: guessing room IDs stays slow whether
 		// the guesses are well-formed or not.
 		return nil, false, errTooManyFailures
 	case err != nil:
-		s.clients.failedJoin(from)
+		s.addrs.FailedJoin(ctx, client)
 		return nil, false, err
 	}
 	seat, err = s.store.Join(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.clients.failedJoin(from)
+		s.addrs.FailedJoin(ctx, client)
 	}
 	if err != nil {
 		return nil, created, err // the store says "join room: …"
