@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssh-burn/chat/server"
+	"github.com/ssh-burn/chat/server/redislimits"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redisstore"
@@ -204,19 +205,20 @@ func behindProxies(ln net.Listener, trusted []netip.Prefix) net.Listener {
 	}
 }
 
-// openStore returns the configured store and a word for the logs. The
-// returned store's Close also releases its Redis client; it is idempotent,
-// as the store's own is.
-func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Store, string, error) {
+// openStore returns the configured store, a word for the logs, and, with
+// Redis, what makes the per-address limits every replica shares (nil: in
+// this process). The returned store's Close also releases its Redis
+// client; it is idempotent, as the store's own is.
+func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Store, string, func(server.Limits) server.AddrLimiter, error) {
 	if cfg.redisURL == "" {
-		return memstore.New(cfg.roomTTL), "memory", nil
+		return memstore.New(cfg.roomTTL), "memory", nil, nil
 	}
 	// go-redis reports some trouble (failed dials) only through its own
 	// process-wide logger; send that to ours.
 	redis.SetLogger(redisLog{logger.With("component", "redis")})
 	client, err := redisstore.NewClient(cfg.redisURL)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -225,9 +227,12 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Stor
 	})
 	if err != nil {
 		client.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return &closeBoth{Store: rooms, client: client}, "redis", nil
+	limits := func(l server.Limits) server.AddrLimiter {
+		return redislimits.New(redislimits.Config{Client: client, Limits: l, Replica: rooms, Logger: logger})
+	}
+	return &closeBoth{Store: rooms, client: client}, "redis", limits, nil
 }
 
 // redisLog adapts slog to go-redis's logger interface.
@@ -273,7 +278,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(cfg.trustedProxies) > 0 {
 		ln = behindProxies(ln, cfg.trustedProxies)
 	}
-	rooms, storeKind, err := openStore(ctx, cfg, logger)
+	rooms, storeKind, sharedLimits, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -284,7 +289,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// A session never outlives its room by much, however long the TTL.
 	limits.MaxSession = cfg.roomTTL + time.Minute
 	limits.IdleTimeout = min(limits.IdleTimeout, cfg.roomTTL)
-	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger, Limits: limits})
+	var addrLimits server.AddrLimiter // nil: counted in this process
+	if sharedLimits != nil {
+		addrLimits = sharedLimits(limits)
+	}
+	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger, Limits: limits, AddrLimits: addrLimits})
 	if err != nil {
 		ln.Close()
 		return err
