@@ -39,14 +39,16 @@ bench:
 
 ## load: the load command's standard runs (BENCHMARKS.md): message latency
 ## with 0, 1,000 and 10,000 idle sessions and across two replicas on Redis,
-## first screens and memory for 1,000 sessions opened at 100/s, and idle CPU;
-## three runs each (one at 10,000), medians last. About 20 minutes.
+## first screens and memory for 1,000 sessions opened at 100/s, idle CPU,
+## and Redis's CPU with 10,000 idle seats on two replicas; three runs each
+## (one at 10,000), medians last. About 22 minutes.
 LOAD = $(GO) run ./cmd/chatload
 load: deps
 	$(LOAD) -scenario latency,connect,idle -sessions 1000
 	$(LOAD) -scenario latency -idle 1000
 	$(LOAD) -scenario latency -redis -replicas 2
 	$(LOAD) -scenario latency,idle -idle 10000 -sessions 10000 -connect-rate 200 -runs 1
+	$(LOAD) -scenario idle -redis -replicas 2 -sessions 10000 -connect-rate 200 -runs 1
 
 ## vulncheck: govulncheck against a vulnerability database built from the
 ## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached),

@@ -31,7 +31,8 @@
 //	         (VmRSS after all are open, less before, over -sessions).
 //	idle     -sessions sessions are opened and held; the server's CPU over
 //	         -window, as % of one core and per 1,000 sessions, and the
-//	         tool's own CPU over the same window.
+//	         tool's own CPU over the same window. With -redis, the sessions
+//	         are spread over the replicas, each alone in its room.
 //
 // Sessions are opened at most -concurrency at a time; a failed dial or
 // handshake is retried with backoff, and sessions that still fail are
@@ -39,7 +40,9 @@
 // is closed and the tool waits until the servers hold none. With -addr,
 // -pid gives the servers' PIDs for the CPU and memory figures, which are
 // otherwise left out. CPU figures are in % of one core: server_cpu sums
-// the replicas (not Redis), tool_cpu is this process.
+// the replicas, redis_cpu is the redis-server this tool started with
+// -redis (read from its /proc/PID/stat, in the latency and idle
+// scenarios), tool_cpu is this process.
 //
 // Examples:
 //
@@ -48,6 +51,7 @@
 //	go run ./cmd/chatload -scenario latency -redis -replicas 2
 //	go run ./cmd/chatload -scenario connect -sessions 1000 -connect-rate 100
 //	go run ./cmd/chatload -scenario idle -sessions 1000 -window 10s
+//	go run ./cmd/chatload -scenario idle -redis -sessions 10000 -connect-rate 200 -runs 1
 //	go run ./cmd/chatload -bin /tmp/old/chat -scenario latency,connect,idle
 //	go run ./cmd/chatload -addr 127.0.0.1:2222 -pid 4242 -scenario idle
 //

@@ -60,3 +60,46 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestSmokeRedis runs the latency and idle scenarios on two replicas and a
+// redis-server the tool starts, small: every message must arrive, and
+// Redis's CPU is reported beside the servers'.
+func TestSmokeRedis(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.scenarios = []string{"latency", "idle"}
+	cfg.redis, cfg.runs = true, 1
+	cfg.pairs, cfg.rate, cfg.duration, cfg.idle = 2, 2, 2*time.Second, 10
+	cfg.sessions, cfg.window, cfg.settle = 10, time.Second, 200*time.Millisecond
+	cfg.logf = t.Logf
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	res, err := run(ctx, cfg)
+	var table strings.Builder
+	writeTable(&table, res)
+	t.Log(table.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"latency": {"sent", "lost", "server_cpu", "redis_cpu"},
+		"idle":    {"open", "server_cpu", "redis_cpu", "redis_cpu_per_1000"},
+	}
+	if len(res.Scenarios) != len(want) {
+		t.Fatalf("%d scenarios reported, want %d", len(res.Scenarios), len(want))
+	}
+	for _, s := range res.Scenarios {
+		rr := s.Runs[0]
+		for _, name := range want[s.Scenario] {
+			if _, ok := rr.value(name); !ok {
+				t.Errorf("%s: no %s in %+v", s.Scenario, name, rr.Figures)
+			}
+		}
+		if v, _ := rr.value("lost"); v != 0 {
+			t.Errorf("%s: %v messages lost", s.Scenario, v)
+		}
+	}
+}

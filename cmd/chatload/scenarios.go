@@ -396,18 +396,23 @@ func runIdle(ctx context.Context, cfg config, srv *servers) (runResult, error) {
 	return rr, nil
 }
 
-// meter measures CPU use of the servers (when their PIDs are known) and of
-// this process over a window.
+// meter measures CPU use of the servers (when their PIDs are known), of
+// the redis-server this tool started (if any), and of this process over a
+// window.
 type meter struct {
-	pids         []int
-	start        time.Time
-	server, self time.Duration
+	pids                []int
+	redisPID            int
+	start               time.Time
+	server, redis, self time.Duration
 }
 
 func startMeter(srv *servers) (*meter, error) {
-	m := &meter{pids: srv.pids, start: time.Now()}
+	m := &meter{pids: srv.pids, redisPID: srv.redisPID, start: time.Now()}
 	var err error
 	if m.server, err = sumOver(m.pids, cpuTime); err != nil {
+		return nil, err
+	}
+	if m.redis, err = m.redisCPU(); err != nil {
 		return nil, err
 	}
 	if m.self, err = selfCPU(); err != nil {
@@ -418,8 +423,17 @@ func startMeter(srv *servers) (*meter, error) {
 
 // usage is CPU used over a window, as percentages of one core.
 type usage struct {
-	server, self float64
-	hasServer    bool
+	server, redis, self float64
+	hasServer, hasRedis bool
+}
+
+// redisCPU is the CPU time of the redis-server this tool started; zero
+// without one.
+func (m *meter) redisCPU() (time.Duration, error) {
+	if m.redisPID == 0 {
+		return 0, nil
+	}
+	return cpuTime(m.redisPID)
 }
 
 func (m *meter) read() (usage, error) {
@@ -428,17 +442,27 @@ func (m *meter) read() (usage, error) {
 	if err != nil {
 		return usage{}, err
 	}
+	redis, err := m.redisCPU()
+	if err != nil {
+		return usage{}, err
+	}
 	self, err := selfCPU()
 	if err != nil {
 		return usage{}, err
 	}
 	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / wall.Seconds() }
-	return usage{server: pct(server - m.server), self: pct(self - m.self), hasServer: len(m.pids) > 0}, nil
+	return usage{
+		server: pct(server - m.server), redis: pct(redis - m.redis), self: pct(self - m.self),
+		hasServer: len(m.pids) > 0, hasRedis: m.redisPID != 0,
+	}, nil
 }
 
 func (u usage) addTo(rr *runResult) {
 	if u.hasServer {
 		rr.add("server_cpu", "%core", u.server)
+	}
+	if u.hasRedis {
+		rr.add("redis_cpu", "%core", u.redis)
 	}
 	rr.add("tool_cpu", "%core", u.self)
 }
@@ -448,6 +472,9 @@ func (u usage) addPer1000(rr *runResult, sessions int) {
 	per := 1000 / float64(sessions)
 	if u.hasServer {
 		rr.add("server_cpu_per_1000", "%core", u.server*per)
+	}
+	if u.hasRedis {
+		rr.add("redis_cpu_per_1000", "%core", u.redis*per)
 	}
 	rr.add("tool_cpu_per_1000", "%core", u.self*per)
 }

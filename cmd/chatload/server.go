@@ -62,6 +62,9 @@ func commandError(err error) error {
 type servers struct {
 	addrs []string
 	pids  []int
+	// redisPID is the redis-server this tool started (with -redis), for
+	// its CPU; zero otherwise.
+	redisPID int
 	// procs are the processes this tool started (replicas, then Redis);
 	// empty for servers given with -addr.
 	procs []*process
@@ -94,6 +97,7 @@ func startServers(ctx context.Context, opts serverOptions) (s *servers, err erro
 			return s, err
 		}
 		s.procs = append(s.procs, redis)
+		s.redisPID = redis.cmd.Process.Pid
 		args = append(args, "-redis", "redis://"+addr)
 	}
 	hostKey := filepath.Join(opts.dir, "id_ed25519")
@@ -126,7 +130,9 @@ func startRedis(ctx context.Context, dir string) (string, *process, error) {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	// The settings of deploy/redis.conf that matter for what Redis does.
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--maxmemory-policy", "noeviction", "--slowlog-log-slower-than", "-1")
 	p, err := startProcess("redis", cmd, filepath.Join(dir, "redis.log"))
 	if err != nil {
 		return "", nil, err
