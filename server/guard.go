@@ -1,7 +1,6 @@
 package server
 
 import (
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,6 +23,9 @@ type refusalKey struct{}
 type guardedConn struct {
 	net.Conn
 	release func()
+	// timedOut is told when the connection closes still bound by the
+	// handshake, past it.
+	timedOut func()
 
 	mu sync.Mutex
 	// hard is the latest any deadline may be: the handshake bound until
@@ -34,8 +36,8 @@ type guardedConn struct {
 	asked time.Time
 }
 
-func newGuardedConn(c net.Conn, handshake time.Duration, release func()) *guardedConn {
-	g := &guardedConn{Conn: c, release: release, hard: time.Now().Add(handshake)}
+func newGuardedConn(c net.Conn, handshake time.Duration, release, timedOut func()) *guardedConn {
+	g := &guardedConn{Conn: c, release: release, timedOut: timedOut, hard: time.Now().Add(handshake)}
 	_ = c.SetDeadline(g.hard)
 	return g
 }
@@ -66,6 +68,13 @@ func (g *guardedConn) handshakeDone() {
 }
 
 func (g *guardedConn) Close() error {
+	g.mu.Lock()
+	timedOut := !g.hard.IsZero() && !time.Now().Before(g.hard)
+	g.hard = time.Time{} // counted once, however often it is closed
+	g.mu.Unlock()
+	if timedOut {
+		g.timedOut()
+	}
 	g.release()
 	return g.Conn.Close()
 }
@@ -77,17 +86,17 @@ func (g *guardedConn) Close() error {
 // uncounted, to be told why inside SSH.
 func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 	verdict, release := s.addrs.Admit(ctx, ClientKey(conn.RemoteAddr()))
-	var refuseNow, tellInside string
+	var refuseNow, tellInside, reason string
 	switch verdict {
 	case TooManyNew:
-		refuseNow = "too many new connections from your address; try again in a few seconds"
+		refuseNow, reason = "too many new connections from your address; try again in a few seconds", "new connections per address"
 	case Overloaded:
-		refuseNow = "the server is busy; try again in a minute"
+		refuseNow, reason = "the server is busy; try again in a minute", "address table full"
 	case TooManyOpen:
 		tellInside = "Too many connections from your address at once: close one and try again."
 	}
 	if refuseNow != "" {
-		s.logRefusal(slog.LevelInfo, "connection refused", refuseNow)
+		s.refusedConnection(reason)
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = conn.Write([]byte("chat: " + refuseNow + "\r\n"))
 		return nil
@@ -95,7 +104,8 @@ func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 	if tellInside != "" {
 		ctx.SetValue(refusalKey{}, tellInside)
 	}
-	g := newGuardedConn(conn, s.limits.HandshakeTimeout, release)
+	dropWhenUnacked(conn, s.limits.UnackedTimeout)
+	g := newGuardedConn(conn, s.limits.HandshakeTimeout, release, func() { s.refusedConnection("handshake timeout") })
 	ctx.SetValue(guardKey{}, g)
 	ctx.SetValue(sessionOpenedKey{}, new(atomic.Bool))
 	return g

@@ -617,6 +617,50 @@ func TestOneSessionsPanicEndsOnlyThatSession(t *testing.T) {
 	}
 }
 
+// panickySeats hands out seats whose Send panics on one message: a bug
+// inside the chat screen's own goroutines, after its terminal was set up.
+type panickySeats struct{ store.Store }
+
+func (p panickySeats) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
+	seat, err := p.Store.Join(ctx, id)
+	return panickySeat{seat}, err
+}
+
+type panickySeat struct{ store.Seat }
+
+func (p panickySeat) Send(ctx context.Context, id store.MessageID, body string) error {
+	if body == "this send panics" {
+		panic("boom")
+	}
+	return p.Seat.Send(ctx, id, body)
+}
+
+// A bug inside a running chat ends only that chat, and leaves the person's
+// terminal as it was: their own screen back, the cursor shown, pastes
+// arriving as keys again.
+func TestAPanicInsideTheChatRestoresTheTerminal(t *testing.T) {
+	ts := startServerOn(t, panickySeats{memstore.New(ttl)})
+	bys := startBystanders(t, ts)
+	c := ts.dialWith(t, "victim", dialOptions{from: attacker})
+	c.roomID()
+	c.say("this send panics")
+	// The explanation comes on stderr, the restoring on stdout: the test's
+	// client copies the two apart (a terminal would show them in order), so
+	// look for both in everything received.
+	waitUntil(t, "the person is told", func() bool { return strings.Contains(c.screen.Raw(), "Something went wrong on our side") })
+	if c.exitCode() == 0 {
+		t.Error("exit 0")
+	}
+	raw := c.screen.Raw()
+	for _, restored := range []string{"\x1b[?1049l", "\x1b[?25h", "\x1b[?2004l"} {
+		if !strings.Contains(raw, restored) {
+			t.Errorf("the terminal was not restored: no %q in the output", restored)
+		}
+	}
+	waitUntil(t, "the failure is logged", func() bool { return strings.Contains(ts.logs.String(), "chat screen failed") })
+	bys.check()
+}
+
 func TestLogsHoldNoMessageRoomIDKeyOrEnvironment(t *testing.T) {
 	ts := startServer(t, ttl)
 	canary := make([]byte, 12)

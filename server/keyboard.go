@@ -177,6 +177,9 @@ func (k *keyboard) Read(p []byte) (int, error) {
 		}
 		piece := k.unread[:min(len(k.unread), maxKeyboardRead)]
 		k.unread = k.unread[len(piece):]
+		if len(k.unread) == 0 {
+			k.unread = nil // an idle keyboard keeps no chunk
+		}
 		k.pending = k.boundPastes(piece)
 		if k.wait(k.bytes, len(piece)) != nil {
 			return 0, io.EOF
@@ -184,6 +187,9 @@ func (k *keyboard) Read(p []byte) (int, error) {
 	}
 	n := copy(p, k.pending)
 	k.pending = k.pending[n:]
+	if len(k.pending) == 0 {
+		k.pending = nil
+	}
 	return n, nil
 }
 

@@ -25,8 +25,17 @@ type Limits struct {
 	// the room TTL.
 	MaxSession time.Duration
 	// KeepaliveInterval is how often a silent client is asked whether it is
-	// still there; two unanswered asks end the connection.
+	// still there; two unanswered asks end the connection. It finds
+	// clients whose connection stays open without them (behind a proxy or
+	// a NAT that went quiet); each ask costs a request and its answer
+	// through both SSH layers, the largest part of an idle session's CPU
+	// after its countdown.
 	KeepaliveInterval time.Duration
+	// UnackedTimeout drops a connection whose sent data has gone
+	// unacknowledged this long (TCP_USER_TIMEOUT, on Linux): a client whose
+	// machine vanished (a laptop closed, a network gone). The countdown
+	// sends something every second, so it is noticed at once, at no cost.
+	UnackedTimeout time.Duration
 
 	// Per client address (IPv6 by /64, since one host holds a whole /64).
 	ConnsPerAddr      int        // open connections at once
@@ -66,7 +75,8 @@ func DefaultLimits() Limits {
 		HandshakeTimeout:    10 * time.Second,
 		IdleTimeout:         10 * time.Minute,
 		MaxSession:          11 * time.Minute,
-		KeepaliveInterval:   15 * time.Second,
+		KeepaliveInterval:   30 * time.Second,
+		UnackedTimeout:      30 * time.Second,
 		ConnsPerAddr:        8,
 		NewConnsPerSecond:   2,
 		NewConnsBurst:       10,
@@ -100,6 +110,7 @@ func (l Limits) WithDefaults() Limits {
 	set(&l.IdleTimeout, d.IdleTimeout)
 	set(&l.MaxSession, d.MaxSession)
 	set(&l.KeepaliveInterval, d.KeepaliveInterval)
+	set(&l.UnackedTimeout, d.UnackedTimeout)
 	setInt(&l.ConnsPerAddr, d.ConnsPerAddr)
 	setInt(&l.NewConnsBurst, d.NewConnsBurst)
 	setInt(&l.RoomsPerMinute, d.RoomsPerMinute)

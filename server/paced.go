@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"golang.org/x/time/rate"
 
+	"github.com/ssh-burn/chat/internal/ops"
 	"github.com/ssh-burn/chat/store"
 )
 
@@ -13,17 +15,19 @@ import (
 // burst, then perSecond. Faster messages are refused with store.ErrTooFast
 // before they reach the store; the screen says so and keeps the text. The
 // same message sent again (the screen repeats a send whose outcome it does
-// not know, under the message's ID) is not charged twice.
+// not know, under the message's ID) is not charged twice. It counts the
+// messages sent and the store's failures.
 type pacedSeat struct {
 	store.Seat
+	metrics *ops.Metrics
 
 	mu      sync.Mutex
 	rate    *rate.Limiter
 	charged store.MessageID // the last message charged for
 }
 
-func newPacedSeat(seat store.Seat, perSecond rate.Limit, burst int) *pacedSeat {
-	return &pacedSeat{Seat: seat, rate: rate.NewLimiter(perSecond, max(burst, 1))}
+func newPacedSeat(seat store.Seat, perSecond rate.Limit, burst int, metrics *ops.Metrics) *pacedSeat {
+	return &pacedSeat{Seat: seat, metrics: metrics, rate: rate.NewLimiter(perSecond, max(burst, 1))}
 }
 
 // Send implements store.Seat.
@@ -37,5 +41,40 @@ func (p *pacedSeat) Send(ctx context.Context, id store.MessageID, body string) e
 		p.charged = id
 	}
 	p.mu.Unlock()
-	return p.Seat.Send(ctx, id, body)
+	err := p.Seat.Send(ctx, id, body)
+	switch {
+	case err == nil:
+		p.metrics.Messages.Inc()
+	case storeFailed(err):
+		p.metrics.StoreErrors.WithLabelValues("send").Inc()
+	}
+	return err
+}
+
+// Destroy implements store.Seat.
+func (p *pacedSeat) Destroy(ctx context.Context) error {
+	err := p.Seat.Destroy(ctx)
+	if storeFailed(err) {
+		p.metrics.StoreErrors.WithLabelValues("destroy").Inc()
+	}
+	return err
+}
+
+// storeFailed tells the store's own trouble (unreachable, full, timed
+// out, a bug) from its answers about the room or the message.
+func storeFailed(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, answer := range storeAnswers {
+		if errors.Is(err, answer) {
+			return false
+		}
+	}
+	return true
+}
+
+var storeAnswers = []error{
+	store.ErrEnded, store.ErrEmptyMessage, store.ErrMessageTooLong, store.ErrTooFast,
+	store.ErrBadMessageID, store.ErrClosed, store.ErrNotFound, context.Canceled,
 }

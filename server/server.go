@@ -14,9 +14,11 @@ import (
 
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
+	"github.com/prometheus/client_golang/prometheus"
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/time/rate"
 
+	"github.com/ssh-burn/chat/internal/ops"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
 )
@@ -33,6 +35,9 @@ type Config struct {
 	// in this process (NewLocalLimiter); with several replicas give one
 	// they share (server/redislimits), or each replica counts alone.
 	AddrLimits AddrLimiter
+	// Metrics are what the server counts; nil counts into a registry
+	// nobody reads.
+	Metrics *ops.Metrics
 }
 
 // Server serves the chat over SSH.
@@ -43,6 +48,7 @@ type Server struct {
 	ssh      *ssh.Server
 	limits   Limits
 	addrs    AddrLimiter
+	metrics  *ops.Metrics
 	sessions atomic.Int64 // open chat sessions
 	// clock ticks every session's countdown.
 	clock *ui.Clock
@@ -63,8 +69,12 @@ func New(cfg Config) (*Server, error) {
 	if addrs == nil {
 		addrs = newLocalLimiter(limits)
 	}
+	metrics := cfg.Metrics
+	if metrics == nil {
+		metrics = ops.NewMetrics(prometheus.NewRegistry())
+	}
 	s := &Server{
-		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, addrs: addrs,
+		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, addrs: addrs, metrics: metrics,
 		refusalLog: rate.NewLimiter(limits.RefusalLogsPerSecond, limits.RefusalLogBurst),
 		clock:      ui.NewClock(),
 	}
@@ -144,6 +154,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.clock.Stop()
 	return nil
+}
+
+// refusedConnection counts and logs a connection cut before its chat.
+func (s *Server) refusedConnection(reason string) {
+	s.metrics.ConnectionsRefused.WithLabelValues(reason).Inc()
+	s.logRefusal(slog.LevelInfo, "connection refused", reason)
+}
+
+// refusedSession counts and logs a session turned away before its chat.
+func (s *Server) refusedSession(level slog.Level, reason string) {
+	s.metrics.JoinsRefused.WithLabelValues(reason).Inc()
+	s.logRefusal(level, "session refused", reason)
 }
 
 // logRefusal logs one refusal, unless too many were logged lately; the

@@ -67,10 +67,10 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 		_, _, hasPty := sess.Pty()
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
-			s.logRefusal(slog.LevelInfo, "session refused", "command")
+			s.refusedSession(slog.LevelInfo, "command")
 			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User(), "-t"))
 		case !hasPty:
-			s.logRefusal(slog.LevelInfo, "session refused", "no terminal")
+			s.refusedSession(slog.LevelInfo, "no terminal")
 			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
 		default:
 			next(sess)
@@ -91,13 +91,13 @@ func (s *Server) commandFor(user string, options ...string) string {
 func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		if text, ok := sess.Context().Value(refusalKey{}).(string); ok {
-			s.logRefusal(slog.LevelInfo, "session refused", "connections per address")
+			s.refusedConnection("open connections per address")
 			refuse(sess, text)
 			return
 		}
 		defer s.sessions.Add(-1)
 		if s.sessions.Add(1) > int64(s.limits.MaxSessions) {
-			s.logRefusal(slog.LevelWarn, "session refused", "busy")
+			s.refusedSession(slog.LevelWarn, "busy")
 			refuse(sess, "The server is busy. Please try again in a minute.")
 			return
 		}
@@ -124,22 +124,48 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 			defer cancel()
 			if err := seat.Leave(ctx); err != nil {
+				s.metrics.StoreErrors.WithLabelValues("leave").Inc()
 				s.log.Warn("leave room", "room", seat.Snapshot().Room.ID, "err", err)
 			}
 		}()
-		s.log.Info("seat taken", "room", seat.Snapshot().Room.ID, "created", created)
-		defer func(start time.Time) {
-			s.log.Info("session ended", "room", seat.Snapshot().Room.ID, "duration", time.Since(start).Round(time.Millisecond))
-		}(time.Now())
-
-		outcome, ok := s.runProgram(sess, seat)
-		if !ok {
-			return // the connection is gone; nobody is left to tell
+		room := seat.Snapshot().Room.ID
+		if created {
+			s.metrics.RoomsCreated.Inc()
 		}
+		s.metrics.Sessions.Inc()
+		s.log.Info("seat taken", "room", room, "created", created)
+		start, ending := time.Now(), endingConnectionLost
+		defer func() {
+			s.metrics.Sessions.Dec()
+			s.metrics.SessionsEnded.WithLabelValues(string(ending)).Inc()
+			s.log.Info("session ended", "room", room, "reason", string(ending), "duration", time.Since(start).Round(time.Millisecond))
+		}()
+
+		outcome, err := s.runProgram(sess, seat)
+		switch {
+		case errors.Is(err, errConnectionGone):
+			return // nobody is left to tell
+		case err != nil:
+			ending = endingError
+			s.log.Error("chat screen failed", "room", room, "err", err)
+			refuse(sess, "Something went wrong on our side. Please try again.")
+			return
+		}
+		ending = outcome.Ending
 		fmt.Fprintln(sess, outcome.Text)
 		_ = sess.Exit(0)
 	}
 }
+
+// Ends that only the server sees, beside the screen's own (ui.Ending).
+const (
+	endingConnectionLost ui.Ending = "connection lost"
+	endingError          ui.Ending = "error"
+)
+
+// errConnectionGone ends a chat whose client went away: there is nobody
+// left to tell anything.
+var errConnectionGone = errors.New("the connection is gone")
 
 // takeSeat routes a username: anything that is not shaped like a room ID
 // (such as the local login name OpenSSH sends by default) creates a room.
@@ -174,7 +200,7 @@ func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat
 	if err != nil {
 		return nil, created, err // the store says "join room: …"
 	}
-	return newPacedSeat(seat, s.limits.MessagesPerSecond, s.limits.MessageBurst), created, nil
+	return newPacedSeat(seat, s.limits.MessagesPerSecond, s.limits.MessageBurst, s.metrics), created, nil
 }
 
 func (s *Server) refuseJoin(sess ssh.Session, err error) {
@@ -194,15 +220,18 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		text, reason = "The server is shutting down. Please try again in a moment.", "closed"
 	case errors.Is(err, store.ErrServiceFull):
 		// The store logs it, sparingly, with a count.
+		s.metrics.StoreErrors.WithLabelValues("join").Inc()
 		text, reason = "The service is full right now. Please try again in a few minutes.", "service full"
 	case errors.Is(err, store.ErrUnavailable):
+		s.metrics.StoreErrors.WithLabelValues("join").Inc()
 		s.log.Warn("take seat", "err", err)
 		text, reason = "The chat cannot reach its room store right now. Please try again in a moment.", "unavailable"
 	default:
+		s.metrics.StoreErrors.WithLabelValues("join").Inc()
 		s.log.Error("take seat", "err", err)
 		text, reason = "Something went wrong on our side. Please try again.", "error"
 	}
-	s.logRefusal(slog.LevelInfo, "session refused", reason)
+	s.refusedSession(slog.LevelInfo, reason)
 	refuse(sess, text)
 }
 
@@ -212,15 +241,16 @@ func refuse(sess ssh.Session, text string) {
 	_ = sess.Exit(1)
 }
 
-// runProgram runs the chat screen until it ends. ok is false when the
-// connection went away first.
+// runProgram runs the chat screen until it ends, and returns how.
+// errConnectionGone means the client went away first; another error, that
+// the screen failed (a bug), after the person's terminal was restored.
 //
 // Nothing of a session waits in a goroutine of its own for things that
 // rarely happen (a resize, a Ctrl+C, the idle timeout, a keepalive): each
 // gets a goroutine when it happens, to hand its message to the program,
 // whose Send waits until the program takes it. What stays is the program,
 // the reader of the client's input and the listener for the room.
-func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool) {
+func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, error) {
 	pty, _, _ := sess.Pty()
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
 	model := ui.New(ui.Config{
@@ -240,6 +270,10 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	if raw != nil && raw.channel != nil {
 		out = raw.channel
 	}
+	// Only the screen writes to the channel while the chat runs (two
+	// writers at once would corrupt each other's packets), and nothing
+	// does after a Close that failed: display.Close comes first on every
+	// way out.
 	display := screen.New(out, width, height)
 	var program *tea.Program
 	keys := newKeyboard(s.limits.InputBytesPerSecond, func(msg tea.Msg) { program.Send(msg) })
@@ -256,7 +290,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	go s.receiveKeys(sess, keys)
 	// The room's events and the countdown reach the program from here
 	// until the seat is left (deferred by runChat), which ends them.
-	go s.listen(model.Listen(), program)
+	go s.listen(model.Listen(), program, seat.Snapshot().Me.ID)
 	if raw != nil {
 		raw.windows.deliverTo(program.Send)
 		defer raw.windows.deliverTo(nil)
@@ -266,21 +300,32 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, bool
 	stopTimeouts := s.enforceTimeouts(program, keys, seat.Snapshot().Room.ExpiresAt)
 	defer stopTimeouts()
 
-	final, err := program.Run()
-	if err != nil {
-		if !errors.Is(err, tea.ErrProgramKilled) {
-			s.log.Warn("chat program", "err", err)
+	final, runErr := program.Run()
+	closeErr := display.Close()
+	if errors.Is(closeErr, screen.ErrStuck) {
+		// The client reads nothing and a frame cannot go out: closing
+		// the channel ends that write. Nothing more can be said.
+		if raw != nil && raw.channel != nil {
+			_ = raw.channel.Close()
 		}
-		return ui.Outcome{}, false
+		return ui.Outcome{}, errConnectionGone
 	}
-	if err := display.Close(); err != nil {
-		return ui.Outcome{}, false
+	switch {
+	case errors.Is(runErr, tea.ErrProgramPanic):
+		return ui.Outcome{}, fmt.Errorf("chat program: %w", runErr)
+	case runErr != nil:
+		// Killed: the session's context ended with its connection.
+		return ui.Outcome{}, errConnectionGone
+	case closeErr != nil && sess.Context().Err() == nil:
+		return ui.Outcome{}, fmt.Errorf("chat screen: %w", closeErr)
+	case closeErr != nil:
+		return ui.Outcome{}, errConnectionGone
 	}
 	// The model is updated in place; final is the same one, wrapped.
 	if m, ok := screen.Inner(final).(interface{ Outcome() ui.Outcome }); ok {
-		return m.Outcome(), true
+		return m.Outcome(), nil
 	}
-	return model.Outcome(), true
+	return model.Outcome(), nil
 }
 
 // receiveKeys reads the session's input into keys until the client hangs
@@ -290,9 +335,16 @@ func (s *Server) receiveKeys(sess ssh.Session, keys *keyboard) {
 	keys.receive(sess)
 }
 
-func (s *Server) listen(listen func(send func(tea.Msg)), program *tea.Program) {
+// listen hands the room's events and ticks to the program, timing each
+// message from the partner from its sending to here.
+func (s *Server) listen(listen func(send func(tea.Msg)), program *tea.Program, me string) {
 	defer s.recoverGoroutine("room events")
-	listen(program.Send)
+	listen(func(msg tea.Msg) {
+		if ev, ok := msg.(store.MessageEvent); ok && ev.Message.From.ID != me {
+			s.metrics.Delivered(ev.Message.At)
+		}
+		program.Send(msg)
+	})
 }
 
 // enforceTimeouts ends the chat politely when its person has typed nothing
@@ -318,13 +370,12 @@ func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds 
 			t.rearmIdle(s.limits.IdleTimeout)
 			return
 		}
-		s.log.Info("session ended by the server", "reason", "idle")
-		program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout)})
+		// The session's end line says why (runChat).
+		program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout), Ending: ui.EndingIdle})
 	})
 	t.limit = time.AfterFunc(s.limits.MaxSession, func() {
 		defer s.recoverGoroutine("session limit")
-		s.log.Info("session ended by the server", "reason", "max session")
-		program.Send(ui.Disconnect{Reason: fmt.Sprintf("Sessions last at most %s.", s.limits.MaxSession)})
+		program.Send(ui.Disconnect{Reason: fmt.Sprintf("Sessions last at most %s.", s.limits.MaxSession), Ending: ui.EndingMaxSession})
 	})
 	return t.stop
 }
