@@ -10,12 +10,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	// Time zones sent by clients (TZ) must resolve even in a container
@@ -23,8 +26,11 @@ import (
 	_ "time/tzdata"
 
 	"github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/ssh-burn/chat/internal/ops"
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/server/redislimits"
 	"github.com/ssh-burn/chat/store"
@@ -32,16 +38,35 @@ import (
 	"github.com/ssh-burn/chat/store/redisstore"
 )
 
-// shutdownGrace is how long open sessions get to print why they ended.
-const shutdownGrace = 10 * time.Second
-
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if err := healthcheck(context.Background(), os.Args[2:], os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, "chat healthcheck:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "chat:", err)
 			os.Exit(1)
 		}
 	}
+}
+
+// healthcheck asks this machine's server, on the operations listener it is
+// configured with (-http or CHAT_HTTP_LISTEN, as the server reads them),
+// whether it serves: the image's HEALTHCHECK, where there is no shell.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string) error {
+	fs := flag.NewFlagSet("chat healthcheck", flag.ContinueOnError)
+	httpListen := fs.String("http", getenv("CHAT_HTTP_LISTEN"), "`address` of the server's operations listener (env CHAT_HTTP_LISTEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *httpListen == "" {
+		return errors.New("no operations listener is configured (-http or CHAT_HTTP_LISTEN)")
+	}
+	return ops.Healthcheck(ctx, *httpListen)
 }
 
 type config struct {
@@ -61,6 +86,13 @@ type config struct {
 	// trustedProxies are load balancers whose PROXY protocol header names
 	// the real client, which the per-address limits need.
 	trustedProxies []netip.Prefix
+	// httpListen is the operations listener's address; empty: none.
+	httpListen string
+	pprof      bool
+	logFormat  string // text or json
+	logLevel   slog.Level
+	// drainTimeout bounds the shutdown, from the signal to the exit.
+	drainTimeout time.Duration
 }
 
 // parseConfig reads flags, falling back to environment variables for flags
@@ -78,6 +110,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		outage   = fs.String("redis-outage-tolerance", redisstore.DefaultOutageTolerance.String(), "with -redis, `duration` an outage of Redis may last before the seats on this replica are given up;\nshorter outages (a pause, a restart that keeps the data, a failover) end no session (1s-1h; env CHAT_REDIS_OUTAGE_TOLERANCE)")
 		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (5,000 per CPU within the open-files limit,\nunless set); beyond it people are told the server is busy (env CHAT_MAX_SESSIONS)")
 		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
+		httpAddr = fs.String("http", "", "`address` of the operations listener (/healthz, /readyz, /metrics), e.g. :9090; never the SSH port;\nempty: none (env CHAT_HTTP_LISTEN)")
+		pprof    = fs.String("pprof", "false", "`bool`: also serve Go's profiles under /debug/pprof/ on the operations listener (env CHAT_PPROF)")
+		logFmt   = fs.String("log-format", "text", "`format` of the logs on stderr: text or json (env CHAT_LOG_FORMAT)")
+		logLevel = fs.String("log-level", "info", "least `level` logged: debug, info, warn or error (env CHAT_LOG_LEVEL)")
+		drain    = fs.String("drain-timeout", "10s", "`duration` a shutdown may take, from SIGTERM to exit: sessions are told and leave (env CHAT_DRAIN_TIMEOUT)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chat [flags]\n\nServes private, self-destructing two-person chat rooms over SSH.\nEvery flag can also be set with the environment variable named in its description.\n\n")
@@ -104,6 +141,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
 		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE", "trusted-proxies": "CHAT_TRUSTED_PROXIES",
 		"max-sessions": "CHAT_MAX_SESSIONS", "redis-outage-tolerance": "CHAT_REDIS_OUTAGE_TOLERANCE",
+		"http": "CHAT_HTTP_LISTEN", "pprof": "CHAT_PPROF", "log-format": "CHAT_LOG_FORMAT", "log-level": "CHAT_LOG_LEVEL",
+		"drain-timeout": "CHAT_DRAIN_TIMEOUT",
 	} {
 		if v := getenv(env); v != "" && !given[name] {
 			fromEnv[name] = env
@@ -171,6 +210,35 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if cfg.maxSessions, err = strconv.Atoi(*sessions); err != nil || cfg.maxSessions < 1 {
 		return config{}, fmt.Errorf("%s %q: want a whole number of at least 1", setting("max-sessions"), *sessions)
 	}
+	if cfg.httpListen = *httpAddr; cfg.httpListen != "" {
+		_, httpPort, err := net.SplitHostPort(cfg.httpListen)
+		if err != nil {
+			return config{}, fmt.Errorf("%s %q: want host:port or :port", setting("http"), cfg.httpListen)
+		}
+		if httpPort == listenPort && httpPort != "0" {
+			return config{}, fmt.Errorf("%s %q: the operations listener needs a port of its own, not the SSH port", setting("http"), cfg.httpListen)
+		}
+	}
+	if cfg.pprof, err = strconv.ParseBool(*pprof); err != nil {
+		return config{}, fmt.Errorf("%s %q: want true or false", setting("pprof"), *pprof)
+	}
+	if cfg.pprof && cfg.httpListen == "" {
+		return config{}, fmt.Errorf("%s: profiles are served on the operations listener; set -http too", setting("pprof"))
+	}
+	switch cfg.logFormat = *logFmt; cfg.logFormat {
+	case "text", "json":
+	default:
+		return config{}, fmt.Errorf("%s %q: want text or json", setting("log-format"), *logFmt)
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return config{}, fmt.Errorf("%s %q: want debug, info, warn or error", setting("log-level"), *logLevel)
+	}
+	if cfg.drainTimeout, err = time.ParseDuration(*drain); err != nil {
+		return config{}, fmt.Errorf("%s %q: %w", setting("drain-timeout"), *drain, err)
+	}
+	if cfg.drainTimeout < time.Second || cfg.drainTimeout > 10*time.Minute {
+		return config{}, fmt.Errorf("%s %v: must be between 1s and 10m", setting("drain-timeout"), cfg.drainTimeout)
+	}
 	return cfg, nil
 }
 
@@ -205,20 +273,29 @@ func behindProxies(ln net.Listener, trusted []netip.Prefix) net.Listener {
 	}
 }
 
-// openStore returns the configured store, a word for the logs, and, with
-// Redis, what makes the per-address limits every replica shares (nil: in
-// this process). The returned store's Close also releases its Redis
-// client; it is idempotent, as the store's own is.
-func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Store, string, func(server.Limits) server.AddrLimiter, error) {
+// openedStore is the configured store and what comes with it.
+type openedStore struct {
+	rooms store.Store // its Close also releases its Redis client, once
+	kind  string      // a word for the logs
+	// health is nil while the store serves (with Redis: while it answers,
+	// or has not for less than the outage tolerance).
+	health func() error
+	// sharedLimits makes the per-address limits every replica shares;
+	// nil: they are counted in this process.
+	sharedLimits func(server.Limits) server.AddrLimiter
+}
+
+func openStore(ctx context.Context, cfg config, logger *slog.Logger) (openedStore, error) {
 	if cfg.redisURL == "" {
-		return memstore.New(cfg.roomTTL), "memory", nil, nil
+		rooms := memstore.New(cfg.roomTTL)
+		return openedStore{rooms: rooms, kind: "memory", health: rooms.Health}, nil
 	}
 	// go-redis reports some trouble (failed dials) only through its own
 	// process-wide logger; send that to ours.
 	redis.SetLogger(redisLog{logger.With("component", "redis")})
 	client, err := redisstore.NewClient(cfg.redisURL)
 	if err != nil {
-		return nil, "", nil, err
+		return openedStore{}, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -227,12 +304,16 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Stor
 	})
 	if err != nil {
 		client.Close()
-		return nil, "", nil, err
+		return openedStore{}, err
 	}
-	limits := func(l server.Limits) server.AddrLimiter {
-		return redislimits.New(redislimits.Config{Client: client, Limits: l, Replica: rooms, Logger: logger})
-	}
-	return &closeBoth{Store: rooms, client: client}, "redis", limits, nil
+	return openedStore{
+		rooms:  &closeBoth{Store: rooms, client: client},
+		kind:   "redis",
+		health: rooms.Health,
+		sharedLimits: func(l server.Limits) server.AddrLimiter {
+			return redislimits.New(redislimits.Config{Client: client, Limits: l, Replica: rooms, Logger: logger})
+		},
+	}, nil
 }
 
 // redisLog adapts slog to go-redis's logger interface.
@@ -262,7 +343,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := newLogger(stderr, cfg)
 
 	hostKey, err := server.LoadOrCreateHostKey(cfg.hostKey)
 	if err != nil {
@@ -272,17 +353,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	var opsLn net.Listener
+	if cfg.httpListen != "" {
+		if opsLn, err = net.Listen("tcp", cfg.httpListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for operations: %w", err)
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if opsLn != nil {
+			opsLn.Close()
+		}
+	}
 	if cfg.publicAddr == (server.PublicAddr{}) {
 		cfg.publicAddr = derivePublicAddr(ln.Addr().(*net.TCPAddr))
 	}
 	if len(cfg.trustedProxies) > 0 {
 		ln = behindProxies(ln, cfg.trustedProxies)
 	}
-	rooms, storeKind, sharedLimits, err := openStore(ctx, cfg, logger)
+	opened, err := openStore(ctx, cfg, logger)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
+	rooms := opened.rooms
 	defer rooms.Close()
 	limits := server.DefaultLimits()
 	limits.MaxSessions = cfg.maxSessions
@@ -290,39 +385,153 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	limits.MaxSession = cfg.roomTTL + time.Minute
 	limits.IdleTimeout = min(limits.IdleTimeout, cfg.roomTTL)
 	var addrLimits server.AddrLimiter // nil: counted in this process
-	if sharedLimits != nil {
-		addrLimits = sharedLimits(limits)
+	if opened.sharedLimits != nil {
+		addrLimits = opened.sharedLimits(limits)
 	}
-	srv, err := server.New(server.Config{Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger, Limits: limits, AddrLimits: addrLimits})
+	registry := prometheus.NewRegistry()
+	srv, err := server.New(server.Config{
+		Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger,
+		Limits: limits, AddrLimits: addrLimits, Metrics: ops.NewMetrics(registry),
+	})
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "share", cfg.publicAddr.Command(""),
-		"store", storeKind, "room_ttl", cfg.roomTTL)
+
+	// Ready while the store serves and until the drain begins; alive
+	// until the process exits.
+	var draining atomic.Bool
+	var opsSrv *http.Server
+	if opsLn != nil {
+		opsSrv = ops.NewServer(ops.Handler(ops.Config{
+			Ready: func() error {
+				if draining.Load() {
+					return ops.ErrDraining
+				}
+				return opened.health()
+			},
+			Metrics: registry,
+			Pprof:   cfg.pprof,
+		}))
+		go func() {
+			if err := opsSrv.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("operations listener", "err", err)
+			}
+		}()
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "http", listenerAddr(opsLn),
+		"version", buildVersion(), "store", opened.kind, "share", cfg.publicAddr.Command(""),
+		"host_key", gossh.FingerprintSHA256(hostKey.PublicKey()), "room_ttl", cfg.roomTTL,
+		"max_sessions", limits.MaxSessions, "trusted_proxies", prefixes(cfg.trustedProxies),
+		"limits", limitsSummary(limits, addrLimits != nil), "pprof", cfg.pprof)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		shutdownOps(opsSrv)
 		return err
 	case <-ctx.Done():
 	}
 
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// The drain: say at once that this replica takes no more sessions,
+	// stop accepting them, and end the open ones, all within the drain
+	// timeout.
+	draining.Store(true)
+	logger.Info("draining", "timeout", cfg.drainTimeout, "sessions", srv.Sessions())
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout)
 	defer cancel()
 	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(shutdownCtx) }()
-	// Closing the store ends every seat here, so each screen says the server
-	// is going away and its session exits; Shutdown then finds them gone.
-	// (A shared store keeps the rooms for the other replicas.)
+	go func() { stopped <- srv.Shutdown(drainCtx) }()
+	// Closing the store ends every seat here: each screen says the server
+	// is going away (and, with Redis, that the room lives on and how to
+	// return), each seat is given up at once, so a partner on another
+	// replica sees the person leave, and each session ends.
 	if err := rooms.Close(); err != nil {
 		logger.Warn("close store", "err", err)
 	}
 	if err := <-stopped; err != nil {
-		logger.Warn("sessions still open after the grace period; closing them", "err", err)
-		return srv.Close()
+		logger.Warn("sessions still open at the drain timeout; closing them", "err", err)
+		srv.Close()
 	}
-	return <-served
+	<-served
+	shutdownOps(opsSrv)
+	logger.Info("stopped")
+	return nil
+}
+
+// newLogger logs at cfg's level, as text or JSON.
+func newLogger(w io.Writer, cfg config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// shutdownOps closes the operations listener, last: probes get answers
+// until the process is about to exit.
+func shutdownOps(srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}
+
+func listenerAddr(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return ln.Addr().String()
+}
+
+func prefixes(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// limitsSummary names the limits in force, for the startup line.
+func limitsSummary(l server.Limits, shared bool) string {
+	where := "in this replica"
+	if shared {
+		where = "shared by the replicas"
+	}
+	return fmt.Sprintf("per address (%s): %d chats open, %g new connections/s (burst %d), %d rooms/min, %d failed joins/min; %g messages/s (burst %d) a session; idle %s",
+		where, l.ConnsPerAddr, float64(l.NewConnsPerSecond), l.NewConnsBurst, l.RoomsPerMinute, l.FailedJoins,
+		float64(l.MessagesPerSecond), l.MessageBurst, l.IdleTimeout)
+}
+
+// version is set at build time (-ldflags "-X main.version=v1.2.3"); without
+// it, the commit the binary was built from, when Go recorded it.
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v, modified := info.Main.Version, false
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			v = s.Value[:12]
+		case s.Key == "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if modified {
+		v += "-modified"
+	}
+	return v
 }

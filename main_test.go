@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -21,7 +22,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	if cfg.listen != ":2222" || cfg.hostKey != ".ssh/id_ed25519" || cfg.roomTTL != 10*time.Minute ||
 		cfg.redisURL != "" || cfg.publicAddr != (server.PublicAddr{}) ||
-		cfg.seatLease != 10*time.Second || cfg.outageTolerance != time.Minute {
+		cfg.seatLease != 10*time.Second || cfg.outageTolerance != time.Minute ||
+		cfg.httpListen != "" || cfg.pprof || cfg.logFormat != "text" || cfg.logLevel != slog.LevelInfo || cfg.drainTimeout != 10*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -83,6 +85,13 @@ func TestParseConfigRejectsBadValues(t *testing.T) {
 		{[]string{"-max-sessions", "0"}, nil, "-max-sessions \"0\": want a whole number"},
 		{nil, map[string]string{"CHAT_MAX_SESSIONS": "lots"}, "CHAT_MAX_SESSIONS \"lots\""},
 		{[]string{"-trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, "want an address or CIDR"},
+		{[]string{"-http", "9090"}, nil, "-http \"9090\": want host:port"},
+		{[]string{"-http", ":2222"}, nil, "a port of its own, not the SSH port"},
+		{[]string{"-pprof", "true"}, nil, "set -http too"},
+		{nil, map[string]string{"CHAT_PPROF": "yes please"}, "CHAT_PPROF \"yes please\": want true or false"},
+		{[]string{"-log-format", "xml"}, nil, "want text or json"},
+		{nil, map[string]string{"CHAT_LOG_LEVEL": "loud"}, "CHAT_LOG_LEVEL \"loud\""},
+		{[]string{"-drain-timeout", "0s"}, nil, "between 1s and 10m"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 		{[]string{"-nope"}, nil, "flag provided but not defined"},
 	} {

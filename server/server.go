@@ -168,6 +168,9 @@ func (s *Server) refusedSession(level slog.Level, reason string) {
 	s.logRefusal(level, "session refused", reason)
 }
 
+// Sessions is the number of chat sessions open now.
+func (s *Server) Sessions() int64 { return s.sessions.Load() }
+
 // logRefusal logs one refusal, unless too many were logged lately; the
 // next line logged says how many were left out.
 func (s *Server) logRefusal(level slog.Level, msg, reason string) {
