@@ -42,6 +42,19 @@ func (q *Queue) Push(ev Event) bool {
 	return true
 }
 
+// Offer queues a hint (a TypingEvent) without blocking, only while the
+// reader is keeping up (the queue is less than half full): a hint is never
+// worth evicting a seat for. It reports whether ev was queued.
+func (q *Queue) Offer(ev Event) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ended || len(q.ch) >= cap(q.ch)/2 {
+		return false
+	}
+	q.ch <- ev
+	return true
+}
+
 // End closes the stream, with final as its last event unless it is nil.
 // It reports whether this call ended it; later calls do nothing.
 func (q *Queue) End(final Event) bool {

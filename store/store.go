@@ -27,6 +27,12 @@ var (
 	ErrNotFound = errors.New("no such room")
 	// ErrFull: both seats of the room are taken.
 	ErrFull = errors.New("room is full")
+	// ErrSealed: the two people who met in the room keep its seats; the
+	// room ID alone admits nobody new.
+	ErrSealed = errors.New("room is sealed")
+	// ErrNothingToReopen: Reopen found no seat kept for someone away (the
+	// room is not sealed, or the partner is in it).
+	ErrNothingToReopen = errors.New("no kept seat to reopen")
 	// ErrEnded: the seat is no longer in a live room (it left, or the room ended).
 	ErrEnded = errors.New("seat has ended")
 	// ErrEmptyMessage: nothing printable was left of the message.
@@ -84,21 +90,60 @@ type Snapshot struct {
 	Me      Member
 	Others  []Member  // who else is seated right now
 	History []Message // oldest first, at most HistoryLimit
+	// Key brings this person back into this seat (Store.Rejoin) for as
+	// long as the store keeps it for them. It is theirs alone: never
+	// shown to anyone else, logged or stored (stores keep its Digest).
+	Key SeatKey
+	// Back: this person came back to their seat (Store.Rejoin).
+	Back bool
+	// Sealed: the two people who met in the room keep its seats (see
+	// Store.Join). Away is who of them is not in it right now; their seat
+	// waits for them.
+	Sealed bool
+	Away   []Member
 }
 
 // Event is one thing that happened in a room, delivered to every seat in the
-// same order. It is one of MessageEvent, JoinedEvent, LeftEvent, EndedEvent,
-// or, from a shared store only, ReconnectingEvent and ReconnectedEvent.
+// same order. It is one of MessageEvent, JoinedEvent, LeftEvent,
+// ReopenedEvent, EndedEvent, or, from a shared store only,
+// ReconnectingEvent and ReconnectedEvent. TypingEvent is the exception to
+// the order: it is a hint, delivered when it can be, and may be lost.
 type Event interface{ isEvent() }
 
 // MessageEvent: someone (possibly this seat) posted a message.
 type MessageEvent struct{ Message Message }
 
-// JoinedEvent: someone took the other seat.
-type JoinedEvent struct{ Member Member }
+// JoinedEvent: someone took the other seat. Back: they had a seat in this
+// room before and came back to it with their key (Rejoin), under the same
+// member ID and name.
+type JoinedEvent struct {
+	Member Member
+	Back   bool
+}
 
-// LeftEvent: someone gave up their seat; it is free again.
-type LeftEvent struct{ Member Member }
+// LeftEvent: someone is no longer in the room. Kept: the room is sealed,
+// so their seat waits for them (Rejoin); otherwise it is free again.
+type LeftEvent struct {
+	Member Member
+	Kept   bool
+}
+
+// ReopenedEvent: the seat kept for Member, who was away, was given up by
+// the one still present (Seat.Reopen); the room is no longer sealed, and
+// Member's key opens nothing any more.
+type ReopenedEvent struct{ Member Member }
+
+// TypingEvent: Member has text in their input (Typing), or no longer.
+// It is never stored. A Typing that is not renewed within TypingExpiry
+// is to be taken as ended: the one that would end it may be lost.
+type TypingEvent struct {
+	Member Member
+	Typing bool
+}
+
+// TypingExpiry is how long a TypingEvent with Typing set holds without
+// being renewed; typists renew it well within that (see Seat.Typing).
+const TypingExpiry = 6 * time.Second
 
 // EndedEvent is the last event of a seat's stream: the seat is over.
 type EndedEvent struct {
@@ -120,6 +165,8 @@ type ReconnectingEvent struct{}
 type ReconnectedEvent struct{}
 
 func (MessageEvent) isEvent()      {}
+func (ReopenedEvent) isEvent()     {}
+func (TypingEvent) isEvent()       {}
 func (ReconnectingEvent) isEvent() {}
 func (ReconnectedEvent) isEvent()  {}
 func (JoinedEvent) isEvent()       {}
@@ -147,6 +194,9 @@ const (
 	// EndVanished: the room disappeared without a word (the shared store lost
 	// it, or it was destroyed while this server was cut off).
 	EndVanished
+	// EndReplaced: the same person came back to this seat from another
+	// connection (Rejoin), which takes it over; the room lives on.
+	EndReplaced
 )
 
 func (r EndReason) String() string {
@@ -163,17 +213,37 @@ func (r EndReason) String() string {
 		return "lease lost"
 	case EndVanished:
 		return "vanished"
+	case EndReplaced:
+		return "replaced"
 	}
 	return "unknown"
 }
 
 // Store creates rooms and seats people in them.
+//
+// A room is sealed once two people have been in it together: from then on
+// each of its two seats is kept for its person until the room ends, even
+// while they are away, and only their key (Snapshot.Key) takes them back
+// to it; the room ID alone admits nobody. Before that a seat given up is
+// free for anyone with the room ID, though its person may still take it
+// back with their key while nobody else has. Seat.Reopen unseals a room
+// whose other person is away and lost their key.
 type Store interface {
 	// Create opens an empty room that ends at a fixed deadline.
 	Create(ctx context.Context) (Room, error)
-	// Join takes a free seat in the room: ErrNotFound or ErrFull otherwise.
-	// The seat check is atomic: concurrent joins never exceed Capacity.
+	// Join takes a free seat in the room as a new member with a new key:
+	// ErrNotFound, ErrSealed or ErrFull otherwise. The seat check is
+	// atomic: concurrent joins never exceed Capacity. A join that brings
+	// two people together seals the room.
 	Join(ctx context.Context, id RoomID) (Seat, error)
+	// Rejoin takes back the seat that key opens in the room, as the same
+	// member (ID and name), with the history. If that seat is in use (its
+	// person's connection dropped without the store knowing yet, or they
+	// came back from a second terminal), the seat in use ends with
+	// EndReplaced: the newest connection wins. A key that opens no seat
+	// there, and an unknown room, are both ErrNotFound, as alike as they
+	// can be made: a wrong key tells nothing about the room.
+	Rejoin(ctx context.Context, id RoomID, key SeatKey) (Seat, error)
 	// Close ends every seat this store handed out that is still open with
 	// an EndedEvent of reason EndShutdown, and gives each seat up (partners
 	// served by other stores on the same backend see it leave) before it
@@ -206,9 +276,20 @@ type Seat interface {
 	// Destroy deletes the room and everything in it for both members; when it
 	// returns nothing of the room remains in the store.
 	Destroy(ctx context.Context) error
-	// Leave gives up the seat. It is idempotent and safe after the room
-	// ended or the store closed. When the shared store cannot be reached,
-	// the seat is given up as soon as it can be, and Leave returns nil.
+	// Typing tells the others whether this person has text in their input.
+	// It is a hint, never stored: a TypingEvent for the seats present now,
+	// delivered when it can be. Callers renew a true one well within
+	// TypingExpiry while it holds, and keep to a few calls a second.
+	Typing(ctx context.Context, typing bool) error
+	// Reopen gives up the seat kept for the other person while they are
+	// away: the room is no longer sealed, their key opens nothing, and
+	// anyone with the room ID may take the seat. ErrNothingToReopen when
+	// no seat is kept for someone away.
+	Reopen(ctx context.Context) error
+	// Leave gives up the seat: in a sealed room it is kept for its person,
+	// who is then away. It is idempotent and safe after the room ended or
+	// the store closed. When the shared store cannot be reached, the seat
+	// is given up as soon as it can be, and Leave returns nil.
 	Leave(ctx context.Context) error
 }
 

@@ -5,7 +5,9 @@ package memstore
 
 import (
 	"context"
+	"crypto/hmac"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,18 +38,30 @@ type room struct {
 	room  store.Room
 	timer *time.Timer
 
-	mu      sync.Mutex
-	ended   bool
-	closed  bool // ended because the store closed
-	seats   []*seat
+	mu     sync.Mutex
+	ended  bool
+	closed bool // ended because the store closed
+	// records are the seats of the room's members, present or away: in a
+	// sealed room exactly the two who met; otherwise whoever is present
+	// and at most one who left before anyone met.
+	records []*record
+	sealed  bool
 	history []store.Message // at most store.HistoryLimit, oldest first
 	// sent is every message ID the room stored, so a message sent twice
 	// is kept once.
 	sent map[store.MessageID]struct{}
 }
 
+// record is one member's seat. Only the digest of its key is kept.
+type record struct {
+	me     store.Member
+	digest string
+	seat   *seat // nil while its person is away
+}
+
 type seat struct {
 	room     *room
+	rec      *record
 	snapshot store.Snapshot
 	events   *store.Queue
 }
@@ -85,8 +99,9 @@ func (m *Store) run(f func()) {
 	f()
 }
 
-// Join implements store.Store.
-func (m *Store) Join(_ context.Context, id store.RoomID) (store.Seat, error) {
+// live returns room id, locked, if it can be entered; the caller unlocks
+// it. err is ErrClosed or ErrNotFound otherwise.
+func (m *Store) live(id store.RoomID) (*room, error) {
 	m.mu.Lock()
 	r, ok := m.rooms[id]
 	closed := m.closed
@@ -97,36 +112,111 @@ func (m *Store) Join(_ context.Context, id store.RoomID) (store.Seat, error) {
 	if !ok {
 		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
 	}
-
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	switch {
 	case r.closed:
+		r.mu.Unlock()
 		return nil, store.ErrClosed
 	// The deadline check covers the moment between expiry and the timer firing.
 	case r.ended || !time.Now().Before(r.room.ExpiresAt):
+		r.mu.Unlock()
 		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
-	case len(r.seats) >= store.Capacity:
+	}
+	return r, nil
+}
+
+// Join implements store.Store.
+func (m *Store) Join(_ context.Context, id store.RoomID) (store.Seat, error) {
+	r, err := m.live(id)
+	if err != nil {
+		return nil, err
+	}
+	defer r.mu.Unlock()
+	switch {
+	case r.sealed:
+		return nil, fmt.Errorf("join room: %w", store.ErrSealed)
+	case r.presentLocked() >= store.Capacity:
 		return nil, fmt.Errorf("join room: %w", store.ErrFull)
 	}
-	others := make([]store.Member, 0, len(r.seats))
-	for _, s := range r.seats {
-		others = append(others, s.snapshot.Me)
+	taken := make([]store.Member, 0, len(r.records))
+	for _, rec := range r.records {
+		taken = append(taken, rec.me)
 	}
-	me := store.Member{ID: store.NewMemberID(), Name: store.NewMemberNameExcept(others)}
+	key := store.NewSeatKey(id)
+	rec := &record{me: store.Member{ID: store.NewMemberID(), Name: store.NewMemberNameExcept(taken)}, digest: key.Digest(id)}
+	r.records = append(r.records, rec)
+	return r.seatLocked(rec, key, false), nil
+}
+
+// Rejoin implements store.Store.
+func (m *Store) Rejoin(_ context.Context, id store.RoomID, key store.SeatKey) (store.Seat, error) {
+	// The digest first, so an unknown room costs what a wrong key does.
+	digest := key.Digest(id)
+	r, err := m.live(id)
+	if err != nil {
+		return nil, err
+	}
+	defer r.mu.Unlock()
+	var rec *record
+	for _, x := range r.records {
+		if hmac.Equal([]byte(x.digest), []byte(digest)) {
+			rec = x
+		}
+	}
+	if rec == nil || key.IsZero() {
+		// Exactly what an unknown room answers.
+		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
+	}
+	if old := rec.seat; old != nil {
+		old.events.End(store.EndedEvent{Reason: store.EndReplaced, RoomLivesOn: true})
+		rec.seat = nil
+	}
+	return r.seatLocked(rec, key, true), nil
+}
+
+// seatLocked seats rec's person, tells the others, and seals the room
+// once two are in it.
+func (r *room) seatLocked(rec *record, key store.SeatKey, back bool) *seat {
 	s := &seat{
 		room: r,
+		rec:  rec,
 		snapshot: store.Snapshot{
 			Room:    r.room,
-			Me:      me,
-			Others:  others,
+			Me:      rec.me,
 			History: append([]store.Message(nil), r.history...),
+			Key:     key,
+			Back:    back,
 		},
 		events: store.NewQueue(),
 	}
-	r.publishLocked(store.JoinedEvent{Member: me})
-	r.seats = append(r.seats, s)
-	return s, nil
+	for _, x := range r.records {
+		switch {
+		case x == rec:
+		case x.seat != nil:
+			s.snapshot.Others = append(s.snapshot.Others, x.me)
+		case r.sealed:
+			s.snapshot.Away = append(s.snapshot.Away, x.me)
+		}
+	}
+	r.publishLocked(store.JoinedEvent{Member: rec.me, Back: back})
+	rec.seat = s
+	if !r.sealed && r.presentLocked() == store.Capacity {
+		// The two have met: the seats are theirs, and nobody else's.
+		r.sealed = true
+		r.records = slices.DeleteFunc(r.records, func(x *record) bool { return x.seat == nil })
+	}
+	s.snapshot.Sealed = r.sealed
+	return s
+}
+
+func (r *room) presentLocked() int {
+	n := 0
+	for _, rec := range r.records {
+		if rec.seat != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // Len is the number of live rooms.
@@ -176,29 +266,34 @@ func (m *Store) Close() error {
 	return nil
 }
 
-// publishLocked delivers ev to every seat without ever blocking: a seat
-// whose queue is full is evicted (told why, and its partner sees it leave).
+// publishLocked delivers ev to every seat present without ever blocking:
+// a seat whose queue is full is evicted (told why, and the others see it
+// leave).
 func (r *room) publishLocked(ev store.Event) {
 	var evicted []*seat
-	for _, s := range r.seats {
-		if !s.events.Push(ev) {
+	for _, rec := range r.records {
+		if s := rec.seat; s != nil && !s.events.Push(ev) {
 			evicted = append(evicted, s)
 		}
 	}
 	for _, s := range evicted {
 		s.events.End(store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true})
-		r.removeLocked(s)
-		r.publishLocked(store.LeftEvent{Member: s.snapshot.Me})
+		r.departLocked(s)
 	}
 }
 
-func (r *room) removeLocked(s *seat) {
-	for i, x := range r.seats {
-		if x == s {
-			r.seats = append(r.seats[:i], r.seats[i+1:]...)
-			return
-		}
+// departLocked takes s, whose stream has ended, out of the room, and tells
+// the others. In a sealed room its seat is kept for its person; otherwise
+// it is free, and theirs to take back only until someone else's seat is.
+func (r *room) departLocked(s *seat) {
+	if s.rec.seat != s {
+		return // replaced by the same person's newer connection
 	}
+	s.rec.seat = nil
+	if !r.sealed {
+		r.records = slices.DeleteFunc(r.records, func(x *record) bool { return x.seat == nil && x != s.rec })
+	}
+	r.publishLocked(store.LeftEvent{Member: s.snapshot.Me, Kept: r.sealed})
 }
 
 // end deletes the room: every seat gets ev as its last event and every
@@ -211,10 +306,12 @@ func (r *room) end(ev store.EndedEvent) {
 	}
 	r.ended = true
 	r.timer.Stop()
-	for _, s := range r.seats {
-		s.events.End(ev)
+	for _, rec := range r.records {
+		if rec.seat != nil {
+			rec.seat.events.End(ev)
+		}
 	}
-	r.seats = nil
+	r.records = nil
 	clear(r.history)
 	r.history = nil
 	clear(r.sent)
@@ -277,7 +374,39 @@ func (s *seat) Leave(context.Context) error {
 	if !s.events.End(nil) {
 		return nil
 	}
-	r.removeLocked(s)
-	r.publishLocked(store.LeftEvent{Member: s.snapshot.Me})
+	r.departLocked(s)
+	return nil
+}
+
+func (s *seat) Typing(_ context.Context, typing bool) error {
+	r := s.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.events.Ended() || r.ended {
+		return fmt.Errorf("typing: %w", store.ErrEnded)
+	}
+	for _, rec := range r.records {
+		if rec.seat != nil && rec.seat != s {
+			rec.seat.events.Offer(store.TypingEvent{Member: s.snapshot.Me, Typing: typing})
+		}
+	}
+	return nil
+}
+
+func (s *seat) Reopen(context.Context) error {
+	r := s.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.events.Ended() || r.ended {
+		return fmt.Errorf("reopen seat: %w", store.ErrEnded)
+	}
+	i := slices.IndexFunc(r.records, func(x *record) bool { return x != s.rec })
+	if !r.sealed || i < 0 || r.records[i].seat != nil {
+		return fmt.Errorf("reopen seat: %w", store.ErrNothingToReopen)
+	}
+	away := r.records[i].me
+	r.records = slices.Delete(r.records, i, i+1)
+	r.sealed = false
+	r.publishLocked(store.ReopenedEvent{Member: away})
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 
 // keyPrefix starts every key and channel of this store. The version names
 // the layout: replicas of an older layout never share keys with these.
-const keyPrefix = "chat:v2:"
+const keyPrefix = "chat:v3:"
 
 // roomSecrets is everything this store derives from a room ID. The ID is
 // the only secret: whoever holds it can join, so it is also what protects
@@ -83,12 +83,13 @@ func (s roomSecrets) additionalData(purpose string) []byte {
 
 // Key indexes: every script gets a room's keys in this order.
 const (
-	keyMeta    = iota // hash: created, deadline (unix ms)
-	keySeats          // hash: member ID -> ID of the replica holding the seat
-	keyNames          // hash: member ID -> sealed anonymous name
-	keyLog            // stream: t (m|j|l), m (member), n (sealed name), b (sealed body), i (message ID), r (replica)
+	keyMeta    = iota // hash: created, deadline (unix ms), sealed (0|1)
+	keySeats          // hash: member ID -> seat in use: "replica/presence" (the replica holding it, and which of its person's connections)
+	keyNames          // hash: member ID -> sealed anonymous name, for every member present or away
+	keyLog            // stream: t (m|j|l|o), m (member), n (sealed name), b (sealed body; for j: back), i (message ID), r (replica), k (l: seat kept)
 	keyHistory        // stream: the log's messages only, under the same entry IDs
 	keyIDs            // sorted set: message IDs stored lately -> when (unix ms)
+	keyOwners         // hash: digest of a member's key (store.SeatKey.Digest) -> member ID
 	keyCount
 )
 
@@ -98,6 +99,7 @@ func roomKeys(tag string) (keys []string, channel string) {
 	keys = make([]string, keyCount)
 	for i, part := range [keyCount]string{
 		keyMeta: "meta", keySeats: "seats", keyNames: "names", keyLog: "log", keyHistory: "history", keyIDs: "ids",
+		keyOwners: "owners",
 	} {
 		keys[i] = keyPrefix + "{" + tag + "}:" + part
 	}
@@ -264,11 +266,20 @@ func (sec roomSecrets) event(e entry) store.Event {
 			return store.MessageEvent{Message: msg}
 		}
 	case "j":
-		return store.JoinedEvent{Member: sec.member(e.fields["m"], e.fields["n"])}
+		return store.JoinedEvent{Member: sec.member(e.fields["m"], e.fields["n"]), Back: e.fields["b"] == "1"}
 	case "l":
-		return store.LeftEvent{Member: sec.member(e.fields["m"], e.fields["n"])}
+		return store.LeftEvent{Member: sec.member(e.fields["m"], e.fields["n"]), Kept: e.fields["k"] == "1"}
+	case "o":
+		return store.ReopenedEvent{Member: sec.member(e.fields["m"], e.fields["n"])}
 	}
 	return nil
+}
+
+// seatReplica is the replica holding a seat, as the seats hash has it
+// ("replica/presence").
+func seatReplica(seat string) string {
+	replica, _, _ := strings.Cut(seat, "/")
+	return replica
 }
 
 // Stream IDs are "milliseconds-sequence", ordered numerically.

@@ -24,7 +24,7 @@ func ScriptNames() map[string]string {
 	for name, script := range map[string]*redis.Script{
 		"create": createScript, "join": joinScript, "send": sendScript, "stored": storedScript,
 		"leave": leaveScript, "reap": reapScript, "read": readScript, "destroy": destroyScript,
-		"expire": expireScript, "heartbeat": heartbeatScript, "dead": deadScript, "depart": departScript,
+		"expire": expireScript, "rejoin": rejoinScript, "reopen": reopenScript, "heartbeat": heartbeatScript, "dead": deadScript, "depart": departScript,
 	} {
 		names[script.Hash()] = name
 	}

@@ -133,9 +133,10 @@ func (s *Store) syncSubscription(channel string) {
 	}
 }
 
-// dispatch acts on a notification: "n" says the room's log has news, and
-// "d" followed by a member ID and a sealed name that the room was
-// destroyed, by whom.
+// dispatch acts on a notification: "n" says the room's log has news; "d"
+// followed by a member ID and a sealed name that the room was destroyed,
+// by whom; "t", 1 or 0, a member ID and a sealed name that they are
+// typing, or no longer.
 func (s *Store) dispatch(m *redis.Message) {
 	s.mu.Lock()
 	r := s.rooms[m.Channel]
@@ -149,6 +150,9 @@ func (s *Store) dispatch(m *redis.Message) {
 	case strings.HasPrefix(m.Payload, "d") && len(m.Payload) >= 1+store.MemberIDLen:
 		by := r.secrets.member(m.Payload[1:1+store.MemberIDLen], m.Payload[1+store.MemberIDLen:])
 		r.end(store.EndedEvent{Reason: store.EndDestroyed, By: by})
+	case strings.HasPrefix(m.Payload, "t") && len(m.Payload) >= 2+store.MemberIDLen:
+		who := r.secrets.member(m.Payload[2:2+store.MemberIDLen], m.Payload[2+store.MemberIDLen:])
+		r.typing(store.TypingEvent{Member: who, Typing: m.Payload[1] == '1'})
 	}
 }
 

@@ -113,9 +113,10 @@ func TestEveryKeyCarriesTheDeadline(t *testing.T) {
 
 // A replica cut off from Redis on its own (a partition; from the other
 // replicas' side it looks like a crash) loses its seats once the lease
-// runs out: the partner sees it leave and the seat can be taken again.
-// The cut-off seat waits, within the outage tolerance, and learns on
-// return that its seat was given up.
+// runs out: the partner sees its person leave, their seat kept for them,
+// and they can come back to it through another replica. The cut-off seat
+// waits, within the outage tolerance, and learns on return that it was
+// given up.
 func TestReplicaCutOffAloneLosesItsSeatsAfterTheLease(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -130,13 +131,12 @@ func TestReplicaCutOffAloneLosesItsSeatsAfterTheLease(t *testing.T) {
 	proxy.Cut()
 	cut := time.Now()
 	await[store.ReconnectingEvent](t, bob, waitfor.Timeout)
-	if left := await[store.LeftEvent](t, alice, waitfor.Timeout); left.Member != bob.Snapshot().Me {
-		t.Fatalf("partner saw %v leave, want %v", left.Member, bob.Snapshot().Me)
+	if left := await[store.LeftEvent](t, alice, waitfor.Timeout); left.Member != bob.Snapshot().Me || !left.Kept {
+		t.Fatalf("partner saw %+v leave, want %v, seat kept", left, bob.Snapshot().Me)
 	}
 	t.Logf("the partner saw the cut-off member leave %v after the cut (lease %v)", time.Since(cut).Round(time.Millisecond), testLease)
-	carol := join(t, healthy, room.ID)
-	if got := carol.Snapshot().Others; len(got) != 1 || got[0] != alice.Snapshot().Me {
-		t.Fatalf("new joiner sees %v, want only alice", got)
+	if _, err := healthy.Join(t.Context(), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Fatalf("Join of the room = %v, want ErrSealed", err)
 	}
 
 	proxy.Restore()
@@ -145,6 +145,18 @@ func TestReplicaCutOffAloneLosesItsSeatsAfterTheLease(t *testing.T) {
 	}
 	if err := bob.Send(t.Context(), store.NewMessageID(), "am I here?"); !errors.Is(err, store.ErrEnded) {
 		t.Fatalf("Send after the lease was lost = %v, want ErrEnded", err)
+	}
+	// Bob comes back through the healthy replica, as himself.
+	back, err := healthy.Rejoin(t.Context(), room.ID, bob.Snapshot().Key)
+	if err != nil {
+		t.Fatalf("Rejoin: %v", err)
+	}
+	t.Cleanup(func() { _ = back.Leave(context.Background()) })
+	if back.Snapshot().Me != bob.Snapshot().Me {
+		t.Errorf("back as %v, want %v", back.Snapshot().Me, bob.Snapshot().Me)
+	}
+	if got := await[store.JoinedEvent](t, alice, waitfor.Timeout); got.Member != bob.Snapshot().Me || !got.Back {
+		t.Errorf("joined = %+v, want %v back", got, bob.Snapshot().Me)
 	}
 	// Back on the network, the replica works again.
 	dave := join(t, cutOff, create(t, cutOff).ID)
@@ -215,8 +227,8 @@ func TestIdleSeatsCostRedisNothing(t *testing.T) {
 	}
 }
 
-// Nothing Redis sees, stored or in transit, contains a room ID, a name or
-// a message in clear.
+// Nothing Redis sees, stored or in transit, contains a room ID, a seat
+// key, a name or a message in clear: of a key it holds only a digest.
 func TestRedisSeesNoSecrets(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -237,6 +249,19 @@ func TestRedisSeesNoSecrets(t *testing.T) {
 	const secret = "canary-7f3a9c-the-eagle-lands"
 	send(t, alice, secret)
 	await[store.MessageEvent](t, bob, waitfor.Timeout)
+	if err := alice.Typing(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	await[store.TypingEvent](t, bob, waitfor.Timeout)
+	// Bob leaves and comes back with his key.
+	if err := bob.Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.Rejoin(t.Context(), room.ID, bob.Snapshot().Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = back.Leave(context.Background()) })
 	waitfor.Condition(t, waitfor.Timeout, "the message to pass", func() bool { return strings.Contains(traffic.String(), "XADD") })
 
 	// Everything stored, as a dump or a backup would hold it.
@@ -247,7 +272,12 @@ func TestRedisSeesNoSecrets(t *testing.T) {
 		fmt.Fprint(&stored, client.HGetAll(t.Context(), key).Val(), client.XRange(t.Context(), key, "-", "+").Val())
 	}
 	id := string(room.ID)
-	for _, clear := range []string{secret, id, strings.ReplaceAll(id, "-", ""), alice.Snapshot().Me.Name, bob.Snapshot().Me.Name} {
+	clears := []string{secret, id, strings.ReplaceAll(id, "-", ""), alice.Snapshot().Me.Name, bob.Snapshot().Me.Name}
+	for _, seat := range []store.Seat{alice, bob} {
+		key := store.RejoinName(room.ID, seat.Snapshot().Key)[len(id)+1:]
+		clears = append(clears, key, strings.ReplaceAll(key, "-", ""))
+	}
+	for _, clear := range clears {
 		if strings.Contains(traffic.String(), clear) {
 			t.Errorf("MONITOR shows %q in clear", clear)
 		}
@@ -423,6 +453,17 @@ func TestMalformedRepliesAreErrors(t *testing.T) {
 		fake.reply("join", bad)
 		if _, err := s.Join(t.Context(), store.NewRoomID()); err == nil {
 			t.Errorf("Join with the reply %q succeeded", bad)
+		}
+	}
+	for _, bad := range []string{
+		"*1\r\n+ok\r\n",
+		"*8\r\n+ok\r\n:1\r\n:2\r\n$3\r\n1-0\r\n*0\r\n*0\r\n*0\r\n$1\r\n1\r\n",
+		"*9\r\n+ok\r\n:1\r\n:2\r\n$3\r\n1-0\r\n*0\r\n*0\r\n*0\r\n:1\r\n:7\r\n",
+	} {
+		fake.reply("rejoin", bad)
+		id := store.NewRoomID()
+		if _, err := s.Rejoin(t.Context(), id, store.NewSeatKey(id)); err == nil {
+			t.Errorf("Rejoin with the reply %q succeeded", bad)
 		}
 	}
 }

@@ -183,6 +183,14 @@ func (r *room) deliverLocked(e entry) {
 		seat.cursor = e.id
 		switch ev := ev.(type) {
 		case nil: // unreadable: skipped, never shown half-decoded
+		case store.JoinedEvent:
+			if ev.Member.ID == seat.snapshot.Me.ID {
+				// Its person came back from another connection, which
+				// took the seat over; this one's Leave does nothing now.
+				r.endSeatLocked(seat, store.EndedEvent{Reason: store.EndReplaced, RoomLivesOn: true})
+				continue
+			}
+			r.pushLocked(seat, ev)
 		case store.LeftEvent:
 			if ev.Member.ID == seat.snapshot.Me.ID {
 				// Freed behind this replica's back: it was cut off from
@@ -193,6 +201,18 @@ func (r *room) deliverLocked(e entry) {
 			r.pushLocked(seat, ev)
 		default:
 			r.pushLocked(seat, ev)
+		}
+	}
+}
+
+// typing hands a typing hint to the seats here but the typist's, if they
+// keep up: a hint never evicts anyone.
+func (r *room) typing(ev store.TypingEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, seat := range r.seats {
+		if seat.snapshot.Me.ID != ev.Member.ID {
+			seat.events.Offer(ev)
 		}
 	}
 }

@@ -37,8 +37,58 @@ end
 local function delete_room()
   redis.call('DEL', unpack(KEYS))
 end
--- reap frees the seats held by the replicas named in ARGV[from..] (found
--- dead by their callers) and tells the room they left.
+local function is_sealed()
+  return redis.call('HGET', KEYS[1], 'sealed') == '1'
+end
+-- replica_of reads the replica out of a seat ('replica/presence').
+local function replica_of(seat)
+  return string.match(seat, '^[^/]*')
+end
+-- drop_owner forgets the key digest of member m: its key opens nothing.
+local function drop_owner(m)
+  local owners = redis.call('HGETALL', KEYS[7])
+  for i = 1, #owners, 2 do
+    if owners[i + 1] == m then redis.call('HDEL', KEYS[7], owners[i]) end
+  end
+end
+-- drop_away forgets every member who is away, but keep.
+local function drop_away(keep)
+  local names = redis.call('HGETALL', KEYS[3])
+  for i = 1, #names, 2 do
+    local m = names[i]
+    if m ~= keep and redis.call('HEXISTS', KEYS[2], m) == 0 then
+      redis.call('HDEL', KEYS[3], m)
+      drop_owner(m)
+    end
+  end
+end
+-- depart takes member m out of the room and tells it. A sealed room keeps
+-- m's seat for m; otherwise m alone may take it back, until someone else
+-- leaves after m.
+local function depart(maxlen, m)
+  redis.call('HDEL', KEYS[2], m)
+  local sealed = is_sealed()
+  if not sealed then drop_away(m) end
+  local name = redis.call('HGET', KEYS[3], m) or ''
+  local kept = '0'
+  if sealed then kept = '1' end
+  append(maxlen, 't', 'l', 'm', m, 'n', name, 'k', kept)
+end
+-- seal_if_met seals the room once capacity people are in it: their seats
+-- are kept for them, and whoever is away is forgotten.
+local function seal_if_met(capacity)
+  if not is_sealed() and redis.call('HLEN', KEYS[2]) >= tonumber(capacity) then
+    redis.call('HSET', KEYS[1], 'sealed', '1')
+    drop_away(nil)
+  end
+end
+-- sealed_flag is how replies say whether the room is sealed.
+local function sealed_flag()
+  if is_sealed() then return 1 end
+  return 0
+end
+-- reap takes the members seated on the replicas named in ARGV[from..]
+-- (found dead by their callers) out of the room.
 local function reap(maxlen, from)
   if #ARGV < from then return 0 end
   local dead = {}
@@ -46,11 +96,8 @@ local function reap(maxlen, from)
   local seats = redis.call('HGETALL', KEYS[2])
   local n = 0
   for i = 1, #seats, 2 do
-    if dead[seats[i + 1]] then
-      local name = redis.call('HGET', KEYS[3], seats[i]) or ''
-      redis.call('HDEL', KEYS[2], seats[i])
-      redis.call('HDEL', KEYS[3], seats[i])
-      append(maxlen, 't', 'l', 'm', seats[i], 'n', name)
+    if dead[replica_of(seats[i + 1])] then
+      depart(maxlen, seats[i])
       n = n + 1
     end
   end
@@ -69,53 +116,91 @@ redis.call('PEXPIREAT', KEYS[1], d)
 return {now, d}
 `)
 
-// joinScript ARGV: 1 member, 2 sealed name, 3 replica, 4 capacity,
-// 5 maxlen, 6 channel, 7 history length, 8.. replicas known to be dead.
-// Returns {'ok', created, deadline, join entry ID, seats (flat member /
-// replica pairs), names (flat member / sealed name pairs), history (newest
-// first)}, {'gone'} or {'full', seats}. The seats of dead replicas are
+// joinScript ARGV: 1 member, 2 sealed name, 3 replica, 4 presence,
+// 5 capacity, 6 maxlen, 7 channel, 8 history length, 9 key digest,
+// 10.. replicas known to be dead. Returns {'ok', created, deadline, join
+// entry ID, seats (flat member / seat pairs, before the join), names
+// (flat member / sealed name pairs), history (newest first), sealed (0|1)},
+// {'gone'}, {'sealed'} or {'full', seats}. The seats of dead replicas are
 // freed first; then check and insert are one step, so the cap holds under
-// any number of concurrent joins from any number of replicas. History
-// comes from its own stream, so joins and leaves never push messages out
-// of it, and it ends just before the join entry, where the joiner's
-// reading begins.
+// any number of concurrent joins from any number of replicas, and the
+// join that brings two people together seals the room. History comes from
+// its own stream, so joins and leaves never push messages out of it, and
+// it ends just before the join entry, where the joiner's reading begins.
 var joinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
-if reap(ARGV[5], 8) > 0 then
+if reap(ARGV[6], 10) > 0 then
   expire_all(d)
-  redis.call('PUBLISH', ARGV[6], 'n')
+  redis.call('PUBLISH', ARGV[7], 'n')
 end
+if is_sealed() then return {'sealed'} end
 local seats = redis.call('HGETALL', KEYS[2])
-if #seats / 2 >= tonumber(ARGV[4]) then return {'full', seats} end
+if #seats / 2 >= tonumber(ARGV[5]) then return {'full', seats} end
 local names = redis.call('HGETALL', KEYS[3])
-local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[7])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[8])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '/' .. ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-local id = append(ARGV[5], 't', 'j', 'm', ARGV[1], 'n', ARGV[2], 'r', ARGV[3])
+redis.call('HSET', KEYS[7], ARGV[9], ARGV[1])
+local id = append(ARGV[6], 't', 'j', 'm', ARGV[1], 'n', ARGV[2], 'r', ARGV[3])
+seal_if_met(ARGV[5])
 expire_all(d)
-redis.call('PUBLISH', ARGV[6], 'n')
-return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history}
+redis.call('PUBLISH', ARGV[7], 'n')
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history, sealed_flag()}
 `)
 
-// sendScript ARGV: 1 member, 2 sealed name, 3 sealed body, 4 message ID,
-// 5 maxlen, 6 channel, 7 history length, 8 how long message IDs are
-// remembered (ms). Returns {'ok', entry ID}, {'dup'} when the message ID
-// is stored already (an earlier attempt went through), {'gone'} or
-// {'unseated'}.
-var sendScript = redis.NewScript("#!lua\n" + luaPrelude + `
-if redis.call('ZSCORE', KEYS[6], ARGV[4]) then return {'dup'} end
+// rejoinScript ARGV: 1 key digest, 2 replica, 3 presence, 4 capacity,
+// 5 maxlen, 6 channel, 7 history length, 8.. replicas known to be dead.
+// Returns {'ok', created, deadline, join entry ID, seats (before the
+// rejoin: the member's own, if its person is seated elsewhere, included),
+// names, history, sealed, member}, or {'gone'} for an unknown room and for
+// a digest that opens no seat alike. A seat in use is taken over: its
+// presence changes, and the replica holding the old one ends it when it
+// reads the join entry.
+var rejoinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return {'unseated'} end
-local id = append(ARGV[5], 't', 'm', 'm', ARGV[1], 'n', ARGV[2], 'b', ARGV[3], 'i', ARGV[4])
-redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[7], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[2], 'b', ARGV[3], 'i', ARGV[4])
-redis.call('ZADD', KEYS[6], now, ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - tonumber(ARGV[8])))
+local reaped = reap(ARGV[5], 8)
+local member = redis.call('HGET', KEYS[7], ARGV[1])
+if not member then
+  if reaped > 0 then
+    expire_all(d)
+    redis.call('PUBLISH', ARGV[6], 'n')
+  end
+  return {'gone'}
+end
+local seats = redis.call('HGETALL', KEYS[2])
+local names = redis.call('HGETALL', KEYS[3])
+local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[7])
+local name = redis.call('HGET', KEYS[3], member) or ''
+redis.call('HSET', KEYS[2], member, ARGV[2] .. '/' .. ARGV[3])
+local id = append(ARGV[5], 't', 'j', 'm', member, 'n', name, 'r', ARGV[2], 'b', '1')
+seal_if_met(ARGV[4])
 expire_all(d)
 redis.call('PUBLISH', ARGV[6], 'n')
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history, sealed_flag(), member}
+`)
+
+// sendScript ARGV: 1 member, 2 seat (replica/presence), 3 sealed name,
+// 4 sealed body, 5 message ID, 6 maxlen, 7 channel, 8 history length,
+// 9 how long message IDs are remembered (ms). Returns {'ok', entry ID},
+// {'dup'} when the message ID is stored already (an earlier attempt went
+// through), {'gone'} or {'unseated'} (the seat is no longer this one's:
+// freed, or taken over by its person's newer connection).
+var sendScript = redis.NewScript("#!lua\n" + luaPrelude + `
+if redis.call('ZSCORE', KEYS[6], ARGV[5]) then return {'dup'} end
+local now = now_ms()
+local d = live_deadline(now)
+if not d then return {'gone'} end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'unseated'} end
+local id = append(ARGV[6], 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5])
+redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[8], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5])
+redis.call('ZADD', KEYS[6], now, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - tonumber(ARGV[9])))
+expire_all(d)
+redis.call('PUBLISH', ARGV[7], 'n')
 return {'ok', id}
 `)
 
@@ -127,23 +212,46 @@ if redis.call('ZSCORE', KEYS[6], ARGV[1]) then return 1 end
 return 0
 `)
 
-// leaveScript ARGV: member, maxlen, channel. Returns 1 if the seat was
-// given up, 0 if it was not held.
+// leaveScript ARGV: member, seat (replica/presence), maxlen, channel.
+// Returns 1 if the member left, 0 if that seat was not theirs (any more).
+// In a sealed room the seat is kept for the member, who is then away.
 var leaveScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return 0 end
-if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
-local name = redis.call('HGET', KEYS[3], ARGV[1]) or ''
-redis.call('HDEL', KEYS[3], ARGV[1])
-append(ARGV[2], 't', 'l', 'm', ARGV[1], 'n', name)
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+depart(ARGV[3], ARGV[1])
 expire_all(d)
-redis.call('PUBLISH', ARGV[3], 'n')
+redis.call('PUBLISH', ARGV[4], 'n')
 return 1
 `)
 
-// reapScript ARGV: maxlen, channel, dead replicas... Frees the seats those
-// replicas held and returns how many.
+// reopenScript ARGV: member, seat (replica/presence), maxlen, channel.
+// Gives up the seat kept for the other member, who must be away: the room
+// is no longer sealed and their key digest is forgotten. Returns {'ok'},
+// {'none'} when no seat is kept for someone away, {'unseated'} or {'gone'}.
+var reopenScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
+local d = live_deadline(now_ms())
+if not d then return {'gone'} end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'unseated'} end
+if not is_sealed() then return {'none'} end
+local names = redis.call('HGETALL', KEYS[3])
+local other, name
+for i = 1, #names, 2 do
+  if names[i] ~= ARGV[1] then other, name = names[i], names[i + 1] end
+end
+if not other or redis.call('HEXISTS', KEYS[2], other) == 1 then return {'none'} end
+redis.call('HDEL', KEYS[3], other)
+drop_owner(other)
+redis.call('HSET', KEYS[1], 'sealed', '0')
+append(ARGV[3], 't', 'o', 'm', other, 'n', name)
+expire_all(d)
+redis.call('PUBLISH', ARGV[4], 'n')
+return {'ok'}
+`)
+
+// reapScript ARGV: maxlen, channel, dead replicas... Takes the members
+// seated on those replicas out of the room and returns how many.
 var reapScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
 local d = live_deadline(now_ms())
 if not d then return 0 end
@@ -162,15 +270,15 @@ if not live_deadline(now_ms()) then return {'gone'} end
 return {'ok', redis.call('XRANGE', KEYS[4], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
 `)
 
-// destroyScript ARGV: member, channel, sealed name. Deletes every key of
-// the room, then tells every replica. Returns 1, or 0 if the member holds
-// no seat in a live room.
+// destroyScript ARGV: member, seat (replica/presence), channel, sealed
+// name. Deletes every key of the room, then tells every replica. Returns
+// 1, or 0 if that seat is not the member's in a live room.
 var destroyScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
 local d = live_deadline(now_ms())
 if not d then return 0 end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 delete_room()
-redis.call('PUBLISH', ARGV[2], 'd' .. ARGV[1] .. ARGV[3])
+redis.call('PUBLISH', ARGV[3], 'd' .. ARGV[1] .. ARGV[4])
 return 1
 `)
 

@@ -13,8 +13,13 @@ type seat struct {
 	room       *room
 	snapshot   store.Snapshot
 	sealedName string
-	events     *store.Queue
-	cursor     string // the last log entry this seat has seen
+	// value is the seat as Redis has it while this connection holds it:
+	// "replica/presence". A person who comes back from a second
+	// connection changes it, so whatever the first one still does (send,
+	// leave) no longer counts.
+	value  string
+	events *store.Queue
+	cursor string // the last log entry this seat has seen
 }
 
 func (seat *seat) Snapshot() store.Snapshot   { return seat.snapshot }
@@ -22,7 +27,7 @@ func (seat *seat) Events() <-chan store.Event { return seat.events.Events() }
 
 // leave is what gives this seat up in Redis.
 func (seat *seat) leave() leave {
-	return leave{keys: seat.room.keys, channel: seat.room.channel, member: seat.snapshot.Me.ID}
+	return leave{keys: seat.room.keys, channel: seat.room.channel, member: seat.snapshot.Me.ID, value: seat.value}
 }
 
 // idWindow is how long a room remembers a message ID.
@@ -40,7 +45,7 @@ func (seat *seat) Send(ctx context.Context, id store.MessageID, body string) err
 		return fmt.Errorf("send message: %w", store.ErrEnded)
 	}
 	r := seat.room
-	res, err := r.s.call(ctx, sendScript, r.keys, seat.snapshot.Me.ID, seat.sealedName,
+	res, err := r.s.call(ctx, sendScript, r.keys, seat.snapshot.Me.ID, seat.value, seat.sealedName,
 		r.secrets.seal("body", body), string(id), streamMaxLen, r.channel, store.HistoryLimit, r.s.idWindow().Milliseconds())
 	if classify(err) == full {
 		// Refused before it ran; but an earlier attempt of the same
@@ -87,7 +92,7 @@ func (seat *seat) Destroy(ctx context.Context) error {
 		return fmt.Errorf("destroy room: %w", store.ErrEnded)
 	}
 	r := seat.room
-	res, err := r.s.call(ctx, destroyScript, r.keys, seat.snapshot.Me.ID, r.channel, seat.sealedName)
+	res, err := r.s.call(ctx, destroyScript, r.keys, seat.snapshot.Me.ID, seat.value, r.channel, seat.sealedName)
 	if err != nil {
 		return fmt.Errorf("destroy room: %w", failure(err))
 	}
@@ -113,7 +118,7 @@ func (seat *seat) Leave(ctx context.Context) error {
 	r.s.release(r)
 	// Even when the caller's context is done (its session hung up), the
 	// seat must be given back now rather than left to its replica's death.
-	_, err := r.s.call(context.WithoutCancel(ctx), leaveScript, r.keys, seat.snapshot.Me.ID, streamMaxLen, r.channel)
+	_, err := r.s.call(context.WithoutCancel(ctx), leaveScript, r.keys, seat.snapshot.Me.ID, seat.value, streamMaxLen, r.channel)
 	switch classify(err) {
 	case unreachable, cancelled:
 		// Given up as soon as Redis answers again (or, should this
@@ -125,4 +130,56 @@ func (seat *seat) Leave(ctx context.Context) error {
 		return fmt.Errorf("leave room: %w", err)
 	}
 	return nil
+}
+
+// Typing publishes the hint on the room's channel, beside the log: it is
+// never stored, and a replica that misses it (a reconnecting Pub/Sub) just
+// misses it. The payload is "t", 1 or 0, the member ID and the sealed name.
+func (seat *seat) Typing(ctx context.Context, typing bool) error {
+	if seat.events.Ended() {
+		return fmt.Errorf("typing: %w", store.ErrEnded)
+	}
+	r := seat.room
+	flag := "0"
+	if typing {
+		flag = "1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	err := r.s.rdb.Publish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
+	r.s.link.note(pathCommands, err)
+	if err != nil {
+		return fmt.Errorf("typing: %w", failure(err))
+	}
+	return nil
+}
+
+func (seat *seat) Reopen(ctx context.Context) error {
+	if seat.events.Ended() {
+		return fmt.Errorf("reopen seat: %w", store.ErrEnded)
+	}
+	r := seat.room
+	res, err := r.s.call(ctx, reopenScript, r.keys, seat.snapshot.Me.ID, seat.value, streamMaxLen, r.channel)
+	if err != nil {
+		return fmt.Errorf("reopen seat: %w", failure(err))
+	}
+	parts, err := asSlice("reopen reply", res)
+	var st string
+	if err == nil {
+		st, err = status(parts)
+	}
+	if err != nil {
+		return fmt.Errorf("reopen seat: %w", err)
+	}
+	switch st {
+	case "ok":
+		r.poke()
+		return nil
+	case "none":
+		return fmt.Errorf("reopen seat: %w", store.ErrNothingToReopen)
+	case "unseated", "gone":
+		r.poke() // whatever ended the seat is in the log, or the room is gone
+		return fmt.Errorf("reopen seat: %w", store.ErrEnded)
+	}
+	return fmt.Errorf("reopen seat: %w", malformed("reopen reply "+st, parts))
 }

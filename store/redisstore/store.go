@@ -99,6 +99,7 @@ type leave struct {
 	keys    []string
 	channel string
 	member  string
+	value   string // the seat as Redis has it while it is this one's
 }
 
 // New connects a store to Redis. It fails if Redis cannot be reached, so a
@@ -222,12 +223,16 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	// join; with 40 animals and 32⁴ suffixes a clash is a one-in-40-million
 	// curiosity, not a confusion worth a second round trip.
 	me := store.Member{ID: store.NewMemberID(), Name: store.NewMemberName()}
+	key := store.NewSeatKey(id)
 	sealedName := secrets.seal("name", me.Name)
+	presence := store.NewMemberID()
 
 	dead := s.live.deadNow()
 	var reply joinReply
 	for attempt := 0; ; attempt++ {
-		reply, err = s.tryJoin(ctx, secrets, keys, channel, me.ID, sealedName, dead)
+		args := append([]any{me.ID, sealedName, s.replica, presence, store.Capacity, streamMaxLen, channel,
+			store.HistoryLimit, key.Digest(id)}, anys(dead)...)
+		reply, err = s.tryJoin(ctx, joinScript, keys, args)
 		if err != nil {
 			return nil, err
 		}
@@ -245,24 +250,82 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	switch reply.status {
 	case "gone":
 		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
+	case "sealed":
+		return nil, fmt.Errorf("join room: %w", store.ErrSealed)
 	case "full":
 		return nil, fmt.Errorf("join room: %w", store.ErrFull)
 	}
+	return s.seat(ctx, id, secrets, keys, channel, reply, me, sealedName, presence, key)
+}
 
+// Rejoin implements store.Store. The key is checked in Redis, by its
+// digest, in the same single script call that an unknown room costs.
+func (s *Store) Rejoin(ctx context.Context, id store.RoomID, key store.SeatKey) (store.Seat, error) {
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	secrets, err := deriveRoomSecrets(id)
+	if err != nil {
+		return nil, fmt.Errorf("join room: %w", err)
+	}
+	keys, channel := roomKeys(secrets.tag)
+	presence := store.NewMemberID()
+	args := append([]any{key.Digest(id), s.replica, presence, store.Capacity, streamMaxLen, channel,
+		store.HistoryLimit}, anys(s.live.deadNow())...)
+	reply, err := s.tryJoin(ctx, rejoinScript, keys, args)
+	if err != nil {
+		return nil, err
+	}
+	if reply.status != "ok" || key.IsZero() {
+		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
+	}
+	sealedName := ""
+	for _, n := range reply.names {
+		if n[0] == reply.member {
+			sealedName = n[1]
+		}
+	}
+	me := secrets.member(reply.member, sealedName)
+	return s.seat(ctx, id, secrets, keys, channel, reply, me, sealedName, presence, key)
+}
+
+// seat makes the seat a join or a rejoin took, from the script's reply.
+func (s *Store) seat(ctx context.Context, id store.RoomID, secrets roomSecrets, keys []string, channel string,
+	reply joinReply, me store.Member, sealedName, presence string, key store.SeatKey) (store.Seat, error) {
 	seat := &seat{
-		snapshot:   store.Snapshot{Room: store.Room{ID: id, CreatedAt: reply.created, ExpiresAt: reply.deadline}, Me: me},
+		snapshot: store.Snapshot{
+			Room: store.Room{ID: id, CreatedAt: reply.created, ExpiresAt: reply.deadline},
+			Me:   me, Key: key, Sealed: reply.sealed, Back: reply.member != "",
+		},
 		sealedName: sealedName,
+		value:      s.replica + "/" + presence,
 		events:     store.NewQueue(),
 		cursor:     reply.joinID,
 	}
-	names := make(map[string]string, len(reply.names))
-	for _, n := range reply.names {
-		names[n[0]] = n[1]
-	}
 	members := make(map[string]string, len(reply.seats))
+	var others [][2]string // the seats of the others
 	for _, pair := range reply.seats {
-		members[pair[0]] = pair[1]
-		seat.snapshot.Others = append(seat.snapshot.Others, secrets.member(pair[0], names[pair[0]]))
+		if pair[0] == me.ID {
+			continue // this person's own older connection, taken over
+		}
+		members[pair[0]] = seatReplica(pair[1])
+		others = append(others, pair)
+	}
+	var away []store.Member
+	for _, n := range reply.names {
+		switch _, present := members[n[0]]; {
+		case n[0] == me.ID:
+		case present:
+			seat.snapshot.Others = append(seat.snapshot.Others, secrets.member(n[0], n[1]))
+		default:
+			away = append(away, secrets.member(n[0], n[1]))
+		}
+	}
+	// A sealed room keeps the seats of exactly the two who met: with the
+	// other one not here, theirs waits for them. (A room this very join
+	// sealed has both here, and forgot whoever was away.)
+	if reply.sealed && len(seat.snapshot.Others) == 0 {
+		seat.snapshot.Away = away
 	}
 	for _, e := range reply.history {
 		if e.fields["t"] != "m" {
@@ -280,12 +343,12 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	r, err := s.attach(seat, secrets, keys, channel, members)
 	if err != nil {
 		// Closed while joining: give the seat back rather than leave a ghost.
-		_, _ = s.call(context.WithoutCancel(ctx), leaveScript, keys, me.ID, streamMaxLen, channel)
+		_, _ = s.call(context.WithoutCancel(ctx), leaveScript, keys, me.ID, seat.value, streamMaxLen, channel)
 		return nil, err
 	}
 	// A partner on a replica that died since the last heartbeat is a ghost:
 	// free its seat now rather than at that replica's next notice.
-	if unknown := s.unknownReplicas(reply.seats); len(unknown) > 0 {
+	if unknown := s.unknownReplicas(others); len(unknown) > 0 {
 		if dead, err := s.live.confirmDead(ctx, unknown); err == nil && len(dead) > 0 {
 			r.reap(ctx, dead)
 		}
@@ -293,19 +356,20 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	return seat, nil
 }
 
-// joinReply is joinScript's answer.
+// joinReply is the answer of joinScript and rejoinScript.
 type joinReply struct {
 	status            string
 	created, deadline time.Time
 	joinID            string
-	seats             [][2]string // member, replica: the others, or who fills the room
+	seats             [][2]string // member, seat: the others, or who fills the room
 	names             [][2]string // member, sealed name
 	history           []entry     // newest first
+	sealed            bool
+	member            string // who rejoined
 }
 
-func (s *Store) tryJoin(ctx context.Context, secrets roomSecrets, keys []string, channel, member, sealedName string, dead []string) (joinReply, error) {
-	args := append([]any{member, sealedName, s.replica, store.Capacity, streamMaxLen, channel, store.HistoryLimit}, anys(dead)...)
-	res, err := s.call(ctx, joinScript, keys, args...)
+func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string, args []any) (joinReply, error) {
+	res, err := s.call(ctx, script, keys, args...)
 	if err != nil {
 		if classify(err) == full {
 			s.full.refused("join")
@@ -332,12 +396,12 @@ func parseJoinReply(res any) (joinReply, error) {
 		return joinReply{}, err
 	}
 	switch {
-	case r.status == "gone" && len(parts) == 1:
+	case (r.status == "gone" || r.status == "sealed") && len(parts) == 1:
 		return r, nil
 	case r.status == "full" && len(parts) == 2:
 		r.seats, err = asPairs("seats", parts[1])
 		return r, err
-	case r.status == "ok" && len(parts) == 7:
+	case r.status == "ok" && (len(parts) == 8 || len(parts) == 9):
 	default:
 		return joinReply{}, fmt.Errorf("%w: join reply %q of %d parts", errMalformed, r.status, len(parts))
 	}
@@ -347,14 +411,19 @@ func parseJoinReply(res any) (joinReply, error) {
 	seats, err4 := asPairs("seats", parts[4])
 	names, err5 := asPairs("names", parts[5])
 	history, err6 := parseEntries(parts[6])
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+	sealed, err7 := asInt("sealed", parts[7])
+	var err8 error
+	if len(parts) == 9 {
+		r.member, err8 = asString("member", parts[8])
+	}
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
 		return joinReply{}, err
 	}
 	if _, _, ok := parseStreamID(joinID); !ok {
 		return joinReply{}, fmt.Errorf("%w: join entry %q", errMalformed, joinID)
 	}
 	r.created, r.deadline, r.joinID = time.UnixMilli(created), time.UnixMilli(deadline), joinID
-	r.seats, r.names, r.history = seats, names, history
+	r.seats, r.names, r.history, r.sealed = seats, names, history, sealed == 1
 	return r, nil
 }
 
@@ -363,7 +432,7 @@ func parseJoinReply(res any) (joinReply, error) {
 func (s *Store) unknownReplicas(seats [][2]string) []string {
 	var out []string
 	for _, pair := range seats {
-		if rid := pair[1]; rid != s.replica && !s.live.knownAlive(rid) && !slices.Contains(out, rid) {
+		if rid := seatReplica(pair[1]); rid != s.replica && !s.live.knownAlive(rid) && !slices.Contains(out, rid) {
 			out = append(out, rid)
 		}
 	}
@@ -458,7 +527,7 @@ func (s *Store) leaveAll(ctx context.Context, leaves []leave) (failed []leave) {
 			for i, l := range batch {
 				// EVAL, not EVALSHA: a pipeline cannot fall back when
 				// Redis has forgotten the script (after a restart).
-				cmds[i] = leaveScript.Eval(ctx, p, l.keys, l.member, streamMaxLen, l.channel)
+				cmds[i] = leaveScript.Eval(ctx, p, l.keys, l.member, l.value, streamMaxLen, l.channel)
 			}
 			return nil
 		})

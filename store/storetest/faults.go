@@ -212,8 +212,8 @@ func testPause(t *testing.T, f *Faulty) {
 // more arrives than a message sent now.
 func wantKeptAndOnce(t *testing.T, a store.Store, room store.Room, alice, bob store.Seat) {
 	t.Helper()
-	if _, err := a.Join(ctx(t), room.ID); !errors.Is(err, store.ErrFull) {
-		t.Errorf("a third Join after the outage = %v, want ErrFull: both seats are kept", err)
+	if _, err := a.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Errorf("a third Join after the outage = %v, want ErrSealed: both seats are kept", err)
 	}
 	send(t, alice, "nothing in between")
 	for _, seat := range []store.Seat{alice, bob} {
@@ -248,12 +248,11 @@ func testRestartKeepingData(t *testing.T, f *Faulty) {
 		wantOnceEach(t, s, seat)
 	}
 	wantKeptAndOnce(t, a, room, alice, bob)
-	// Someone joining now gets the whole conversation.
+	// Coming back now brings the whole conversation.
 	if err := bob.Leave(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	carol := join(t, b, room.ID)
-	if h := historyBodies(carol); !slices.Equal(h, []string{"hello", "before the restart", "after the restart", "nothing in between"}) {
+	if h := historyBodies(rejoin(t, b, room.ID, bob)); !slices.Equal(h, []string{"hello", "before the restart", "after the restart", "nothing in between"}) {
 		t.Errorf("history after the restart: %q", h)
 	}
 }
@@ -316,8 +315,8 @@ func testFull(t *testing.T, f *Faulty) {
 	if got := nextOf[store.LeftEvent](t, alice).Member; got != bob.Snapshot().Me {
 		t.Errorf("%v left, want %v", got, bob.Snapshot().Me)
 	}
-	if _, err := b.Join(ctx(t), room.ID); !errors.Is(err, store.ErrServiceFull) {
-		t.Errorf("Join while full = %v, want ErrServiceFull", err)
+	if _, err := b.Rejoin(ctx(t), room.ID, bob.Snapshot().Key); !errors.Is(err, store.ErrServiceFull) {
+		t.Errorf("Rejoin while full = %v, want ErrServiceFull", err)
 	}
 
 	free()
@@ -325,13 +324,13 @@ func testFull(t *testing.T, f *Faulty) {
 	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "room again" {
 		t.Errorf("got %q", got)
 	}
-	join(t, b, room.ID)
+	rejoin(t, b, room.ID, bob)
 	aPair(t, a, b)
 }
 
 // An outage longer than the tolerance ends the seats (the people are told
-// and the room lives on), and once the backend is back the seats are
-// free for anyone.
+// and the room lives on), and once the backend is back the seats, kept
+// for their people, take them back.
 func testBeyondTolerance(t *testing.T, f *Faulty) {
 	const tolerance = 2 * time.Second
 	a, b := replicas(t, f, faultLease, tolerance)
@@ -354,25 +353,31 @@ func testBeyondTolerance(t *testing.T, f *Faulty) {
 		}
 	}
 	resume()
-	var seated []store.Seat
+	waiting := []store.Seat{alice, bob}
 	deadline := time.NewTimer(faultTolerance)
 	defer deadline.Stop()
 	tick := time.NewTicker(retryEvery)
 	defer tick.Stop()
-	for len(seated) < store.Capacity {
-		seat, err := a.Join(ctx(t), room.ID)
+	for len(waiting) > 0 {
+		seat, err := a.Rejoin(ctx(t), room.ID, waiting[0].Snapshot().Key)
 		switch {
 		case err == nil:
-			seated = append(seated, seat)
 			t.Cleanup(func() { _ = seat.Leave(context.Background()) })
+			if seat.Snapshot().Me != waiting[0].Snapshot().Me {
+				t.Errorf("came back as %v, want %v", seat.Snapshot().Me, waiting[0].Snapshot().Me)
+			}
+			waiting = waiting[1:]
 			continue
-		case !errors.Is(err, store.ErrFull) && !errors.Is(err, store.ErrUnavailable):
-			t.Fatalf("Join after the outage = %v", err)
+		case !errors.Is(err, store.ErrUnavailable):
+			t.Fatalf("Rejoin after the outage = %v", err)
 		}
 		select {
 		case <-deadline.C:
-			t.Fatalf("after the outage only %d seats came free: %v", len(seated), err)
+			t.Fatalf("after the outage %d people could not come back: %v", len(waiting), err)
 		case <-tick.C:
 		}
+	}
+	if _, err := b.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Errorf("Join after the outage = %v, want ErrSealed", err)
 	}
 }

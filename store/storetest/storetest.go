@@ -95,7 +95,15 @@ func Run(t *testing.T, h Harness) {
 		{"HistorySurvivesComingAndGoing", testHistorySurvivesComingAndGoing, false},
 		{"MessagesAreSanitisedAndLimited", testMessagesSanitised, false},
 		{"AMessageIsStoredOnceHoweverOftenSent", testSendIsStoredOnce, false},
-		{"LeaveFreesTheSeat", testLeaveFreesSeat, false},
+		{"LeaveAfterMeetingKeepsTheSeat", testLeaveKeepsSeat, false},
+		{"MeetingSealsTheRoom", testMeetingSeals, false},
+		{"LeaveBeforeMeetingFreesTheSeat", testLeaveBeforeMeeting, false},
+		{"RejoinBeforeMeetingTakesTheSeatBack", testRejoinBeforeMeeting, false},
+		{"RejoinWithTheKeyComesBackAsTheSamePerson", testRejoin, false},
+		{"AWrongKeyIsAnUnknownRoom", testWrongKey, false},
+		{"RejoinTakesOverAConnectionStillOpen", testRejoinTakesOver, false},
+		{"ReopenGivesTheKeptSeatToSomeoneNew", testReopen, false},
+		{"TypingIsAHintNeverStored", testTyping, false},
 		{"DestroyEndsBothAndDeletesEverything", testDestroy, false},
 		{"ExpiryEndsBothAtTheDeadline", testExpiry, true},
 		{"SlowSeatIsEvictedNotBlocking", testSlowSeatEvicted, false},
@@ -342,8 +350,8 @@ func testThirdJoinerIsRefused(t *testing.T, _ Harness, a, b store.Store) {
 	join(t, a, room.ID)
 	join(t, b, room.ID)
 	for _, s := range []store.Store{a, b} {
-		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrFull) {
-			t.Fatalf("third Join = %v, want ErrFull", err)
+		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+			t.Fatalf("third Join = %v, want ErrSealed: the two who met keep the room", err)
 		}
 	}
 }
@@ -371,7 +379,7 @@ func testCapUnderConcurrency(t *testing.T, _ Harness, a, b store.Store) {
 			switch {
 			case err == nil:
 				seated = append(seated, seat)
-			case errors.Is(err, store.ErrFull):
+			case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrSealed):
 				full++
 			default:
 				others = append(others, err)
@@ -384,7 +392,7 @@ func testCapUnderConcurrency(t *testing.T, _ Harness, a, b store.Store) {
 		_ = seat.Leave(context.Background())
 	}
 	if len(seated) != 1 || full != racers-1 || len(others) > 0 {
-		t.Fatalf("%d racers for the last seat: %d seated, %d full, errors %v; want 1 seated, %d full",
+		t.Fatalf("%d racers for the last seat: %d seated, %d full or sealed, errors %v; want 1 seated, %d refused",
 			racers, len(seated), full, others, racers-1)
 	}
 }
@@ -603,16 +611,29 @@ func testSendIsStoredOnce(t *testing.T, _ Harness, a, b store.Store) {
 			t.Fatalf("%s: after the message came %q, want %q: it was stored twice", seat.Snapshot().Me.Name, got, "after")
 		}
 	}
-	// A joiner's history holds it once too.
+	// History holds it once too.
 	if err := bob.Leave(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if h := historyBodies(join(t, b, room.ID)); !slices.Equal(h, []string{"only once", "after"}) {
+	if h := historyBodies(rejoin(t, b, room.ID, bob)); !slices.Equal(h, []string{"only once", "after"}) {
 		t.Fatalf("history %q, want the message once", h)
 	}
 }
 
-func testLeaveFreesSeat(t *testing.T, _ Harness, a, b store.Store) {
+// rejoin brings back the person of seat, through s, with their key.
+func rejoin(t *testing.T, s store.Store, id store.RoomID, seat store.Seat) store.Seat {
+	t.Helper()
+	back, err := s.Rejoin(ctx(t), id, seat.Snapshot().Key)
+	if err != nil {
+		t.Fatalf("Rejoin: %v", err)
+	}
+	t.Cleanup(func() { _ = back.Leave(context.Background()) })
+	return back
+}
+
+// Once the two have met, a seat given up is kept for its person: the
+// other sees them go, and the room ID admits nobody in their place.
+func testLeaveKeepsSeat(t *testing.T, _ Harness, a, b store.Store) {
 	room := create(t, a)
 	alice := join(t, a, room.ID)
 	bob, err := b.Join(ctx(t), room.ID)
@@ -628,20 +649,270 @@ func testLeaveFreesSeat(t *testing.T, _ Harness, a, b store.Store) {
 		t.Fatalf("second Leave: %v", err)
 	}
 	closed(t, bob)
-	if got := nextOf[store.LeftEvent](t, alice).Member; got != bob.Snapshot().Me {
-		t.Errorf("left = %v, want %v", got, bob.Snapshot().Me)
+	if got := nextOf[store.LeftEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Kept {
+		t.Errorf("left = %+v, want %v with the seat kept", got, bob.Snapshot().Me)
 	}
 	if err := bob.Send(ctx(t), store.NewMessageID(), "still here?"); !errors.Is(err, store.ErrEnded) {
 		t.Errorf("Send after Leave = %v, want ErrEnded", err)
 	}
-	carol := join(t, b, room.ID)
-	if got := carol.Snapshot().Others; len(got) != 1 || got[0] != alice.Snapshot().Me {
-		t.Errorf("new joiner sees %v, want only %v", got, alice.Snapshot().Me)
+	for _, s := range []store.Store{a, b} {
+		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+			t.Errorf("Join of a room whose away seat is kept = %v, want ErrSealed", err)
+		}
 	}
-	send(t, carol, "hello")
+	// Alice, coming back too, learns who is away.
+	if err := alice.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	again := rejoin(t, b, room.ID, alice)
+	if snap := again.Snapshot(); !snap.Sealed || len(snap.Others) != 0 || len(snap.Away) != 1 || snap.Away[0] != bob.Snapshot().Me {
+		t.Errorf("sealed %v, others %v, away %v; want sealed, nobody here and %v away", snap.Sealed, snap.Others, snap.Away, bob.Snapshot().Me)
+	}
+}
+
+// The join that brings two people together seals the room, for both of
+// them and on every server.
+func testMeetingSeals(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	if alice.Snapshot().Sealed || alice.Snapshot().Key.IsZero() {
+		t.Errorf("the first person: sealed %v, key zero %v; want unsealed, with a key", alice.Snapshot().Sealed, alice.Snapshot().Key.IsZero())
+	}
+	bob := join(t, b, room.ID)
+	if !bob.Snapshot().Sealed || bob.Snapshot().Key.IsZero() || bob.Snapshot().Key == alice.Snapshot().Key {
+		t.Errorf("the second person: sealed %v; want sealed, with a key of their own", bob.Snapshot().Sealed)
+	}
+	if got := nextOf[store.JoinedEvent](t, alice); got.Member != bob.Snapshot().Me || got.Back {
+		t.Errorf("joined = %+v, want %v, new", got, bob.Snapshot().Me)
+	}
+	for _, s := range []store.Store{b, a} {
+		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+			t.Errorf("third Join = %v, want ErrSealed", err)
+		}
+	}
+}
+
+// A seat given up before anyone met is free for anyone with the room ID;
+// once someone else's seat is taken with it, the first person's key opens
+// nothing.
+func testLeaveBeforeMeeting(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	if err := alice.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	bob := join(t, b, room.ID)
+	if snap := bob.Snapshot(); snap.Sealed || len(snap.Others) != 0 || len(snap.Away) != 0 {
+		t.Errorf("alone in an unsealed room: %+v", snap)
+	}
+	carol := join(t, a, room.ID)
+	if got := nextOf[store.JoinedEvent](t, bob).Member; got != carol.Snapshot().Me {
+		t.Errorf("joined = %v, want %v", got, carol.Snapshot().Me)
+	}
+	for _, s := range []store.Store{a, b} {
+		if _, err := s.Rejoin(ctx(t), room.ID, alice.Snapshot().Key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Rejoin of a seat taken by others = %v, want ErrNotFound", err)
+		}
+	}
+}
+
+// Before anyone met, the person who left can come back to their seat with
+// their key, the same person with the history, while it is free; and the
+// one who then joins seals the room with them.
+func testRejoinBeforeMeeting(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	send(t, alice, "anyone?")
+	nextOf[store.MessageEvent](t, alice)
+	if err := alice.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	back := rejoin(t, b, room.ID, alice)
+	snap := back.Snapshot()
+	if snap.Me != alice.Snapshot().Me || snap.Sealed || !slices.Equal(historyBodies(back), []string{"anyone?"}) {
+		t.Fatalf("came back as %v (was %v), sealed %v, history %q", snap.Me, alice.Snapshot().Me, snap.Sealed, historyBodies(back))
+	}
+	if h := back.Snapshot().History; h[0].From != alice.Snapshot().Me {
+		t.Errorf("own message from %v, want %v", h[0].From, alice.Snapshot().Me)
+	}
+	bob := join(t, a, room.ID)
+	if got := bob.Snapshot().Others; !bob.Snapshot().Sealed || len(got) != 1 || got[0] != alice.Snapshot().Me {
+		t.Errorf("the partner sees %v, sealed %v", got, bob.Snapshot().Sealed)
+	}
+	nextOf[store.JoinedEvent](t, back)
+}
+
+// With the key, a person who left a sealed room comes back as the same
+// member (ID, name, key) with the history, through any server; the other
+// sees them back.
+func testRejoin(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
 	nextOf[store.JoinedEvent](t, alice)
-	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "hello" {
-		t.Errorf("got %q from the new joiner", got)
+	send(t, alice, "see you")
+	send(t, bob, "back in a bit")
+	bodies(t, alice, 2)
+
+	for i, s := range []store.Store{a, b} {
+		if err := bob.Leave(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := nextOf[store.LeftEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Kept {
+			t.Fatalf("left = %+v, want %v, seat kept", got, bob.Snapshot().Me)
+		}
+		prev := bob
+		bob = rejoin(t, s, room.ID, prev)
+		snap := bob.Snapshot()
+		if snap.Me != prev.Snapshot().Me || snap.Key != prev.Snapshot().Key || !snap.Sealed || !snap.Back || prev.Snapshot().Back != (i > 0) {
+			t.Fatalf("back as %v (was %v), sealed %v", snap.Me, prev.Snapshot().Me, snap.Sealed)
+		}
+		if len(snap.Others) != 1 || snap.Others[0] != alice.Snapshot().Me || len(snap.Away) != 0 {
+			t.Errorf("back: others %v, away %v; want %v here", snap.Others, snap.Away, alice.Snapshot().Me)
+		}
+		if h := historyBodies(bob); !slices.Equal(h[:2], []string{"see you", "back in a bit"}) || len(h) != 2+i {
+			t.Errorf("history %q", h)
+		}
+		if got := nextOf[store.JoinedEvent](t, alice); got.Member != prev.Snapshot().Me || !got.Back {
+			t.Errorf("joined = %+v, want %v back", got, prev.Snapshot().Me)
+		}
+		send(t, bob, fmt.Sprintf("back %d", i))
+		if got := nextOf[store.MessageEvent](t, alice).Message; got.Body != fmt.Sprintf("back %d", i) || got.From != prev.Snapshot().Me {
+			t.Errorf("got %+v", got)
+		}
+		nextOf[store.MessageEvent](t, bob)
+	}
+}
+
+// A key that opens no seat gets exactly the answer an unknown room gets:
+// whoever tries keys learns nothing, not even that the room exists.
+func testWrongKey(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	join(t, a, room.ID)
+	join(t, b, room.ID)
+	_, unknown := b.Rejoin(ctx(t), store.NewRoomID(), store.NewSeatKey(room.ID))
+	if !errors.Is(unknown, store.ErrNotFound) {
+		t.Fatalf("Rejoin of an unknown room = %v, want ErrNotFound", unknown)
+	}
+	other := create(t, b)
+	for name, key := range map[string]store.SeatKey{
+		"a fresh key":             store.NewSeatKey(room.ID),
+		"another room's key":      join(t, a, other.ID).Snapshot().Key,
+		"no key":                  {},
+		"a key for another room ": store.NewSeatKey(other.ID),
+	} {
+		for _, s := range []store.Store{a, b} {
+			_, err := s.Rejoin(ctx(t), room.ID, key)
+			if !errors.Is(err, store.ErrNotFound) || err.Error() != unknown.Error() {
+				t.Errorf("Rejoin with %s = %v, want %v as for an unknown room", name, err, unknown)
+			}
+		}
+	}
+}
+
+// Coming back while the old connection still holds the seat (a connection
+// that dropped without anyone noticing yet) takes the seat over: the old
+// one ends, and nothing it does any more counts.
+func testRejoinTakesOver(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+
+	again := rejoin(t, b, room.ID, alice)
+	if got := nextOf[store.EndedEvent](t, alice); got.Reason != store.EndReplaced || !got.RoomLivesOn {
+		t.Errorf("the old connection ended with %+v, want replaced, the room living on", got)
+	}
+	closed(t, alice)
+	if got := nextOf[store.JoinedEvent](t, bob); got.Member != alice.Snapshot().Me || !got.Back {
+		t.Errorf("joined = %+v, want %v back", got, alice.Snapshot().Me)
+	}
+	if err := alice.Send(ctx(t), store.NewMessageID(), "stale"); !errors.Is(err, store.ErrEnded) {
+		t.Errorf("Send from the old connection = %v, want ErrEnded", err)
+	}
+	if err := alice.Leave(ctx(t)); err != nil {
+		t.Errorf("Leave of the old connection = %v", err)
+	}
+	send(t, again, "still me")
+	// Bob sees no leave: the old connection's Leave did nothing.
+	if got := nextOf[store.MessageEvent](t, bob).Message; got.Body != "still me" || got.From != alice.Snapshot().Me {
+		t.Errorf("got %+v", got)
+	}
+	if got := nextOf[store.MessageEvent](t, again).Message.Body; got != "still me" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// The one still present can give up the seat kept for the other (who lost
+// their key): the room is open again to the room ID, and the old key
+// opens nothing.
+func testReopen(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	if err := alice.Reopen(ctx(t)); !errors.Is(err, store.ErrNothingToReopen) {
+		t.Errorf("Reopen alone in an unsealed room = %v, want ErrNothingToReopen", err)
+	}
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+	if err := alice.Reopen(ctx(t)); !errors.Is(err, store.ErrNothingToReopen) {
+		t.Errorf("Reopen with the partner present = %v, want ErrNothingToReopen", err)
+	}
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOf[store.LeftEvent](t, alice)
+
+	if err := alice.Reopen(ctx(t)); err != nil {
+		t.Fatalf("Reopen: %v", err)
+	}
+	if got := nextOf[store.ReopenedEvent](t, alice).Member; got != bob.Snapshot().Me {
+		t.Errorf("reopened = %v, want %v", got, bob.Snapshot().Me)
+	}
+	for _, s := range []store.Store{a, b} {
+		if _, err := s.Rejoin(ctx(t), room.ID, bob.Snapshot().Key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Rejoin with the reopened seat's key = %v, want ErrNotFound", err)
+		}
+	}
+	carol := join(t, b, room.ID)
+	if got := carol.Snapshot(); !got.Sealed || len(got.Others) != 1 || got.Others[0] != alice.Snapshot().Me {
+		t.Errorf("the newcomer: sealed %v, others %v", got.Sealed, got.Others)
+	}
+	if _, err := a.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Errorf("Join after the newcomer = %v, want ErrSealed", err)
+	}
+}
+
+// Typing reaches the others present as a hint, never the typist, and is
+// never stored: history and the log hold only messages.
+func testTyping(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+
+	for _, typing := range []bool{true, false} {
+		if err := alice.Typing(ctx(t), typing); err != nil {
+			t.Fatalf("Typing: %v", err)
+		}
+		if got := nextOf[store.TypingEvent](t, bob); got.Member != alice.Snapshot().Me || got.Typing != typing {
+			t.Errorf("typing = %+v, want %v typing %v", got, alice.Snapshot().Me, typing)
+		}
+	}
+	send(t, alice, "typed")
+	// The typist's own stream has the message next: no typing of her own.
+	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "typed" {
+		t.Errorf("got %q", got)
+	}
+	nextOf[store.MessageEvent](t, bob)
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOf[store.LeftEvent](t, alice)
+	if h := historyBodies(rejoin(t, a, room.ID, bob)); !slices.Equal(h, []string{"typed"}) {
+		t.Errorf("history %q, want the message alone", h)
+	}
+	if err := bob.Typing(ctx(t), true); !errors.Is(err, store.ErrEnded) {
+		t.Errorf("Typing after Leave = %v, want ErrEnded", err)
 	}
 }
 
@@ -772,8 +1043,11 @@ func testSlowSeatEvicted(t *testing.T, _ Harness, a, b store.Store) {
 		}
 	}
 	closed(t, bob)
-	// The seat is free again.
-	join(t, b, room.ID)
+	// The seat is kept for Bob, who can come back to it.
+	if _, err := b.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Fatalf("Join after the eviction = %v, want ErrSealed", err)
+	}
+	rejoin(t, b, room.ID, bob)
 }
 
 // Close ends the seats this store handed out, gives them up, and stops: a
@@ -827,5 +1101,7 @@ func testClose(t *testing.T, _ Harness, a, b store.Store) {
 	if got := nextOf[store.MessageEvent](t, bob).Message.Body; got != "still here" {
 		t.Errorf("got %q", got)
 	}
-	join(t, b, room.ID)
+	// Alice's seat waits for her: the server she comes back through takes
+	// her in.
+	rejoin(t, b, room.ID, alice)
 }
