@@ -43,10 +43,31 @@ type Model interface {
 // any, against the right edge. A part that changes on its own (a
 // countdown) can then be a string made once and shared, rather than a new
 // line each time it changes.
+//
+// A line's text is cut at the right edge, so the terminal never wraps it,
+// unless Overflow is set: then it is written whole and the terminal wraps
+// it onto the rows below, which the model leaves blank (empty lines). That
+// is for text people copy, such as a command, which is worth more whole
+// than tidy: most terminals copy a wrapped line as one.
 type Line struct {
-	Text  string
-	Right string
+	Text     string
+	Right    string
+	Overflow bool
 }
+
+// Signaller is a model that has, now and then, bytes for the terminal that
+// are not lines: a bell, a write to the clipboard. After every Update the
+// screen takes them (they are the model's to forget) and writes them once,
+// after the frame of that state: never again, and never after Close.
+type Signaller interface {
+	// TakeSignals returns the bytes to write and forgets them. The screen
+	// copies them before the next Update, so the slice may be reused.
+	TakeSignals() []byte
+}
+
+// maxSignals bounds the signals waiting to be written: a model that asks
+// for more while a client reads nothing has the rest dropped.
+const maxSignals = 4 << 10
 
 // Render is l as one string on a screen width cells wide.
 func (l Line) Render(width int) string {
@@ -69,6 +90,7 @@ type Screen struct {
 	full    bool   // the next frame is drawn whole (first frame, resize)
 	writing bool   // a writer goroutine is running
 	closed  bool
+	signals []byte     // to write after the next frame
 	failed  bool       // a write failed (the client is gone) or drawing panicked
 	err     error      // why drawing panicked
 	idle    *sync.Cond // signalled when the writer goroutine ends
@@ -77,6 +99,7 @@ type Screen struct {
 	// done.
 	shown   []Line // the frame the terminal shows
 	work    []Line // the frame being written
+	sending []byte // the signals being written
 	buf     []byte // what is written
 	started bool   // the terminal was set up
 	// writeFn is write, made once: a goroutine started with a method
@@ -123,7 +146,11 @@ func (p *program) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // state is due on the screen. What it returns is for Bubble Tea's renderer,
 // which is off.
 func (p *program) View() string {
-	p.screen.draw(p.Lines())
+	var signals []byte
+	if s, ok := p.Model.(Signaller); ok {
+		signals = s.TakeSignals()
+	}
+	p.screen.draw(p.Lines(), signals)
 	return ""
 }
 
@@ -136,14 +163,22 @@ func (s *Screen) resize(width, height int) {
 	s.width, s.height, s.full = width, height, true
 }
 
-// draw takes a copy of frame and makes sure a writer is on its way.
-func (s *Screen) draw(frame []Line) {
+// draw takes a copy of frame and signals and makes sure a writer is on its
+// way.
+func (s *Screen) draw(frame []Line, signals []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.failed || (!s.full && sameLines(frame, s.latest)) {
+	same := !s.full && sameLines(frame, s.latest)
+	if s.closed || s.failed || (same && len(signals) == 0) {
 		return
 	}
-	s.latest, s.dirty = append(s.latest[:0], frame...), true
+	if !same {
+		s.latest = append(s.latest[:0], frame...)
+	}
+	if room := maxSignals - len(s.signals); len(signals) <= room {
+		s.signals = append(s.signals, signals...)
+	}
+	s.dirty = true
 	if !s.writing {
 		s.writing = true
 		go s.writeFn()
@@ -171,11 +206,14 @@ func (s *Screen) write() {
 			return
 		}
 		s.work = append(s.work[:0], s.latest...)
+		s.sending = append(s.sending[:0], s.signals...)
+		s.signals = s.signals[:0]
 		full, width, height := s.full, s.width, s.height
 		s.dirty, s.full = false, false
 		s.mu.Unlock()
 
 		s.buf = s.appendFrame(s.buf[:0], full, width, height)
+		s.buf = append(s.buf, s.sending...)
 		if err := s.send(s.buf); err != nil {
 			s.mu.Lock()
 			s.failed = true
@@ -234,7 +272,23 @@ func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 		buf = append(buf, ansi.CursorHomePosition+ansi.EraseEntireScreen...)
 		s.shown = s.shown[:0]
 	}
-	for i, line := range frame {
+	for i := 0; i < len(frame); i++ {
+		line := frame[i]
+		if line.Overflow && width > 0 {
+			// The text and the blank rows it wraps onto are drawn
+			// together: a blank row drawn after it would erase its end.
+			rows := overflowRows(frame, i, width)
+			if !shownAlready(s.shown, frame, i, rows) {
+				for r := i; r < i+rows && !full; r++ {
+					buf = appendMoveTo(buf, r, 0)
+					buf = append(buf, ansi.EraseEntireLine...)
+				}
+				buf = appendMoveTo(buf, i, 0)
+				buf = append(buf, oneLine(line.Text)...)
+			}
+			i += rows - 1
+			continue
+		}
 		if i < len(s.shown) && s.shown[i] == line {
 			continue
 		}
@@ -258,7 +312,32 @@ func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 		buf = append(buf, ansi.EraseScreenBelow...)
 	}
 	s.shown = append(s.shown[:0], frame...)
+	for i := 0; i < len(frame) && width > 0; i++ {
+		if frame[i].Overflow {
+			rows := overflowRows(frame, i, width)
+			for r := i + 1; r < i+rows; r++ {
+				s.shown[r] = covered
+			}
+			i += rows - 1
+		}
+	}
 	return buf
+}
+
+// covered is what the screen notes for a blank row that an overflowing
+// line above it wrapped onto: not blank on the terminal, so a blank line
+// drawn there later is written.
+var covered = Line{Overflow: true}
+
+// overflowRows is how many rows the overflowing line frame[i] takes: its
+// own, and the blank lines under it that its text wraps onto.
+func overflowRows(frame []Line, i, width int) int {
+	need := (ansi.StringWidth(frame[i].Text) + width - 1) / width
+	rows := 1
+	for rows < need && i+rows < len(frame) && frame[i+rows] == (Line{}) {
+		rows++
+	}
+	return rows
 }
 
 // appendMoveTo moves the cursor to row and column (from 0).
@@ -272,15 +351,35 @@ func appendMoveTo(buf []byte, row, col int) []byte {
 	return append(buf, 'H')
 }
 
+// shownAlready reports whether the overflowing line frame[i], and the rows
+// it wraps onto, are what the terminal shows.
+func shownAlready(shown, frame []Line, i, rows int) bool {
+	if i+rows > len(shown) || shown[i] != frame[i] {
+		return false
+	}
+	for r := i + 1; r < i+rows; r++ {
+		if shown[r] != covered {
+			return false
+		}
+	}
+	return true
+}
+
+// oneLine shows line breaks as spaces (see fit).
+func oneLine(line string) string {
+	if strings.ContainsAny(line, "\r\n") {
+		return strings.NewReplacer("\r", " ", "\n", " ").Replace(line)
+	}
+	return line
+}
+
 // fit cuts line to width cells, so the terminal never wraps it into the
 // next row. A line has at least as many bytes as cells, so most lines are
 // never measured. A line break would move the cursor where the screen does
 // not expect it (and frames go to the SSH channel as they are, without a
 // PTY's \n to \r\n), so one is shown as a space.
 func fit(line string, width int) string {
-	if strings.ContainsAny(line, "\r\n") {
-		line = strings.NewReplacer("\r", " ", "\n", " ").Replace(line)
-	}
+	line = oneLine(line)
 	if width <= 0 || len(line) <= width || ansi.StringWidth(line) <= width {
 		return line
 	}
@@ -319,7 +418,8 @@ func (s *Screen) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed, s.dirty = true, false
+	// Signals not yet written are dropped: nothing is written after Close.
+	s.closed, s.dirty, s.signals = true, false, nil
 	waited := false
 	timeout := time.AfterFunc(closeWait, func() {
 		s.mu.Lock()

@@ -83,7 +83,7 @@ func wantRows(t *testing.T, term *terminal, want ...string) {
 func TestFirstFrameSetsUpTheTerminalAndCloseRestoresIt(t *testing.T) {
 	term := newTerminal(20, 5)
 	s := New(term, 20, 5)
-	s.draw(frame("hello", "world"))
+	s.draw(frame("hello", "world"), nil)
 	settle(t, s)
 	wantRows(t, term, "hello", "world")
 	if term.vt.Mode()&vt10x.ModeAltScreen == 0 || term.vt.CursorVisible() {
@@ -99,7 +99,7 @@ func TestFirstFrameSetsUpTheTerminalAndCloseRestoresIt(t *testing.T) {
 		t.Fatalf("close left the terminal as the program had it: %q", term.lastWrite())
 	}
 	writes := term.writeCount()
-	s.draw(frame("late"))
+	s.draw(frame("late"), nil)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +111,9 @@ func TestFirstFrameSetsUpTheTerminalAndCloseRestoresIt(t *testing.T) {
 func TestOnlyChangedLinesAreWritten(t *testing.T) {
 	term := newTerminal(20, 4)
 	s := New(term, 20, 4)
-	s.draw(frame("9:59 header", "first line", "second line"))
+	s.draw(frame("9:59 header", "first line", "second line"), nil)
 	settle(t, s)
-	s.draw(frame("9:58 header", "first line", "second line"))
+	s.draw(frame("9:58 header", "first line", "second line"), nil)
 	settle(t, s)
 	wantRows(t, term, "9:58 header", "first line", "second line")
 	if w := term.lastWrite(); strings.Contains(w, "line") {
@@ -121,11 +121,11 @@ func TestOnlyChangedLinesAreWritten(t *testing.T) {
 	}
 	// A shorter line leaves nothing of the longer one behind; a shorter
 	// frame leaves no rows of the taller one.
-	s.draw(frame("9:57", "first"))
+	s.draw(frame("9:57", "first"), nil)
 	settle(t, s)
 	wantRows(t, term, "9:57", "first")
 	writes := term.writeCount()
-	s.draw(frame("9:57", "first"))
+	s.draw(frame("9:57", "first"), nil)
 	settle(t, s)
 	if term.writeCount() != writes {
 		t.Fatal("an unchanged frame was written")
@@ -165,10 +165,10 @@ func TestResizeRedrawsWholeAndLinesNeverWrap(t *testing.T) {
 func TestRightPartsSitAgainstTheRightEdge(t *testing.T) {
 	term := newTerminal(20, 2)
 	s := New(term, 20, 2)
-	s.draw([]Line{{Text: "room", Right: "9:59"}, {Text: "text"}})
+	s.draw([]Line{{Text: "room", Right: "9:59"}, {Text: "text"}}, nil)
 	settle(t, s)
 	wantRows(t, term, "room            9:59", "text")
-	s.draw([]Line{{Text: "room", Right: "10:00"}, {Text: "text"}})
+	s.draw([]Line{{Text: "room", Right: "10:00"}, {Text: "text"}}, nil)
 	settle(t, s)
 	wantRows(t, term, "room           10:00", "text")
 	if got := (Line{Text: "room", Right: "10:00"}).Render(20); got != "room           10:00" {
@@ -181,7 +181,7 @@ func TestRightPartsSitAgainstTheRightEdge(t *testing.T) {
 func TestRightPartsNeverWrap(t *testing.T) {
 	term := newTerminal(10, 3)
 	s := New(term, 10, 3)
-	s.draw([]Line{{Text: "row one"}, {Text: "row two", Right: "much too wide"}, {Text: "row three"}})
+	s.draw([]Line{{Text: "row one"}, {Text: "row two", Right: "much too wide"}, {Text: "row three"}}, nil)
 	settle(t, s)
 	wantRows(t, term, "row one", "much too w", "row three")
 }
@@ -192,7 +192,7 @@ func TestCloseIsBoundedAndSurvivesPanics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := &gate{Writer: newTerminal(20, 3), open: make(chan struct{}), entered: make(chan struct{}, 1)}
 		s := New(out, 20, 3)
-		s.draw(frame("stuck"))
+		s.draw(frame("stuck"), nil)
 		<-out.entered
 		if err := s.Close(); !errors.Is(err, ErrStuck) {
 			t.Fatalf("Close behind a stuck write: %v, want ErrStuck", err)
@@ -200,7 +200,7 @@ func TestCloseIsBoundedAndSurvivesPanics(t *testing.T) {
 		close(out.open) // what closing the channel would do
 	})
 	s := New(panicking{}, 20, 3)
-	s.draw(frame("boom"))
+	s.draw(frame("boom"), nil)
 	settle(t, s)
 	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "panicked") {
 		t.Fatalf("Close after a panic: %v", err)
@@ -217,12 +217,12 @@ func TestBurstsAreCoalesced(t *testing.T) {
 	term := newTerminal(20, 3)
 	out := &gate{Writer: term, open: make(chan struct{}), entered: make(chan struct{}, 1)}
 	s := New(out, 20, 3)
-	s.draw(frame("frame 0"))
+	s.draw(frame("frame 0"), nil)
 	<-out.entered // the writer is stuck in the first write
 	for i := 1; i <= 100; i++ {
-		s.draw(frame("frame "+strings.Repeat("x", i%10), "count"))
+		s.draw(frame("frame "+strings.Repeat("x", i%10), "count"), nil)
 	}
-	s.draw(frame("last frame", "count"))
+	s.draw(frame("last frame", "count"), nil)
 	close(out.open)
 	settle(t, s)
 	if n := term.writeCount(); n != 2 {
@@ -235,9 +235,9 @@ func TestBurstsAreCoalesced(t *testing.T) {
 func TestFailedWritesStopDrawing(t *testing.T) {
 	out := &failing{}
 	s := New(out, 20, 3)
-	s.draw(frame("one"))
+	s.draw(frame("one"), nil)
 	settle(t, s)
-	s.draw(frame("two"))
+	s.draw(frame("two"), nil)
 	settle(t, s)
 	done := make(chan struct{})
 	go func() {
@@ -308,7 +308,7 @@ func BenchmarkFrameWrite(b *testing.B) {
 	}{{"one-line", 1, false}, {"four-lines", 4, false}, {"whole-screen", 24, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := New(discard{}, 100, 24)
-			s.draw(base)
+			s.draw(base, nil)
 			settle(b, s)
 			next := make([][]Line, 2)
 			for k := range next {
@@ -324,7 +324,7 @@ func BenchmarkFrameWrite(b *testing.B) {
 				if bc.full {
 					s.resize(100+i%2, 24)
 				}
-				s.draw(next[i%2])
+				s.draw(next[i%2], nil)
 				settle(b, s)
 			}
 		})
@@ -334,3 +334,126 @@ func BenchmarkFrameWrite(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// ringer is a model that asks for a bell on every message.
+type ringer struct {
+	lines
+	pending []byte
+}
+
+func (r *ringer) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if s, ok := msg.(string); ok {
+		r.lines = lines{s}
+	}
+	r.pending = append(r.pending, '\a')
+	return r, nil
+}
+
+func (r *ringer) TakeSignals() []byte {
+	out := r.pending
+	r.pending = r.pending[:0]
+	return out
+}
+
+func (t *terminal) all() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.writes, "")
+}
+
+// Signals are written once each, after the frame of their state, whether
+// or not the lines changed; the diffing never repeats them, and Close
+// drops those not yet written.
+func TestSignalsAreWrittenOnceAndNeverAfterClose(t *testing.T) {
+	term := newTerminal(20, 3)
+	s := New(term, 20, 3)
+	p := s.Model(&ringer{lines: lines{"first"}})
+	ring := func(msg tea.Msg) {
+		t.Helper()
+		next, _ := p.Update(msg)
+		next.View()
+		settle(t, s)
+	}
+	ring("first")
+	if got := strings.Count(term.all(), "\a"); got != 1 {
+		t.Fatalf("%d bells after one ring", got)
+	}
+	if w := term.lastWrite(); !strings.HasSuffix(w, "\a") || !strings.Contains(w, "first") {
+		t.Fatalf("the bell is not written after its frame: %q", w)
+	}
+	ring("first") // the same lines: only the bell goes out
+	if got, w := strings.Count(term.all(), "\a"), term.lastWrite(); got != 2 || w != "\a" {
+		t.Fatalf("%d bells, last write %q; want 2, the second alone", got, w)
+	}
+	writes := term.writeCount()
+	p.View() // a frame with nothing new
+	settle(t, s)
+	if term.writeCount() != writes {
+		t.Fatal("a redraw without news wrote something")
+	}
+	ring("second")
+	wantRows(t, term, "second")
+	if got := strings.Count(term.all(), "\a"); got != 3 {
+		t.Fatalf("%d bells after three rings", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writes = term.writeCount()
+	next, _ := p.Update("late")
+	next.View()
+	if term.writeCount() != writes {
+		t.Fatal("a signal was written after Close")
+	}
+}
+
+// A burst of signals while the client reads nothing is bounded.
+func TestSignalsWaitingAreBounded(t *testing.T) {
+	g := &gate{Writer: newTerminal(20, 3), open: make(chan struct{}), entered: make(chan struct{}, 1)}
+	s := New(g, 20, 3)
+	s.draw(frame("stuck"), nil)
+	<-g.entered
+	for range 10 * maxSignals {
+		s.draw(frame("stuck"), []byte{'\a'})
+	}
+	s.mu.Lock()
+	waiting := len(s.signals)
+	s.mu.Unlock()
+	if waiting > maxSignals {
+		t.Fatalf("%d bytes of signals wait, want at most %d", waiting, maxSignals)
+	}
+	close(g.open)
+	settle(t, s)
+}
+
+// An overflowing line is written whole, wrapped by the terminal onto the
+// blank rows below it, and redrawn with them when either changes.
+func TestOverflowingLinesWrapWhole(t *testing.T) {
+	term := newTerminal(10, 6)
+	s := New(term, 10, 6)
+	command := Line{Text: "ssh -p 2222 ab@host", Overflow: true} // 19 cells: two rows
+	s.draw([]Line{{Text: "header"}, command, {}, {Text: "after"}}, nil)
+	settle(t, s)
+	wantRows(t, term, "header", "ssh -p 222", "2 ab@host", "after")
+
+	// Something else changes: the command is not rewritten.
+	s.draw([]Line{{Text: "header 2"}, command, {}, {Text: "after"}}, nil)
+	settle(t, s)
+	if strings.Contains(term.lastWrite(), "ssh") {
+		t.Fatalf("an unchanged command was rewritten: %q", term.lastWrite())
+	}
+	wantRows(t, term, "header 2", "ssh -p 222", "2 ab@host", "after")
+
+	// The rows under it change from text to blank: drawn with it, so the
+	// command's end survives.
+	s.draw([]Line{{Text: "header 2"}, {Text: "x"}, {Text: "y"}, {Text: "after"}}, nil)
+	settle(t, s)
+	s.draw([]Line{{Text: "header 2"}, command, {}, {Text: "after"}}, nil)
+	settle(t, s)
+	wantRows(t, term, "header 2", "ssh -p 222", "2 ab@host", "after")
+
+	// A shorter one leaves nothing of the longer behind.
+	s.draw([]Line{{Text: "header 2"}, {Text: "ssh h", Overflow: true}, {}, {Text: "after"}}, nil)
+	settle(t, s)
+	wantRows(t, term, "header 2", "ssh h", "", "after")
+}
