@@ -80,6 +80,48 @@ func Sanitize(s string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
+// Clean is what the input line shows of text being typed: it drops
+// exactly what Sanitize drops and turns any white space into a plain
+// space, but leaves runs of spaces and both ends alone, so that the text
+// stays where its writer put it. What they see is what is sent:
+// Sanitize(Clean(s)) == Sanitize(s).
+func Clean(s string) string {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		plain = s[i] >= 0x20 && s[i] < 0x7f
+	}
+	if plain {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	marks := 0
+	base := false // a character that marks may sit on comes just before
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			r = utf8.RuneError
+		case isSpace(r):
+			b.WriteByte(' ')
+			base, marks = false, 0
+			continue
+		case unicode.Is(unicode.M, r):
+			if base && marks < maxMarksPerBase {
+				marks++
+				b.WriteRune(r)
+			}
+			continue
+		case !allowedGraphic(r):
+			continue
+		}
+		b.WriteRune(r)
+		base, marks = true, 0
+	}
+	return b.String()
+}
+
 // SqueezeSpace turns every run of white space in s into one space, as
 // Sanitize does, and leaves everything else as it is: text being typed
 // can take the shape it will have as a message.

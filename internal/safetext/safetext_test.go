@@ -125,3 +125,39 @@ func TestSqueezeSpaceSqueezesWhatSanitizeSqueezes(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanShowsWhatSanitizeSends(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text  with runs ":          "plain text  with runs ",
+		"a\u202eb\u2066c\U000e0041d":      "abcd",
+		"tab\there\u2028":                 "tab here ",
+		"\x1b]52;c;Zm9v\x07x":             "]52;c;Zm9vx",
+		"e" + strings.Repeat("\u0301", 9): "e\u0301\u0301\u0301",
+		" \u0301a\u200b\u0301":            " a\u0301",
+		"世界 🎉":                            "世界 🎉",
+	} {
+		got := safetext.Clean(in)
+		if got != want {
+			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
+		}
+		if safetext.Sanitize(got) != safetext.Sanitize(in) {
+			t.Errorf("Clean(%q) = %q sends %q, not %q", in, got, safetext.Sanitize(got), safetext.Sanitize(in))
+		}
+	}
+}
+
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"hello", "a\u202eb", " \u0301x", "e" + strings.Repeat("\u0301", 5), "\xff\x1b[2J", "  a  b  "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		clean := safetext.Clean(s)
+		if safetext.Sanitize(clean) != safetext.Sanitize(s) {
+			t.Fatalf("Clean(%q) = %q sends %q, not %q", s, clean, safetext.Sanitize(clean), safetext.Sanitize(s))
+		}
+		if safetext.Clean(clean) != clean {
+			t.Fatalf("Clean is not idempotent on %q", s)
+		}
+		checkSanitized(t, s, safetext.Sanitize(clean))
+	})
+}
