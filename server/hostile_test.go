@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -393,11 +394,21 @@ func TestAbsurdWindowsAndResizeStormsAreHarmless(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The last size wins, however many came before it: the screen is
+		// drawn for this terminal again, its countdown against the edge.
+		last := gossh.Marshal(struct{ Cols, Rows, Width, Height uint32 }{100, 30, 0, 0})
+		if _, err := sess.SendRequest("window-change", false, last); err != nil {
+			t.Fatal(err)
+		}
+		screen.waitUntil(t, "alice", func(s string) bool {
+			header, _, _ := strings.Cut(s, "\n")
+			return strings.Contains(header, "self-destructs in") && utf8.RuneCountInString(strings.TrimRight(header, " ")) == 100
+		}, "a screen drawn for 100 columns")
 		bys.check()
 	}
 }
 
-func TestVanishedClientIsNoticedAndItsSeatFreed(t *testing.T) {
+func TestVanishedClientIsNoticedAndItsSeatKept(t *testing.T) {
 	const interval = 200 * time.Millisecond
 	ts := limitedServer(t, func(l *server.Limits) { l.KeepaliveInterval = interval })
 	bys := startBystanders(t, ts)
@@ -428,11 +439,12 @@ func TestVanishedClientIsNoticedAndItsSeatFreed(t *testing.T) {
 	alice.waitFor("joined")
 	proxy.Cut()
 	vanished := time.Now()
-	alice.waitFor("left; the seat is free again")
+	alice.waitFor("left; their seat is kept for them")
 	if took := time.Since(vanished); took > 5*interval+time.Second {
 		t.Errorf("noticed after %v, want within about 3 keepalive intervals (%v)", took, 3*interval)
 	}
-	ts.dial(t, id).waitFor("you joined")
+	// The seat is Bob's until the room ends: nobody takes it with the ID.
+	ts.dial(t, id).waitFor("This room is private")
 	bys.check()
 }
 
@@ -441,7 +453,7 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 	idle := ts.dial(t, "idle")
 	idle.roomID()
 	// The countdown redraws every second; that is not activity.
-	idle.waitFor("You typed nothing for 1s, so you were disconnected.", "The room is still open.", "To return: ssh")
+	idle.waitFor("You typed nothing for 1s, so you were disconnected.", "The room is still open.", "To return as yourself: ssh")
 	if code := idle.exitCode(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
