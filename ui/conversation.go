@@ -59,3 +59,6 @@ func (c conversation) view() []string {
 	shown := c.lines[c.top:min(c.top+c.height, len(c.lines))]
 	return append(shown[:len(shown):len(shown)], make([]string, c.height-len(shown))...)
 }
+
+// toBottom shows the newest lines.
+func (c *conversation) toBottom() { c.top = c.maxTop() }

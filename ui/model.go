@@ -1,7 +1,7 @@
 // Package ui is the chat screen: a Bubble Tea model over one store.Seat. It
-// knows nothing of SSH; the server hands it a seat, the colour profile of
-// the client's terminal and the command that joins the room, and draws it
-// with package screen.
+// knows nothing of SSH; the server hands it a seat, the colour profile and
+// background of the client's terminal and the commands that join the room,
+// and draws it with package screen.
 package ui
 
 import (
@@ -16,12 +16,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/cursor"
-	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/ssh-burn/chat/internal/safetext"
@@ -50,8 +48,15 @@ type Config struct {
 	Seat store.Seat
 	// JoinCommand is the exact command that joins this room, shown for sharing.
 	JoinCommand string
+	// RejoinCommand is the command that brings this person back to their
+	// own seat (store.RejoinName): theirs alone, shown in the help view and
+	// when the chat ends while the room lives on, never elsewhere.
+	RejoinCommand string
 	// Profile is the colours the client's terminal shows.
 	Profile termenv.Profile
+	// LightBackground: the client declared a light background; the
+	// colours assume a dark one otherwise.
+	LightBackground bool
 	// Location is the time zone for message times; UTC when nil.
 	Location *time.Location
 	// Width and Height are the terminal size until the first WindowSizeMsg.
@@ -93,6 +98,7 @@ const (
 	EndingRoomLost           Ending = "room lost"
 	EndingFellBehind         Ending = "fell behind"
 	EndingSeatLost           Ending = "seat lost"
+	EndingReplaced           Ending = "replaced"
 	EndingShutdown           Ending = "shutdown"
 	EndingIdle               Ending = "idle"
 	EndingMaxSession         Ending = "max session"
@@ -104,6 +110,7 @@ type Model struct {
 	clock  *Clock
 	snap   store.Snapshot
 	join   string
+	rejoin string
 	loc    *time.Location
 	styles *styles // shared by every screen with the same colours
 	input  textinput.Model
@@ -120,29 +127,50 @@ type Model struct {
 	// are stored, the screen can say that nothing was lost.
 	reconnected bool
 
-	width, height int
-	title         string // the header's left part, and its width
-	titleWidth    int
-	rule          string   // a line across the screen, drawn once per width
-	panel         []string // the share panel, drawn when the width or the partner changes
-	partner       *store.Member
-	entries       []entry
-	now           time.Time
-	status        string // one-line notice under the messages
-	statusIsError bool
-	confirming    bool      // destroy asked, waiting for y/n
-	reconnecting  bool      // the store lost its link; sends fail until it is back
-	droppedUntil  time.Time // say until then that input was dropped
-	inputCount    int       // characters the typed text will have once sanitised
-	inputFull     bool      // the input holds inputCap characters: typing adds nothing
-	outcome       Outcome
-	done          bool
+	// width and height are the layout's: the terminal's, but never below
+	// the minimum; termWidth and termHeight are the terminal's own, and a
+	// terminal below the minimum is asked to grow (see tooSmall).
+	width, height         int
+	termWidth, termHeight int
+	title                 string // the header's left part, and its width
+	titleWidth            int
+	rule                  string        // a line across the screen, drawn once per width
+	panel                 []screen.Line // the share panel, drawn when the width or the room changes
+	partner               *store.Member // who is here
+	away                  *store.Member // who is away, their seat kept for them
+	sealed                bool
+	entries               []entry
+	now                   time.Time
+	status                string // one-line notice under the messages
+	statusIsError         bool
+	confirm               confirmation // a question waiting for y/n
+	helpOpen              bool
+	helpTop               int       // the first help line shown
+	bell                  bool      // a partner's message rings the terminal's bell
+	signals               []byte    // for the terminal beside the lines (see TakeSignals)
+	unread                int       // the partner's messages below the view while scrolled up
+	reconnecting          bool      // the store lost its link; sends fail until it is back
+	droppedUntil          time.Time // say until then that input was dropped
+	inputCount            int       // characters the typed text will have once sanitised
+	inputFull             bool      // the input holds inputCap characters: typing adds nothing
+	typing                typing
+	outcome               Outcome
+	done                  bool
 
 	// version names the state the model is in; Lines redraws only for a
 	// version it has not drawn yet (see unchanged).
 	version uint64
 	frame   frame
 }
+
+// confirmation is a question the screen waits on.
+type confirmation int
+
+const (
+	confirmNothing confirmation = iota
+	confirmDestroy
+	confirmReopen
+)
 
 // frame is the last screen drawn. Bubble Tea asks for the screen after
 // every message; keys that change nothing, and the countdown's ticks,
@@ -158,14 +186,19 @@ type frame struct {
 	headerKey headerKey
 	// lines is the header and the body, as last handed out.
 	lines []screen.Line
-	// The key help as drawn for helpKey.
-	help    string
-	helpKey helpKey
+	// The key help as drawn for footerKey.
+	footer    string
+	footerKey footerKey
 }
 
-type helpKey struct {
-	width      int
-	confirming bool
+// footerKey is what the footer depends on.
+type footerKey struct {
+	width   int
+	confirm confirmation
+	help    bool
+	alone   bool // nobody else is here and the room is open: the command is worth copying
+	away    bool // a seat is kept for someone away: it can be reopened
+	bell    bool
 }
 
 // headerKey is what the header depends on besides what never changes.
@@ -202,6 +235,8 @@ type (
 		err error
 	}
 	destroyError struct{ err error }
+	reopenResult struct{ err error }
+	typingDone   struct{}
 )
 
 // New returns the chat screen for cfg.Seat.
@@ -210,7 +245,7 @@ func New(cfg Config) *Model {
 	if loc == nil {
 		loc = time.UTC
 	}
-	st := stylesFor(cfg.Profile)
+	st := stylesFor(cfg.Profile, cfg.LightBackground)
 
 	in := textinput.New()
 	in.Prompt = "> "
@@ -234,24 +269,44 @@ func New(cfg Config) *Model {
 		clock:  cfg.Clock,
 		snap:   snap,
 		join:   cfg.JoinCommand,
+		rejoin: cfg.RejoinCommand,
 		loc:    loc,
 		styles: st,
 		input:  in,
 		now:    time.Now(),
+		bell:   true,
+		sealed: snap.Sealed,
+	}
+	if m.rejoin == "" {
+		m.rejoin = m.join
 	}
 	m.title = st.header.Render("private room") + st.help.Render(" · you are ") + st.me.Render(safetext.Sanitize(snap.Me.Name))
 	m.titleWidth = lipgloss.Width(m.title)
 	for _, msg := range snap.History {
 		m.entries = append(m.entries, entry{msg: &msg, at: msg.At})
 	}
-	if len(snap.Others) > 0 {
+	switch {
+	case len(snap.Others) > 0:
 		other := snap.Others[0]
 		m.partner = &other
-		m.addNotice(fmt.Sprintf("you joined; %s is here", other.Name))
+		if snap.Back {
+			m.addNotice(fmt.Sprintf("you are back; %s is here", other.Name))
+		} else {
+			m.addNotice(fmt.Sprintf("you joined; %s is here. %s", other.Name, sealedNote))
+		}
+	case len(snap.Away) > 0:
+		away := snap.Away[0]
+		m.away = &away
+		m.addNotice(fmt.Sprintf("you are back; %s is away, their seat kept for them", away.Name))
+	case snap.Back:
+		m.addNotice("you are back")
 	}
 	m.resize(cfg.Width, cfg.Height)
 	return m
 }
+
+// sealedNote tells the two who just met what that means for them.
+const sealedNote = "The room is now sealed to you two: F1 shows your own way back in."
 
 // Outcome reports how the chat ended; valid once the program has exited.
 func (m *Model) Outcome() Outcome { return m.outcome }
@@ -303,23 +358,26 @@ func (m *Model) Listen() func(send func(tea.Msg)) {
 	}
 }
 
+// TakeSignals implements screen.Signaller: the bells and clipboard writes
+// asked for since the last call.
+func (m *Model) TakeSignals() []byte {
+	out := m.signals
+	m.signals = m.signals[:0]
+	return out
+}
+
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.done || m.unchanged(msg) {
 		return m, nil
 	}
-	if t, ok := msg.(tickMsg); ok {
-		// The header is drawn for every frame; below it, only the notice
-		// of dropped input depends on the time.
-		noticeEnds := m.now.Before(m.droppedUntil) && !time.Time(t).Before(m.droppedUntil)
-		m.now = time.Time(t)
-		if noticeEnds {
-			m.touch()
-		}
-		if m.retryDue(m.now) {
-			return m, m.sendNext()
-		}
-		return m, nil
+	switch msg := msg.(type) {
+	case tickMsg:
+		return m, m.tick(time.Time(msg))
+	case typingDone:
+		// Nothing to draw: only what to tell next.
+		m.typing.busy = false
+		return m, m.typingCmd(time.Now())
 	}
 	m.touch()
 	switch msg := msg.(type) {
@@ -339,6 +397,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.setStatus("Could not destroy the room. Try again.", true)
 		}
 		return m, nil
+	case reopenResult:
+		switch {
+		case msg.err == nil: // its event says the rest
+		case errors.Is(msg.err, store.ErrNothingToReopen):
+			m.setStatus("There is no seat to reopen: your partner is back.", false)
+		case !errors.Is(msg.err, store.ErrEnded):
+			m.setStatus("Could not reopen the seat. Try again.", true)
+		}
+		return m, nil
 	case tea.KeyMsg:
 		return m.handleKey(msg)
 	case Disconnect:
@@ -352,6 +419,36 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// tick is the countdown's tick, once a second: it redraws the header (see
+// Lines) and whatever below it depends on the time, and sends what is due.
+// An idle screen's tick allocates nothing.
+func (m *Model) tick(now time.Time) tea.Cmd {
+	noticeEnds := m.now.Before(m.droppedUntil) && !now.Before(m.droppedUntil)
+	m.now = now
+	if noticeEnds || (m.typing.partner && m.typing.partnerExpired(now)) {
+		m.touch()
+	}
+	var send, typing tea.Cmd
+	if m.retryDue(now) {
+		send = m.sendNext()
+	}
+	if m.typing.told || m.inputCount > 0 {
+		typing = m.typingCmd(now)
+	}
+	return both(send, typing)
+}
+
+// both runs a and b, either of which may be nil.
+func both(a, b tea.Cmd) tea.Cmd {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return tea.Batch(a, b)
+}
+
 // Redraws reports whether msg would change the screen, and so cost a
 // redraw: the server throttles the input messages that do.
 func (m *Model) Redraws(msg tea.Msg) bool { return !m.done && !m.unchanged(msg) }
@@ -359,15 +456,19 @@ func (m *Model) Redraws(msg tea.Msg) bool { return !m.done && !m.unchanged(msg) 
 // unchanged reports messages that would leave the model exactly as it
 // is: those it has no use for (unknown escape sequences a client sends, for
 // one), characters typed into a full input (which takes no more), enter on
-// an empty one. A key not recognised here counts as a change.
+// an empty one, keys the help view ignores. A key not recognised here
+// counts as a change.
 func (m *Model) unchanged(msg tea.Msg) bool {
 	switch msg := msg.(type) {
-	case tea.WindowSizeMsg, tickMsg, store.Event, streamEnded, sendResult, destroyError, Disconnect, InputDropped:
+	case tea.WindowSizeMsg, tickMsg, store.Event, streamEnded, sendResult, destroyError, reopenResult, typingDone,
+		Disconnect, InputDropped:
 		return false
 	case tea.KeyMsg:
 		switch {
-		case m.confirming:
+		case m.confirm != confirmNothing:
 			return false
+		case m.helpOpen:
+			return !is(msg.String(), keys.CloseHelp, keys.Leave, keys.ScrollUp, keys.ScrollDown)
 		case msg.Type == tea.KeyRunes, msg.Type == tea.KeySpace:
 			// alt+letter moves or deletes by word: it can change a full input.
 			return m.inputFull && !msg.Alt
@@ -387,33 +488,54 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		// them pasted keeps every key binding from matching.
 		msg.Paste = true
 	}
-	if key.Matches(msg, keys.Leave) {
+	// Named once: every binding is matched against it.
+	k := msg.String()
+	if is(k, keys.Leave) {
 		return m.finish(m.leftText(), EndingLeft)
 	}
-	if m.confirming {
-		switch {
-		case key.Matches(msg, keys.Confirm):
-			m.confirming = false
-			m.setStatus("Destroying the room…", false)
-			return m, destroy(m.seat)
-		case key.Matches(msg, keys.Cancel):
-			m.confirming = false
-			m.setStatus("The room lives on.", false)
-		}
-		return m, nil
+	if m.confirm != confirmNothing {
+		return m.answer(k)
+	}
+	if m.helpOpen {
+		return m.helpKey(k)
 	}
 	switch {
-	case key.Matches(msg, keys.Destroy):
-		m.confirming = true
-		m.setStatus("", false)
+	case is(k, keys.Help):
+		m.helpOpen, m.helpTop = true, 0
 		return m, nil
-	case key.Matches(msg, keys.Send):
+	case is(k, keys.Destroy):
+		m.confirm = confirmDestroy
+		return m, nil
+	case is(k, keys.Reopen):
+		if m.away == nil {
+			m.setStatus("ctrl+o gives the seat kept for an away partner to someone new; nobody's is kept now.", false)
+			return m, nil
+		}
+		m.confirm = confirmReopen
+		return m, nil
+	case is(k, keys.Copy):
+		m.copyCommand()
+		return m, nil
+	case is(k, keys.BellOn):
+		m.bell = !m.bell
+		if m.bell {
+			m.setStatus("Bell on: a message from your partner rings your terminal's bell.", false)
+		} else {
+			m.setStatus("Bell off: messages arrive without a sound.", false)
+		}
+		return m, nil
+	case is(k, keys.Send):
 		return m.send()
-	case key.Matches(msg, keys.ScrollUp):
+	case is(k, keys.ScrollUp):
 		m.conv.scroll(-max(m.conv.height/2, 1))
 		return m, nil
-	case key.Matches(msg, keys.ScrollDown):
+	case is(k, keys.ScrollDown):
 		m.conv.scroll(max(m.conv.height/2, 1))
+		m.seenBottom()
+		return m, nil
+	case is(k, keys.Newest) && !m.conv.atBottom():
+		m.conv.toBottom()
+		m.seenBottom()
 		return m, nil
 	}
 	// textinput's sanitiser edits the runes in place, and bubbletea hands
@@ -424,8 +546,87 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	msg.Runes = []rune(safetext.SqueezeSpace(string(msg.Runes)))
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
+	if !plainASCII(msg.Runes) {
+		m.cleanInput()
+	}
 	m.updateInputStatus()
-	return m, cmd
+	if msg.Type != tea.KeyEnter {
+		m.typing.lastKey = time.Now()
+	}
+	return m, both(cmd, m.typingCmd(time.Now()))
+}
+
+// answer takes y or n to the question on screen; other keys are ignored.
+func (m *Model) answer(k string) (tea.Model, tea.Cmd) {
+	asked := m.confirm
+	switch {
+	case is(k, keys.Confirm) && asked == confirmDestroy:
+		m.confirm = confirmNothing
+		m.setStatus("Destroying the room…", false)
+		return m, destroy(m.seat)
+	case is(k, keys.Confirm) && asked == confirmReopen:
+		m.confirm = confirmNothing
+		m.setStatus("Reopening the seat…", false)
+		return m, reopen(m.seat)
+	case is(k, keys.Cancel) && asked == confirmDestroy:
+		m.confirm = confirmNothing
+		m.setStatus("The room lives on.", false)
+	case is(k, keys.Cancel):
+		m.confirm = confirmNothing
+		m.setStatus("The seat stays kept for them.", false)
+	}
+	return m, nil
+}
+
+// helpKey handles a key while the help view is open: it scrolls and
+// closes; typing waits until it is closed.
+func (m *Model) helpKey(k string) (tea.Model, tea.Cmd) {
+	switch {
+	case is(k, keys.CloseHelp):
+		m.helpOpen = false
+	case is(k, keys.ScrollUp):
+		m.helpTop = max(m.helpTop-max(m.height/2, 1), 0)
+	case is(k, keys.ScrollDown):
+		m.helpTop += max(m.height/2, 1) // bounded where it is drawn
+	}
+	return m, nil
+}
+
+// is reports whether the key named k is one of bindings (key.Matches,
+// without naming the key again for each).
+func is(k string, bindings ...key.Binding) bool {
+	for _, b := range bindings {
+		if b.Enabled() && slices.Contains(b.Keys(), k) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainASCII reports text that no sanitising changes but the squeezing of
+// white space, which is done already.
+func plainASCII(runes []rune) bool {
+	for _, r := range runes {
+		if r < 0x20 || r >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanInput applies the sanitiser to the input as it stands, so it shows
+// what the partner will get: a bidi override or a tag character typed or
+// pasted never shows here as it would not there.
+func (m *Model) cleanInput() {
+	value := m.input.Value()
+	clean := safetext.Clean(value)
+	if clean == value {
+		return
+	}
+	pos := m.input.Position()
+	before := []rune(value)[:min(pos, utf8.RuneCountInString(value))]
+	m.input.SetValue(clean)
+	m.input.SetCursor(utf8.RuneCountInString(safetext.Clean(string(before))))
 }
 
 // updateInputStatus measures the typed text, once per change (not per
@@ -457,7 +658,7 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	if clean == "" {
 		m.input.Reset()
 		m.measureInput()
-		return m, nil
+		return m, m.typingCmd(time.Now())
 	}
 	if n := safetext.RuneCount(clean); n > safetext.MaxMessageRunes {
 		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), true)
@@ -469,8 +670,11 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	if !m.reconnecting {
 		m.setStatus("", false)
 	}
+	// What you send is what you want to see: back to the newest.
+	m.conv.toBottom()
+	m.seenBottom()
 	m.outbox = append(m.outbox, outgoing{id: store.NewMessageID(), text: text})
-	return m, m.sendNext()
+	return m, both(m.sendNext(), m.typingCmd(time.Now()))
 }
 
 // outgoing is a message on its way to the room.
@@ -579,7 +783,7 @@ func (m *Model) restoreOutbox() {
 		parts = append(parts, typed)
 	}
 	m.outbox, m.sending, m.retryAt = nil, "", time.Time{}
-	m.input.SetValue(strings.Join(parts, " "))
+	m.input.SetValue(safetext.Clean(strings.Join(parts, " ")))
 	m.keepApart()
 }
 
@@ -605,6 +809,15 @@ func destroy(seat store.Seat) tea.Cmd {
 	}
 }
 
+func reopen(seat store.Seat) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		// The ReopenedEvent arrives through the event stream.
+		return reopenResult{seat.Reopen(ctx)}
+	}
+}
+
 func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 	switch ev := ev.(type) {
 	case store.MessageEvent:
@@ -614,15 +827,45 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 			m.stored(msg.ID)
 			return m, m.sendNext()
 		}
+		if !m.conv.atBottom() {
+			m.unread++
+		}
+		if m.bell {
+			m.signals = append(m.signals, '\a')
+		}
+	case store.TypingEvent:
+		m.typing.partnerTyping(ev, m.partner)
 	case store.JoinedEvent:
 		member := ev.Member
-		m.partner = &member
-		m.addNotice(member.Name + " joined")
-		m.resize(m.width, m.height)
+		// Back: they were here, or away, and came back to their seat (from
+		// a new connection, perhaps before the old one was noticed gone).
+		back := ev.Back && ((m.away != nil && m.away.ID == member.ID) || (m.partner != nil && m.partner.ID == member.ID))
+		m.partner, m.away, m.typing.partner = &member, nil, false
+		// Two people here: the room is sealed to them.
+		m.sealed = true
+		if back {
+			m.addNotice(member.Name + " is back")
+		} else {
+			m.addNotice(member.Name + " joined. " + sealedNote)
+		}
+		m.relayout()
+		// Someone to tell that you are typing, if you are.
+		return m, m.typingCmd(time.Now())
 	case store.LeftEvent:
-		m.partner = nil
-		m.addNotice(ev.Member.Name + " left; the seat is free again")
-		m.resize(m.width, m.height)
+		m.partner, m.typing.partner = nil, false
+		if ev.Kept {
+			member := ev.Member
+			m.away = &member
+			m.addNotice(ev.Member.Name + " left; their seat is kept for them until the room ends")
+		} else {
+			m.addNotice(ev.Member.Name + " left; the seat is free again")
+		}
+		m.relayout()
+	case store.ReopenedEvent:
+		m.away, m.sealed = nil, false
+		m.addNotice("you gave " + ev.Member.Name + "'s seat up: whoever you share the room's command with can take it")
+		m.setStatus("Share the command again (ctrl+y copies it).", false)
+		m.relayout()
 	case store.ReconnectingEvent:
 		m.reconnecting = true
 	case store.ReconnectedEvent:
@@ -641,6 +884,13 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		return m.finish(m.endedText(ev), m.ending(ev))
 	}
 	return m, nil
+}
+
+// seenBottom notes that the newest messages are in view.
+func (m *Model) seenBottom() {
+	if m.conv.atBottom() {
+		m.unread = 0
+	}
 }
 
 func (m *Model) finish(text string, ending Ending) (tea.Model, tea.Cmd) {
@@ -673,6 +923,8 @@ func (m *Model) ending(ev store.EndedEvent) Ending {
 		return EndingFellBehind
 	case store.EndLeaseLost:
 		return EndingSeatLost
+	case store.EndReplaced:
+		return EndingReplaced
 	case store.EndShutdown:
 		return EndingShutdown
 	}
@@ -699,6 +951,8 @@ func (m *Model) endedText(ev store.EndedEvent) string {
 		return "You were disconnected because your connection fell behind." + livesOn
 	case store.EndLeaseLost:
 		return "This server lost touch with the room for too long, so your seat was given up." + livesOn
+	case store.EndReplaced:
+		return "You came back to this room from another connection, so this one was closed."
 	case store.EndShutdown:
 		if ev.RoomLivesOn {
 			return "The server is shutting down." + livesOn
@@ -708,16 +962,21 @@ func (m *Model) endedText(ev store.EndedEvent) string {
 	return "The room has ended."
 }
 
-// livesOn tells someone whose session ended how to get back in. The
-// command gets a line of its own so it is easy to copy.
+// livesOn tells someone whose session ended how to get back in: their own
+// command, which brings them back as themselves. It gets a line of its own
+// so it is easy to copy.
 func (m *Model) livesOn() string {
-	return " The room is still open.\nTo return: " + m.join
+	return " The room is still open.\nTo return as yourself: " + m.rejoin
 }
 
 func (m *Model) leftText() string {
-	// The command gets a line of its own so it is easy to copy.
-	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner.\nTo return: %s",
-		formatCountdown(m.remaining()), m.join)
+	left := formatCountdown(m.remaining())
+	if m.sealed {
+		// The command gets a line of its own so it is easy to copy.
+		return fmt.Sprintf("You left the room. Your seat is kept for you until it self-destructs in %s.\nTo return as yourself: %s", left, m.rejoin)
+	}
+	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner.\nTo return as yourself: %s\nTo invite someone: %s",
+		left, m.rejoin, m.join)
 }
 
 func (m *Model) addNotice(text string) {
@@ -744,61 +1003,6 @@ func (m *Model) addEntry(e entry) {
 
 func (m *Model) setStatus(text string, isError bool) {
 	m.status, m.statusIsError = text, isError
-}
-
-// Layout: header, rule, [share panel while alone], messages, rule, status,
-// input, help. Everything but the panel and the messages is one line high.
-const (
-	fixedLines      = 6
-	minConversation = 3
-)
-
-func (m *Model) resize(width, height int) {
-	m.touch()
-	// Smaller terminals get the smallest screen; Bubble Tea shows its
-	// bottom lines.
-	m.width, m.height = max(width, 20), max(height, fixedLines+minConversation)
-	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
-	m.rule = m.styles.rule.Render(strings.Repeat("─", m.width))
-	m.panel = nil
-	if panel := m.sharePanel(); panel != "" {
-		m.panel = strings.Split(panel, "\n")
-	}
-	m.conv.setHeight(max(m.height-fixedLines-len(m.panel), 1))
-	m.refreshConversation()
-}
-
-// refreshConversation gathers the lines of every entry, drawing only those
-// not yet drawn at this width.
-func (m *Model) refreshConversation() {
-	var lines []string
-	for i := range m.entries {
-		e := &m.entries[i]
-		m.drawEntry(e)
-		lines = append(lines, e.drawn...)
-	}
-	m.conv.set(lines)
-}
-
-// drawEntry draws e at the screen's width, unless it is drawn already.
-func (m *Model) drawEntry(e *entry) {
-	if e.drawnWidth != m.width {
-		e.drawn, e.drawnWidth = strings.Split(m.renderEntry(*e), "\n"), m.width
-	}
-}
-
-func (m *Model) renderEntry(e entry) string {
-	stamp := m.styles.time.Render(e.at.In(m.loc).Format("15:04"))
-	if e.msg == nil {
-		return ansi.Wrap(stamp+" "+m.styles.system.Render("· "+safetext.Sanitize(e.notice)), m.width, " ")
-	}
-	name := m.styles.partner.Render(safetext.Sanitize(e.msg.From.Name) + ":")
-	if e.msg.From.ID == m.snap.Me.ID {
-		name = m.styles.me.Render("you:")
-	}
-	// The body was sanitised by the store; doing it again here keeps this
-	// screen safe whatever store it is given.
-	return ansi.Wrap(stamp+" "+name+" "+safetext.Sanitize(e.msg.Body), m.width, " ")
 }
 
 func (m *Model) remaining() time.Duration {
@@ -828,163 +1032,4 @@ func formatTTL(d time.Duration) string {
 		return fmt.Sprintf("%d minutes", int(d.Minutes()))
 	}
 	return d.String()
-}
-
-func (m *Model) counterWidth() int {
-	return len(fmt.Sprintf("%d/%d", inputCap, safetext.MaxMessageRunes))
-}
-
-// View implements tea.Model: the lines of the screen.
-func (m *Model) View() string {
-	lines := m.Lines()
-	text := make([]string, len(lines))
-	for i, line := range lines {
-		text[i] = line.Render(m.width)
-	}
-	return strings.Join(text, "\n")
-}
-
-// Lines is the screen, line by line from the top, valid until the next
-// Update. The header counts down every second; the rest is drawn again
-// only for a state it has not drawn yet.
-func (m *Model) Lines() []screen.Line {
-	if m.done {
-		// The outcome is printed on the normal screen after the program
-		// exits; the last frame is left blank.
-		return nil
-	}
-	changed := false
-	if m.frame.drawn != m.version {
-		m.frame.body, m.frame.drawn, changed = m.drawBelowHeader(), m.version, true
-	}
-	if key := (headerKey{secondsLeft(m.remaining()), m.width}); key != m.frame.headerKey {
-		m.frame.header, m.frame.headerKey, changed = m.headerView(key.secondsLeft), key, true
-	}
-	if changed || m.frame.lines == nil {
-		// The renderer copies the lines before the next Update, so the
-		// slice is reused.
-		m.frame.lines = append(append(m.frame.lines[:0], m.frame.header), m.frame.body...)
-	}
-	return m.frame.lines
-}
-
-// drawBelowHeader lays out everything under the header. Every part is at
-// most the screen's width already, so they are only gathered, not measured.
-func (m *Model) drawBelowHeader() []screen.Line {
-	lines := make([]screen.Line, 0, m.height)
-	add := func(text ...string) {
-		for _, t := range text {
-			lines = append(lines, screen.Line{Text: t})
-		}
-	}
-	add(m.rule)
-	add(m.panel...)
-	add(m.conv.view()...)
-	add(m.rule, m.statusView(), m.inputView(), m.helpView())
-	return lines
-}
-
-// headerView is drawn every second, for every screen in the process, so
-// it costs nothing to make: the title is this screen's, drawn once, and
-// the countdown against the right edge comes from a table shared by every
-// screen with the same colours.
-func (m *Model) headerView(secs int) screen.Line {
-	labelled := m.styles.countdowns.get(secs, true)
-	switch rightWidth := len(destructsIn) + countdownWidth(secs); {
-	case m.width-m.titleWidth-rightWidth >= 1:
-		return screen.Line{Text: m.title, Right: labelled}
-	case rightWidth <= m.width:
-		// Narrow terminal: the countdown matters most.
-		return screen.Line{Right: labelled}
-	}
-	return screen.Line{Right: m.styles.countdowns.get(secs, false)}
-}
-
-// countdownWidth is how wide secs is as m:ss.
-func countdownWidth(secs int) int {
-	width := 4 // m:ss
-	for minutes := secs / 60; minutes >= 10; minutes /= 10 {
-		width++
-	}
-	return width
-}
-
-// sharePanel is shown while nobody else is in the room.
-func (m *Model) sharePanel() string {
-	if m.partner != nil {
-		return ""
-	}
-	const intro, waiting = "Your private room is ready. Share this command with ONE person:", "Waiting for them to join…"
-	// The panel leaves the conversation a few lines at least: on a short
-	// terminal the command alone is shown.
-	room := m.height - fixedLines - minConversation
-	boxed := max(lipgloss.Width(intro), lipgloss.Width(m.join)) + 6 // border and padding
-	if boxed <= m.width && room >= 7 {
-		return m.styles.share.Render(intro + "\n\n" + m.styles.command.Render(m.join) + "\n\n" + m.styles.notice.Render(waiting))
-	}
-	// Too narrow for the box: wrap the words, and break the command only
-	// if it cannot fit on one line at all.
-	command := m.styles.command.Render(ansi.Hardwrap(m.join, m.width, false))
-	panel := ansi.Wrap(intro, m.width, " ") + "\n" + command + "\n" + m.styles.notice.Render(ansi.Wrap(waiting, m.width, " "))
-	if lipgloss.Height(panel) <= room {
-		return panel
-	}
-	return command
-}
-
-func (m *Model) statusView() string {
-	if m.confirming {
-		return m.styles.warning.Render("Destroy this room and every message in it, for both of you? y/n")
-	}
-	if m.reconnecting {
-		text := "Reconnecting to the room… what you send waits and goes out when it is back."
-		switch n := len(m.outbox); {
-		case n == 1:
-			text = "Reconnecting to the room… your message waits and goes out when it is back."
-		case n > 1:
-			text = fmt.Sprintf("Reconnecting to the room… your %d messages wait and go out when it is back.", n)
-		}
-		return ansi.Truncate(m.styles.warning.Render(text), m.width, "…")
-	}
-	if m.now.Before(m.droppedUntil) {
-		return ansi.Truncate(m.styles.warning.Render("Too much input at once: some of what you sent was dropped."), m.width, "…")
-	}
-	if m.status == "" {
-		return ""
-	}
-	style := m.styles.notice
-	if m.statusIsError {
-		style = m.styles.warning
-	}
-	return ansi.Truncate(style.Render(m.status), m.width, "…")
-}
-
-func (m *Model) inputView() string {
-	n := m.inputCount
-	counter := fmt.Sprintf("%d/%d", n, safetext.MaxMessageRunes)
-	style := m.styles.counter
-	if n > safetext.MaxMessageRunes {
-		style = m.styles.warning
-	}
-	in := m.input.View()
-	gap := max(m.width-lipgloss.Width(in)-len(counter), 1)
-	return ansi.Truncate(in+strings.Repeat(" ", gap)+style.Render(counter), m.width, "")
-}
-
-// helpView is the key help, drawn again only when what it shows changes.
-func (m *Model) helpView() string {
-	key := helpKey{m.width, m.confirming}
-	if m.frame.helpKey == key && m.frame.help != "" {
-		return m.frame.help
-	}
-	var shown help.KeyMap = keys
-	if m.confirming {
-		shown = confirmKeys(keys)
-	}
-	bar := m.styles.helpBar // a copy: its width is this screen's
-	bar.Width = m.width
-	// help adds an item that does not fit whenever its ellipsis does not
-	// fit either, so cut the line to the screen here.
-	m.frame.help, m.frame.helpKey = ansi.Truncate(bar.View(shown), m.width, "…"), key
-	return m.frame.help
 }

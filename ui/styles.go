@@ -11,13 +11,13 @@ import (
 )
 
 // styles are what a screen is drawn with. They are built for the client's
-// colour profile, never from lipgloss's global renderer, which describes
-// the server's terminal rather than the client's. The colours are
-// mid-tones that read on dark and light backgrounds alike, so nothing has
-// to ask the client's terminal for its background colour.
+// colour profile and background, never from lipgloss's global renderer,
+// which describes the server's terminal rather than the client's. The
+// background is what the client declares (COLORFGBG), dark unless it says
+// otherwise: nothing asks the client's terminal.
 //
-// Every screen with the same profile shares one set: they are several
-// kilobytes, and a server holds thousands of screens.
+// Every screen with the same profile and background shares one set: they
+// are several kilobytes, and a server holds thousands of screens.
 type styles struct {
 	plain      lipgloss.Style
 	header     lipgloss.Style
@@ -28,17 +28,56 @@ type styles struct {
 	me         lipgloss.Style
 	partner    lipgloss.Style
 	system     lipgloss.Style
-	share      lipgloss.Style
 	command    lipgloss.Style
 	notice     lipgloss.Style
 	warning    lipgloss.Style
 	counter    lipgloss.Style
 	prompt     lipgloss.Style
 	help       lipgloss.Style
+	key        lipgloss.Style
 	// helpBar draws the key help; a screen copies it to set its width.
 	helpBar help.Model
 	// countdowns is the header's right part for every second left.
 	countdowns *countdowns
+}
+
+// shade is one colour as each colour profile shows it; "" leaves the
+// terminal's own foreground.
+type shade struct{ trueColor, ansi256, ansi string }
+
+// tone is a colour role on either background. The 16-colour values are
+// indexes into the terminal's own palette, so they are chosen for contrast
+// with the common palettes' black and white (see the contrast test).
+type tone struct{ dark, light shade }
+
+var (
+	accent   = tone{dark: shade{"#5fd7ff", "81", "14"}, light: shade{"#005f87", "24", "4"}}
+	partnerC = tone{dark: shade{"#ff87d7", "212", "13"}, light: shade{"#870087", "90", "5"}}
+	muted    = tone{dark: shade{"#8a8a8a", "245", "8"}, light: shade{"#626262", "241", "8"}}
+	alert    = tone{dark: shade{"#ff5f5f", "203", "9"}, light: shade{"#af0000", "124", "1"}}
+	// No yellow of the 16 reads on white: there notices take the
+	// terminal's own colour, in bold.
+	noticeC = tone{dark: shade{"#ffd75f", "221", "11"}, light: shade{"#875f00", "94", ""}}
+)
+
+// tones lists every colour role, for the contrast test.
+var tones = map[string]tone{"accent": accent, "partner": partnerC, "muted": muted, "alert": alert, "notice": noticeC}
+
+// pick is t's colour for profile on the background, "" for none.
+func (t tone) pick(profile termenv.Profile, light bool) string {
+	sh := t.dark
+	if light {
+		sh = t.light
+	}
+	switch profile {
+	case termenv.TrueColor:
+		return sh.trueColor
+	case termenv.ANSI256:
+		return sh.ansi256
+	case termenv.ANSI:
+		return sh.ansi
+	}
+	return ""
 }
 
 // destructsIn comes before the countdown.
@@ -108,56 +147,66 @@ func (c *countdowns) render(secs int, labelled bool) string {
 	return c.label.open + destructsIn + c.label.close + bare
 }
 
-var sharedStyles sync.Map // termenv.Profile -> *styles
+// look is what a set of styles is made for.
+type look struct {
+	profile termenv.Profile
+	light   bool
+}
 
-// stylesFor returns the styles for profile, built once per process.
-func stylesFor(profile termenv.Profile) *styles {
-	if st, ok := sharedStyles.Load(profile); ok {
+var sharedStyles sync.Map // look -> *styles
+
+// stylesFor returns the styles for profile on a light or dark background,
+// built once per process.
+func stylesFor(profile termenv.Profile, light bool) *styles {
+	key := look{profile, light}
+	if st, ok := sharedStyles.Load(key); ok {
 		return st.(*styles)
 	}
 	// Rendering only reads the renderer's profile; it never writes to its
 	// output, so one renderer serves every screen.
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(profile)
-	r.SetHasDarkBackground(true)
-	st, _ := sharedStyles.LoadOrStore(profile, newStyles(r))
+	r.SetHasDarkBackground(!light)
+	st, _ := sharedStyles.LoadOrStore(key, newStyles(r, key))
 	return st.(*styles)
 }
 
-func newStyles(r *lipgloss.Renderer) *styles {
-	const (
-		cyan    = lipgloss.Color("6")
-		magenta = lipgloss.Color("5")
-		red     = lipgloss.Color("1")
-		yellow  = lipgloss.Color("3")
-		grey    = lipgloss.Color("8")
-	)
+func newStyles(r *lipgloss.Renderer, l look) *styles {
+	colour := func(style lipgloss.Style, t tone) lipgloss.Style {
+		if c := t.pick(l.profile, l.light); c != "" {
+			return style.Foreground(lipgloss.Color(c))
+		}
+		return style
+	}
 	st := &styles{
 		plain:      r.NewStyle(),
 		header:     r.NewStyle().Bold(true),
 		countdown:  r.NewStyle().Bold(true),
-		lastMinute: r.NewStyle().Bold(true).Foreground(red),
-		rule:       r.NewStyle().Foreground(grey),
-		time:       r.NewStyle().Foreground(grey),
-		me:         r.NewStyle().Bold(true).Foreground(cyan),
-		partner:    r.NewStyle().Bold(true).Foreground(magenta),
-		system:     r.NewStyle().Italic(true).Foreground(grey),
-		share:      r.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(cyan).Padding(0, 2),
-		command:    r.NewStyle().Bold(true).Foreground(cyan),
-		notice:     r.NewStyle().Foreground(yellow),
-		warning:    r.NewStyle().Bold(true).Foreground(red),
-		counter:    r.NewStyle().Foreground(grey),
-		prompt:     r.NewStyle().Foreground(cyan),
-		help:       r.NewStyle().Foreground(grey),
+		lastMinute: colour(r.NewStyle().Bold(true), alert),
+		rule:       colour(r.NewStyle(), muted),
+		time:       colour(r.NewStyle(), muted),
+		me:         colour(r.NewStyle().Bold(true), accent),
+		partner:    colour(r.NewStyle().Bold(true), partnerC),
+		system:     colour(r.NewStyle().Italic(true), muted),
+		command:    colour(r.NewStyle().Bold(true), accent),
+		notice:     colour(r.NewStyle(), noticeC),
+		warning:    colour(r.NewStyle().Bold(true), alert),
+		counter:    colour(r.NewStyle(), muted),
+		prompt:     colour(r.NewStyle(), accent),
+		help:       colour(r.NewStyle(), muted),
+		key:        colour(r.NewStyle().Bold(true), muted),
+	}
+	if noticeC.pick(l.profile, l.light) == "" {
+		st.notice = st.notice.Bold(true)
 	}
 	st.countdowns = &countdowns{label: wrapOf(st.help), normal: wrapOf(st.countdown), lastMinute: wrapOf(st.lastMinute)}
 	st.helpBar = help.New()
 	st.helpBar.Styles = help.Styles{
-		ShortKey:       st.help.Bold(true),
+		ShortKey:       st.key,
 		ShortDesc:      st.help,
 		ShortSeparator: st.help,
 		Ellipsis:       st.help,
-		FullKey:        st.help.Bold(true),
+		FullKey:        st.key,
 		FullDesc:       st.help,
 		FullSeparator:  st.help,
 	}

@@ -1,0 +1,90 @@
+package ui
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/ssh-burn/chat/store"
+)
+
+// typing is both sides of the typing indicator: what this person's partner
+// was told, and what the partner is doing. It costs no timer: the
+// countdown's tick, once a second, ends what has gone quiet.
+type typing struct {
+	told    bool      // the partner was told this person is typing
+	toldAt  time.Time // when they were last told anything
+	busy    bool      // a call to the store is on its way
+	lastKey time.Time // the last key that edited the input
+
+	partner   bool      // the partner has text in their input
+	partnerAt time.Time // when they last said so
+}
+
+const (
+	// typingIdle is how long without a key someone with text in their
+	// input is still typing.
+	typingIdle = 5 * time.Second
+	// typingRenew is how often "typing" is said again while keys keep
+	// coming, well within store.TypingExpiry.
+	typingRenew = 3 * time.Second
+	// typingGap keeps what one person sends to a few calls a second,
+	// however they type: what changes sooner waits for the next key or
+	// tick.
+	typingGap = 250 * time.Millisecond
+)
+
+// partnerTyping takes the partner's news.
+func (t *typing) partnerTyping(ev store.TypingEvent, partner *store.Member) {
+	if partner == nil || ev.Member.ID != partner.ID {
+		return
+	}
+	t.partner, t.partnerAt = ev.Typing, time.Now()
+}
+
+// partnerExpired ends the partner's typing when it was not renewed in
+// time (the word that it ended may have been lost); true if it did.
+func (t *typing) partnerExpired(now time.Time) bool {
+	if t.partner && now.Sub(t.partnerAt) >= store.TypingExpiry {
+		t.partner = false
+		return true
+	}
+	return false
+}
+
+// typingCmd tells the partner whether this person is typing, when that
+// changed or is due to be said again, one call at a time (so the calls
+// cannot overtake each other) and a few a second at most. It allocates
+// nothing when there is nothing to tell.
+func (m *Model) typingCmd(now time.Time) tea.Cmd {
+	t := &m.typing
+	want := m.partner != nil && m.inputCount > 0 && now.Sub(t.lastKey) < typingIdle
+	renew := want && t.told && now.Sub(t.toldAt) >= typingRenew
+	if t.busy || (want == t.told && !renew) || now.Sub(t.toldAt) < typingGap {
+		return nil
+	}
+	t.busy, t.told, t.toldAt = true, want, now
+	seat := m.seat
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		_ = seat.Typing(ctx, want) // a hint: one lost costs nothing lasting
+		return typingDone{}
+	}
+}
+
+// copyCommand puts the room's command on the client's clipboard, with an
+// OSC 52 sequence that the client's terminal acts on if it lets programs
+// write the clipboard (most do; some ask first).
+func (m *Model) copyCommand() {
+	m.signals = append(m.signals, "\x1b]52;c;"...)
+	m.signals = base64.StdEncoding.AppendEncode(m.signals, []byte(m.join))
+	m.signals = append(m.signals, '\a')
+	if m.sealed {
+		m.setStatus("Copied the room's command. The room is sealed, though: it admits nobody new.", false)
+		return
+	}
+	m.setStatus("Copied the command (if your terminal allows it). Send it to ONE person.", false)
+}
