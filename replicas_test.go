@@ -71,9 +71,11 @@ func startReplicaProcess(t testing.TB, env []string, args ...string) (string, *e
 }
 
 // A replica that dies without a word (SIGKILL: no shutdown, no goodbye to
-// Redis) must not leave a ghost in the room: within the lease its seat is
-// free, the partner sees it leave, and someone else can sit down.
-func TestKilledReplicaFreesItsSeats(t *testing.T) {
+// Redis) must not leave a ghost in the room: within the lease the partner
+// sees its person leave, their seat kept for them; the room ID admits
+// nobody in their place, and they come back through another replica with
+// their own command.
+func TestKilledReplicasPeopleComeBackElsewhere(t *testing.T) {
 	redisServer := redistest.Start(t)
 	const lease = 2 * time.Second
 	flags := []string{"-redis", "redis://" + redisServer.Addr, "-seat-lease", lease.String()}
@@ -82,22 +84,29 @@ func TestKilledReplicaFreesItsSeats(t *testing.T) {
 
 	alice, _ := openChat(t, survivorAddr, "alice")
 	id := alice.waitFor(t, roomIDOnScreen)
-	bob, _ := openChat(t, doomedAddr, id)
+	bob, keys := openChat(t, doomedAddr, id)
 	bob.waitFor(t, contains("you joined"))
 	alice.waitFor(t, contains("joined"))
+	if _, err := keys.Write([]byte("\x1bOP")); err != nil { // F1: the help has his own command
+		t.Fatal(err)
+	}
+	user := bob.waitFor(t, rejoinOnScreen)
 
 	if err := doomed.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	alice.waitFor(t, contains("left; the seat is free again"))
+	alice.waitFor(t, contains("left; their seat is kept for them"))
 	took := time.Since(killed)
 	t.Logf("the partner saw the killed replica's member leave after %v (lease %v)", took, lease)
 	if limit := lease + lease/3 + 2*time.Second; took > limit {
 		t.Errorf("the ghost lingered %v, want at most about the lease (%v)", took, limit)
 	}
 	carol, _ := openChat(t, survivorAddr, id)
-	carol.waitFor(t, contains(fmt.Sprintf("you joined; %s", "anonymous-")))
+	carol.waitFor(t, contains("This room is private to the two people who met in it."))
+	back, _ := openChat(t, survivorAddr, user)
+	back.waitFor(t, contains("you are back"))
+	alice.waitFor(t, contains("is back"))
 }
 
 // A replica told to stop (SIGTERM) gives its seats up before it exits: the
@@ -120,11 +129,15 @@ func TestStoppedReplicaReleasesItsSeatsAtOnce(t *testing.T) {
 	}
 	stopped := time.Now()
 	bob.waitFor(t, contains("The server is shutting down"))
-	alice.waitFor(t, contains("left; the seat is free again"))
+	alice.waitFor(t, contains("left; their seat is kept for them"))
 	t.Logf("the partner saw the stopped replica's member leave after %v", time.Since(stopped).Round(time.Millisecond))
 	if err := stopping.Wait(); err != nil {
 		t.Errorf("the stopped replica exited with %v", err)
 	}
+	// The end screen's command brings Bob back through the other replica.
+	back, _ := openChat(t, survivorAddr, bob.waitFor(t, rejoinOnScreen))
+	back.waitFor(t, contains("you are back"))
+	alice.waitFor(t, contains("is back"))
 }
 
 // rediss:// verifies Redis's certificate against the system's roots, which
@@ -151,6 +164,16 @@ func TestReplicasOverTLSRedis(t *testing.T) {
 }
 
 var shareCommand = regexp.MustCompile(`ssh -p \d+ ([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})@`)
+
+var rejoinCommand = regexp.MustCompile(`ssh -p \d+ ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})@`)
+
+// rejoinOnScreen finds the username of a rejoin command.
+func rejoinOnScreen(s string) string {
+	if m := rejoinCommand.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return ""
+}
 
 // roomIDOnScreen finds the room ID in the share command.
 func roomIDOnScreen(s string) string {

@@ -70,6 +70,10 @@ func TestHostileTextNeverReachesThePartnersTerminal(t *testing.T) {
 	victim := ts.dialWith(t, "victim", dialOptions{from: other})
 	evil := ts.dialWith(t, victim.roomID(), dialOptions{from: attacker})
 	evil.waitFor("you joined")
+	// The bell the screen rings for a message is its own; with it off,
+	// any BEL would be the attacker's.
+	victim.typeText("\x07") // ctrl+g
+	victim.waitFor("Bell off")
 
 	hostile := []string{
 		"\x1b[2J\x1b[H", "\x1b]0;pwned\x07", "\x1b]52;c;cm0gLXJmIH4=\x07", "\x1bP+q544e\x1b\\", "\x1b_apc\x1b\\",

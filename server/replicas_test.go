@@ -59,7 +59,7 @@ func scanAll(t *testing.T, addr string) []string {
 	}
 	defer client.Close()
 	var keys []string
-	iter := client.Scan(t.Context(), 0, "chat:v2:{*", 1000).Iterator()
+	iter := client.Scan(t.Context(), 0, "chat:v3:{*", 1000).Iterator()
 	for iter.Next(t.Context()) {
 		if key := iter.Val(); !strings.Contains(key, "{live}") {
 			keys = append(keys, key)
@@ -105,6 +105,42 @@ func TestReplicasChatAndDestroyAcrossServers(t *testing.T) {
 	bob3.waitFor("No such room")
 }
 
+// Sealing and coming back hold across replicas: the room ID admits nobody
+// on any replica, and the rejoin command works through another one than
+// the seat was taken on, even while the old connection still holds it.
+func TestReplicasRejoinThroughAnotherServer(t *testing.T) {
+	t.Parallel()
+	redisServer := redistest.Start(t)
+	replicas := startReplicas(t, redisServer.Addr, 2, 10*time.Minute)
+
+	alice := replicas[0].dial(t, "alice")
+	id := alice.roomID()
+	bob := replicas[1].dial(t, id)
+	bob.waitFor("you joined")
+	alice.say("said before")
+	bob.waitFor("said before")
+	for _, r := range replicas {
+		r.dial(t, id).waitFor("This room is private to the two people who met in it.")
+	}
+
+	bob.typeText("\x03")
+	user := bob.rejoinName()
+	alice.waitFor("left; their seat is kept for them")
+	back := replicas[0].dial(t, user)
+	back.waitFor("you are back; ", "said before")
+	alice.waitFor("is back")
+	back.say("back through replica zero")
+	alice.waitFor("back through replica zero")
+
+	// Again from replica one while replica zero's connection holds the
+	// seat: the newer connection wins.
+	again := replicas[1].dial(t, user)
+	again.waitFor("you are back")
+	back.waitFor("You came back to this room from another connection")
+	again.say("and through replica one")
+	alice.waitFor("and through replica one")
+}
+
 func TestReplicasCapHoldsForFiftyRacers(t *testing.T) {
 	t.Parallel()
 	redisServer := redistest.Start(t)
@@ -125,16 +161,16 @@ func TestReplicasCapHoldsForFiftyRacers(t *testing.T) {
 	var inside, full []*client
 	for _, c := range clients {
 		s := c.screen.waitUntil(t, c.name, func(s string) bool {
-			return strings.Contains(s, "you joined") || strings.Contains(s, "room is full")
+			return strings.Contains(s, "you joined") || strings.Contains(s, "room is private")
 		}, "joined or refused")
-		if strings.Contains(s, "room is full") {
+		if strings.Contains(s, "room is private") {
 			full = append(full, c)
 		} else {
 			inside = append(inside, c)
 		}
 	}
 	if len(inside) != 1 || len(full) != racers-1 {
-		t.Fatalf("%d racers over 3 replicas: %d got in, %d were told it is full", racers, len(inside), len(full))
+		t.Fatalf("%d racers over 3 replicas: %d got in, %d were told it is private", racers, len(inside), len(full))
 	}
 	for _, c := range full {
 		if code := c.exitCode(); code == 0 {

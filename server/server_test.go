@@ -82,14 +82,24 @@ func (c *client) countdown() int {
 	return 60*minutes + sec
 }
 
-func TestThirdPersonIsToldTheRoomIsFull(t *testing.T) {
+// Once two people met, the room ID admits nobody else, while both are
+// in it and after either left.
+func TestThirdPersonIsToldTheRoomIsPrivate(t *testing.T) {
 	ts := startServer(t, ttl)
 	alice := ts.dial(t, "alice")
 	id := alice.roomID()
-	ts.dial(t, id).waitFor("you joined")
+	bob := ts.dial(t, id)
+	bob.waitFor("you joined")
 	carol := ts.dial(t, id)
-	carol.waitFor("This room is full")
+	carol.waitFor("This room is private to the two people who met in it.")
 	if code := carol.exitCode(); code == 0 {
+		t.Errorf("exit status %d, want non-zero", code)
+	}
+	bob.typeText("\x03")
+	alice.waitFor("left; their seat is kept for them")
+	dave := ts.dial(t, id)
+	dave.waitFor("This room is private to the two people who met in it.")
+	if code := dave.exitCode(); code == 0 {
 		t.Errorf("exit status %d, want non-zero", code)
 	}
 }
@@ -162,35 +172,98 @@ func TestExpiryEndsBothSessions(t *testing.T) {
 	}
 }
 
-func TestLeavingFreesTheSeatAndKeepsTheRoom(t *testing.T) {
+// rejoinCommand reads the personal rejoin command out of an end screen.
+var rejoinCommand = regexp.MustCompile(`To return as yourself: ssh -p \d+ ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})@127\.0\.0\.1`)
+
+func (c *client) rejoinName() string {
+	c.t.Helper()
+	s := c.screen.waitUntil(c.t, c.name, rejoinCommand.MatchString, "the rejoin command")
+	return rejoinCommand.FindStringSubmatch(s)[1]
+}
+
+// Leaving after the two met keeps the seat for its person: the partner is
+// told, the room ID admits nobody, and the rejoin command the end screen
+// gives brings the same person back, with the conversation.
+func TestLeavingKeepsTheSeatForItsPerson(t *testing.T) {
 	ts := startServer(t, ttl)
 	alice := ts.dial(t, "alice")
 	id := alice.roomID()
 	bob := ts.dial(t, id)
 	bob.waitFor("you joined")
+	name := regexp.MustCompile(`you are (anonymous-[a-z]+-[0-9a-z]{4})`).FindStringSubmatch(bob.waitFor("you are anonymous-"))[1]
+	alice.say("before you left")
+	bob.waitFor("before you left")
 
 	bob.typeText("\x03") // ctrl+c
-	bob.waitFor("You left the room.", "To return: ssh -p")
+	bob.waitFor("You left the room. Your seat is kept for you")
+	user := bob.rejoinName()
 	if code := bob.exitCode(); code != 0 {
 		t.Errorf("bob: exit status %d", code)
 	}
-	alice.waitFor("left; the seat is free again", "Waiting for them to join")
+	alice.waitFor(name+" left; their seat is kept for them", name+" is away")
 
-	carol := ts.dial(t, id)
-	carol.waitFor("you joined")
-	carol.say("took the free seat")
-	alice.waitFor("took the free seat")
+	back := ts.dial(t, user)
+	back.waitFor("you are back; ", "you are "+name, "before you left")
+	alice.waitFor(name + " is back")
+	back.say("it is me again")
+	alice.waitFor(name + ": it is me again")
 }
 
-func TestDisconnectFreesTheSeat(t *testing.T) {
+// A connection that drops keeps the seat too; coming back with the
+// command works at once, even before the server noticed the drop: the
+// newest connection takes the seat.
+func TestADroppedConnectionComesBackAsItsPerson(t *testing.T) {
 	ts := startServer(t, ttl)
 	alice := ts.dial(t, "alice")
 	id := alice.roomID()
 	bob := ts.dial(t, id)
 	bob.waitFor("you joined")
-	bob.conn.Close()
-	alice.waitFor("left; the seat is free again")
-	ts.dial(t, id).waitFor("you joined")
+	// Bob reads his command in the help, as someone would before a drop.
+	bob.typeText("\x1bOP") // F1
+	user := regexp.MustCompile(`ssh -p \d+ ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})@`).FindStringSubmatch(bob.waitFor("Your own way back"))
+	if user == nil {
+		t.Fatalf("no rejoin command in the help:\n%s", bob.screen)
+	}
+	// A second connection with it, while the first still holds the seat.
+	again := ts.dial(t, user[1])
+	again.waitFor("you are back")
+	bob.waitFor("You came back to this room from another connection")
+	alice.waitFor("is back")
+	// Then that one drops without a word.
+	again.conn.Close()
+	alice.waitFor("left; their seat is kept for them")
+	ts.dial(t, user[1]).waitFor("you are back")
+}
+
+// A wrong key gets exactly what an unknown room gets, counts as a failed
+// join for the address, and a typo in the command is said to be one.
+func TestAWrongKeyIsAnUnknownRoom(t *testing.T) {
+	ts := startServer(t, ttl)
+	alice := ts.dial(t, "alice")
+	id, err := store.ParseRoomID(alice.roomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := store.NewRoomID()
+	unknown := ts.dial(t, store.RejoinName(nowhere, store.NewSeatKey(nowhere)))
+	wrong := ts.dial(t, store.RejoinName(id, store.NewSeatKey(id)))
+	for _, c := range []*client{unknown, wrong} {
+		c.waitFor("No such room (it may have expired or been destroyed).")
+		if code := c.exitCode(); code == 0 {
+			t.Errorf("exit status %d, want non-zero", code)
+		}
+	}
+	if a, b := strings.TrimSpace(unknown.screen.String()), strings.TrimSpace(wrong.screen.String()); a != b {
+		t.Errorf("a wrong key answers %q, an unknown room %q", b, a)
+	}
+	typo := []byte(store.RejoinName(id, store.NewSeatKey(id)))
+	for _, c := range []byte("0123456789abcdefghjkmnpqrstvwxyz") {
+		typo[len(typo)-1] = c
+		if _, _, err := store.ParseRejoinName(string(typo)); err == store.ErrMistypedRoomID {
+			break
+		}
+	}
+	ts.dial(t, string(typo)).waitFor("No such room: that command has a typo.")
 }
 
 func TestNoTerminalOrCommandIsRefusedWithAHint(t *testing.T) {
@@ -229,8 +302,8 @@ func TestCapHoldsWhenManyJoinAtOnce(t *testing.T) {
 			c := ts.dial(t, id)
 			c.name = "racer " + strconv.Itoa(i)
 			s := c.screen.waitUntil(t, c.name, func(s string) bool {
-				return strings.Contains(s, "you joined") || strings.Contains(s, "This room is full")
-			}, "joined or full")
+				return strings.Contains(s, "you joined") || strings.Contains(s, "This room is private")
+			}, "joined or refused")
 			if strings.Contains(s, "you joined") {
 				results <- "joined"
 			} else {

@@ -167,14 +167,17 @@ const (
 // left to tell anything.
 var errConnectionGone = errors.New("the connection is gone")
 
-// takeSeat routes a username: anything that is not shaped like a room ID
-// (such as the local login name OpenSSH sends by default) creates a room.
-// The seat it returns sends at most the server's message rate.
+// takeSeat routes a username: a room ID joins that room, a rejoin command
+// takes its person's own seat back, and anything shaped like neither (such
+// as the local login name OpenSSH sends by default) creates a room. A
+// wrong key counts as a failed join, like an unknown room, whose answer it
+// gets. The seat it returns sends at most the server's message rate.
 func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat store.Seat, created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	client := ClientKey(from)
-	id, err := store.ParseRoomID(user)
+	want, err := parseUser(user)
+	id := want.id
 	switch {
 	case errors.Is(err, store.ErrNotRoomID):
 		if !s.addrs.AllowRoom(ctx, client) {
@@ -193,8 +196,12 @@ func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat
 		s.addrs.FailedJoin(ctx, client)
 		return nil, false, err
 	}
-	seat, err = s.store.Join(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if want.rejoin {
+		seat, err = s.store.Rejoin(ctx, id, want.key)
+	} else {
+		seat, err = s.store.Join(ctx, id)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSealed) {
 		s.addrs.FailedJoin(ctx, client)
 	}
 	if err != nil {
@@ -208,8 +215,13 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 	switch {
 	case errors.Is(err, store.ErrFull):
 		text, reason = "This room is full: it already holds two people.", "full"
+	case errors.Is(err, store.ErrSealed):
+		text, reason = "This room is private to the two people who met in it.", "sealed"
 	case errors.Is(err, store.ErrNotFound):
+		// A rejoin command with a wrong key gets this answer too.
 		text, reason = "No such room (it may have expired or been destroyed).", "not found"
+	case errors.Is(err, errMistypedRejoin):
+		text, reason = "No such room: that command has a typo. Check it and try again.", "mistyped"
 	case errors.Is(err, store.ErrMistypedRoomID):
 		text, reason = "No such room: that room ID has a typo. Check it and try again.", "mistyped"
 	case errors.Is(err, errTooManyRooms):
@@ -256,11 +268,14 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	model := ui.New(ui.Config{
 		Seat:        seat,
 		JoinCommand: s.public.Command(seat.Snapshot().Room.ID.String()),
-		Profile:     colorProfile(sess.Environ(), pty.Term),
-		Location:    clientLocation(sess.Environ()),
-		Width:       width,
-		Height:      height,
-		Clock:       s.clock,
+		// Shown only to its person, never logged.
+		RejoinCommand:   s.public.Command(store.RejoinName(seat.Snapshot().Room.ID, seat.Snapshot().Key)),
+		Profile:         colorProfile(sess.Environ(), pty.Term),
+		LightBackground: lightBackground(sess.Environ()),
+		Location:        clientLocation(sess.Environ()),
+		Width:           width,
+		Height:          height,
+		Clock:           s.clock,
 	})
 	// The screen draws each change at once and costs nothing while
 	// nothing changes (see package screen); Bubble Tea's own renderer,
