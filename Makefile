@@ -24,10 +24,12 @@ check:
 run:
 	$(GO) run .
 
-## fuzz: explore the sanitiser and the room-ID parser beyond their seed corpora
+## fuzz: explore the sanitisers and the username parsers beyond their seed corpora
 fuzz:
 	$(GO) test ./internal/safetext -run '^$$' -fuzz FuzzSanitize -fuzztime 60s
+	$(GO) test ./internal/safetext -run '^$$' -fuzz FuzzClean -fuzztime 30s
 	$(GO) test ./store -run '^$$' -fuzz FuzzParseRoomID -fuzztime 30s
+	$(GO) test ./store -run '^$$' -fuzz FuzzParseRejoinName -fuzztime 30s
 
 ## bench: the hot paths' benchmarks, six runs each for benchstat (see
 ## BENCHMARKS.md): a keystroke, an incoming message, a countdown tick and a
