@@ -457,7 +457,7 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 	idle := ts.dial(t, "idle")
 	idle.roomID()
 	// The countdown redraws every second; that is not activity.
-	idle.waitFor("You typed nothing for 1s, so you were disconnected.", "The room is still open.", "To return as yourself: ssh")
+	idle.waitFor("You typed nothing for 1s, so you were disconnected.", "The room is still open.", "To return as yourself, run:")
 	if code := idle.exitCode(); code != 0 {
 		t.Errorf("exit %d", code)
 	}

@@ -173,7 +173,7 @@ func TestExpiryEndsBothSessions(t *testing.T) {
 }
 
 // rejoinCommand reads the personal rejoin command out of an end screen.
-var rejoinCommand = regexp.MustCompile(`To return as yourself: ssh -p \d+ ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})@127\.0\.0\.1`)
+var rejoinCommand = regexp.MustCompile(`To return as yourself, run:\s+ssh -p \d+ ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})@127\.0\.0\.1`)
 
 func (c *client) rejoinName() string {
 	c.t.Helper()

@@ -138,6 +138,10 @@ func TestCtrlYCopiesTheShareCommand(t *testing.T) {
 	if !strings.Contains(m.View(), "Copied the command (if your terminal allows it)") {
 		t.Fatalf("no word of the copy:\n%s", m.View())
 	}
+	m, _ = step(t, m, store.JoinedEvent{Member: store.Member{ID: "p", Name: "anonymous-owl-0000"}})
+	if strings.Contains(m.View(), "Copied") {
+		t.Fatalf("the copy is still told once the partner is in:\n%s", m.View())
+	}
 	if got := m.TakeSignals(); len(got) != 0 {
 		t.Fatalf("copied twice: %q", got)
 	}
@@ -431,6 +435,12 @@ func TestThePartnersTypingShowsAndGoes(t *testing.T) {
 		if strings.Contains(m.View(), "typing") {
 			t.Fatalf("still typing after they stopped")
 		}
+		// What they typed arriving ends it too.
+		m, _ = step(t, m, store.TypingEvent{Member: bob, Typing: true})
+		m = partnerSays(t, rm, m, "typed")
+		if strings.Contains(m.View(), "typing") {
+			t.Fatalf("still typing after their message came")
+		}
 		// Someone who is not the partner says nothing here.
 		m, _ = step(t, m, store.TypingEvent{Member: store.Member{ID: "other", Name: "other"}, Typing: true})
 		if strings.Contains(m.View(), "typing") {
@@ -578,7 +588,7 @@ func TestEndsNameTheWayBack(t *testing.T) {
 	rm := newRoom(t, true)
 	m := deliver(t, newModel(t, rm.a, termenv.Ascii))
 	m, _ = step(t, m, press(tea.KeyCtrlC))
-	if out := m.Outcome().Text; !strings.Contains(out, "Your seat is kept for you") || !strings.Contains(out, "To return as yourself: "+rejoinCommand) {
+	if out := m.Outcome().Text; !strings.Contains(out, "Your seat is kept for you") || !strings.Contains(out, "To return as yourself, run:\n"+rejoinCommand) {
 		t.Fatalf("outcome %q", out)
 	}
 	m = newModel(t, newRoom(t, true).a, termenv.Ascii)

@@ -830,6 +830,10 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		if !m.conv.atBottom() {
 			m.unread++
 		}
+		if m.partner != nil && msg.From.ID == m.partner.ID {
+			// What they typed is here: whatever they type next, they say.
+			m.typing.partner = false
+		}
 		if m.bell {
 			m.signals = append(m.signals, '\a')
 		}
@@ -841,8 +845,12 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		// a new connection, perhaps before the old one was noticed gone).
 		back := ev.Back && ((m.away != nil && m.away.ID == member.ID) || (m.partner != nil && m.partner.ID == member.ID))
 		m.partner, m.away, m.typing.partner = &member, nil, false
-		// Two people here: the room is sealed to them.
+		// Two people here: the room is sealed to them, and what the
+		// status said of the room before is old news.
 		m.sealed = true
+		if !m.statusIsError {
+			m.setStatus("", false)
+		}
 		if back {
 			m.addNotice(member.Name + " is back")
 		} else {
@@ -963,19 +971,19 @@ func (m *Model) endedText(ev store.EndedEvent) string {
 }
 
 // livesOn tells someone whose session ended how to get back in: their own
-// command, which brings them back as themselves. It gets a line of its own
-// so it is easy to copy.
+// command, which brings them back as themselves. It gets a line of its own,
+// with nothing else on it, so it is easy to copy.
 func (m *Model) livesOn() string {
-	return " The room is still open.\nTo return as yourself: " + m.rejoin
+	return " The room is still open.\nTo return as yourself, run:\n" + m.rejoin
 }
 
 func (m *Model) leftText() string {
 	left := formatCountdown(m.remaining())
 	if m.sealed {
 		// The command gets a line of its own so it is easy to copy.
-		return fmt.Sprintf("You left the room. Your seat is kept for you until it self-destructs in %s.\nTo return as yourself: %s", left, m.rejoin)
+		return fmt.Sprintf("You left the room. Your seat is kept for you until it self-destructs in %s.\nTo return as yourself, run:\n%s", left, m.rejoin)
 	}
-	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner.\nTo return as yourself: %s\nTo invite someone: %s",
+	return fmt.Sprintf("You left the room. It self-destructs in %s unless destroyed sooner.\nTo return as yourself, run:\n%s\nTo invite someone, share:\n%s",
 		left, m.rejoin, m.join)
 }
 

@@ -283,9 +283,9 @@ func TestEveryEndSaysWhyAndWhetherTheRoomLivesOn(t *testing.T) {
 		{store.EndedEvent{Reason: store.EndDestroyed, By: store.Member{ID: "x", Name: "anonymous-owl-\x1b[2Jab"}},
 			[]string{"destroyed by your partner (anonymous-owl-[2Jab)", "gone"}, EndingDestroyedByPartner},
 		{store.EndedEvent{Reason: store.EndVanished}, []string{"no longer exists", "gone"}, EndingRoomVanished},
-		{store.EndedEvent{Reason: store.EndLeaseLost, RoomLivesOn: true}, []string{"seat was given up", "still open", "To return as yourself: " + rejoinCommand}, EndingSeatLost},
-		{store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true}, []string{"fell behind", "To return as yourself: " + rejoinCommand}, EndingFellBehind},
-		{store.EndedEvent{Reason: store.EndShutdown, RoomLivesOn: true}, []string{"shutting down", "still open", "To return as yourself: " + rejoinCommand}, EndingShutdown},
+		{store.EndedEvent{Reason: store.EndLeaseLost, RoomLivesOn: true}, []string{"seat was given up", "still open", "To return as yourself, run:\n" + rejoinCommand}, EndingSeatLost},
+		{store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true}, []string{"fell behind", "To return as yourself, run:\n" + rejoinCommand}, EndingFellBehind},
+		{store.EndedEvent{Reason: store.EndShutdown, RoomLivesOn: true}, []string{"shutting down", "still open", "To return as yourself, run:\n" + rejoinCommand}, EndingShutdown},
 		{store.EndedEvent{Reason: store.EndShutdown}, []string{"shutting down", "closed", "gone"}, EndingShutdown},
 	} {
 		m := newModel(t, newRoom(t, false).a, termenv.Ascii)
