@@ -55,6 +55,7 @@ func (s *Store) listen() {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
+				s.confirmSubscribed(m.Channel)
 				// Anything posted before the subscription took effect is
 				// in the log: read it.
 				s.poke(m.Channel)
@@ -112,7 +113,7 @@ func (s *Store) syncSubscription(channel string) {
 	_, want := s.rooms[channel]
 	closed := s.closed
 	s.mu.Unlock()
-	if closed || want == s.subscribed[channel] {
+	if _, have := s.subscribed[channel]; closed || want == have {
 		// Closing drops the connection, and every subscription with it.
 		return
 	}
@@ -120,9 +121,10 @@ func (s *Store) syncSubscription(channel string) {
 	defer cancel()
 	var err error
 	if want {
-		s.subscribed[channel] = true
+		s.subscribed[channel] = make(chan struct{})
 		err = s.ps.Subscribe(ctx, channel)
 	} else {
+		s.markConfirmedLocked(channel) // nobody waits for a channel given up
 		delete(s.subscribed, channel)
 		err = s.ps.Unsubscribe(ctx, channel)
 	}
@@ -130,6 +132,45 @@ func (s *Store) syncSubscription(channel string) {
 	// the listener reconnects.
 	if err != nil {
 		s.log.Debug("pubsub subscription change failed", "err", err)
+	}
+}
+
+// confirmSubscribed records that Redis confirmed the subscription to
+// channel (again, after a reconnect).
+func (s *Store) confirmSubscribed(channel string) {
+	s.psMu.Lock()
+	defer s.psMu.Unlock()
+	s.markConfirmedLocked(channel)
+}
+
+func (s *Store) markConfirmedLocked(channel string) {
+	if ready := s.subscribed[channel]; ready != nil {
+		select {
+		case <-ready:
+		default:
+			close(ready)
+		}
+	}
+}
+
+// awaitSubscribed waits, for an operation's time at most, until Redis has
+// confirmed this replica's subscription to channel. A join waits for it
+// because hints such as typing are published, not logged: one published
+// before the subscription took effect never arrives. (Messages are in the
+// log, and the confirmation reads it.)
+func (s *Store) awaitSubscribed(ctx context.Context, channel string) {
+	s.psMu.Lock()
+	ready := s.subscribed[channel]
+	s.psMu.Unlock()
+	if ready == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+	case <-s.done:
 	}
 }
 

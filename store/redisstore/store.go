@@ -84,9 +84,11 @@ type Store struct {
 
 	// psMu serialises everything done to the Pub/Sub connection, which can
 	// block on the network, apart from mu.
-	psMu       sync.Mutex
-	ps         *redis.PubSub
-	subscribed map[string]bool
+	psMu sync.Mutex
+	ps   *redis.PubSub
+	// subscribed holds, per channel wanted, a channel closed once Redis
+	// has confirmed the subscription.
+	subscribed map[string]chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -120,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		full:       &fullLog{log: cfg.Logger},
 		done:       make(chan struct{}),
 		rooms:      make(map[string]*room),
-		subscribed: make(map[string]bool),
+		subscribed: make(map[string]chan struct{}),
 	}
 	s.bg, s.cancelBg = context.WithCancel(context.Background())
 	s.link = &link{log: cfg.Logger, tolerance: cfg.OutageTolerance, onChange: s.linkChanged}
@@ -346,6 +348,7 @@ func (s *Store) seat(ctx context.Context, id store.RoomID, secrets roomSecrets, 
 		_, _ = s.call(context.WithoutCancel(ctx), leaveScript, keys, me.ID, seat.value, streamMaxLen, channel)
 		return nil, err
 	}
+	s.awaitSubscribed(ctx, channel)
 	// A partner on a replica that died since the last heartbeat is a ghost:
 	// free its seat now rather than at that replica's next notice.
 	if unknown := s.unknownReplicas(others); len(unknown) > 0 {
