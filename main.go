@@ -111,7 +111,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (5,000 per CPU within the open-files limit,\nunless set); beyond it people are told the server is busy (env CHAT_MAX_SESSIONS)")
 		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
 		httpAddr = fs.String("http", "", "`address` of the operations listener (/healthz, /readyz, /metrics), e.g. :9090; never the SSH port;\nempty: none (env CHAT_HTTP_LISTEN)")
-		pprof    = fs.String("pprof", "false", "`bool`: also serve Go's profiles under /debug/pprof/ on the operations listener (env CHAT_PPROF)")
+		pprof    = fs.String("pprof", "false", "serve Go's profiles under /debug/pprof/ on the operations listener too, if `true` (env CHAT_PPROF)")
 		logFmt   = fs.String("log-format", "text", "`format` of the logs on stderr: text or json (env CHAT_LOG_FORMAT)")
 		logLevel = fs.String("log-level", "info", "least `level` logged: debug, info, warn or error (env CHAT_LOG_LEVEL)")
 		drain    = fs.String("drain-timeout", "10s", "`duration` a shutdown may take, from SIGTERM to exit: sessions are told and leave (env CHAT_DRAIN_TIMEOUT)")
