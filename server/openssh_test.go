@@ -53,20 +53,19 @@ func (tm *tmux) run(args ...string) string {
 // ssh opens a pane named name in which a shell runs OpenSSH as user against
 // port, as a person would, and prints ssh's exit status when it ends. (A pane
 // whose own process is ssh can be marked dead before tmux has drawn the last
-// output, which would hide exactly the final words under test.)
-func (tm *tmux) ssh(name, user string, port int, options ...string) {
+// output, which would hide exactly the final words under test.) It returns
+// a function that reads everything the pane's program wrote so far, raw, as
+// tmux received it: ssh starts only once that recording (tmux pipe-pane)
+// is in place, so the first frame is in it too.
+func (tm *tmux) ssh(name, user string, port int, options ...string) (raw func() string) {
 	tm.t.Helper()
-	cmd := fmt.Sprintf("ssh -F /dev/null -p %d -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR %s %s@127.0.0.1; echo \"[ssh exited $?]\"; exec sleep 600",
-		port, strings.Join(options, " "), user)
+	gate := "go-" + name
+	cmd := fmt.Sprintf("tmux -S '%s' wait-for %s; ssh -F /dev/null -p %d -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR %s %s@127.0.0.1; echo \"[ssh exited $?]\"; exec sleep 600",
+		tm.socket, gate, port, strings.Join(options, " "), user)
 	tm.run("new-session", "-d", "-s", name, "-x", "100", "-y", "30", "sh", "-c", cmd)
-}
-
-// record copies everything the pane's program writes, raw, to a file
-// (tmux pipe-pane), and returns a function that reads it so far.
-func (tm *tmux) record(name string) func() string {
-	tm.t.Helper()
 	file := filepath.Join(tm.t.TempDir(), name+".raw")
 	tm.run("pipe-pane", "-o", "-t", name, "cat >> "+file)
+	tm.run("wait-for", "-S", gate)
 	return func() string {
 		out, _ := os.ReadFile(file)
 		return string(out)
@@ -197,11 +196,9 @@ func TestRealOpenSSHTypingBellResizeAndRejoin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tm.ssh("alice", "alice", proxyPort, "-o", "SetEnv=COLORFGBG=0\\;15")
-	aliceRaw := tm.record("alice")
+	aliceRaw := tm.ssh("alice", "alice", proxyPort, "-o", "SetEnv=COLORFGBG=0\\;15")
 	id := shareCommand.FindStringSubmatch(tm.waitFor("alice", "Waiting for them to join"))[2]
-	tm.ssh("bob", id, ts.port)
-	bobRaw := tm.record("bob")
+	bobRaw := tm.ssh("bob", id, ts.port)
 	tm.waitFor("bob", "you joined; anonymous-", "sealed to you two")
 	tm.waitFor("alice", "joined")
 	// Light and dark: the accent colour each background gets (ANSI 256).
