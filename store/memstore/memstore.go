@@ -198,7 +198,9 @@ func (r *room) seatLocked(rec *record, key store.SeatKey, back bool) *seat {
 			s.snapshot.Away = append(s.snapshot.Away, x.me)
 		}
 	}
-	r.publishLocked(store.JoinedEvent{Member: rec.me, Back: back})
+	// Seated, and the room sealed, before the others are told: telling
+	// them may evict one who fell behind, and that departure must find
+	// the room as this join left it.
 	rec.seat = s
 	if !r.sealed && r.presentLocked() == store.Capacity {
 		// The two have met: the seats are theirs, and nobody else's.
@@ -206,6 +208,7 @@ func (r *room) seatLocked(rec *record, key store.SeatKey, back bool) *seat {
 		r.records = slices.DeleteFunc(r.records, func(x *record) bool { return x.seat == nil })
 	}
 	s.snapshot.Sealed = r.sealed
+	r.publishLocked(store.JoinedEvent{Member: rec.me, Back: back}, s)
 	return s
 }
 
@@ -266,13 +269,13 @@ func (m *Store) Close() error {
 	return nil
 }
 
-// publishLocked delivers ev to every seat present without ever blocking:
-// a seat whose queue is full is evicted (told why, and the others see it
-// leave).
-func (r *room) publishLocked(ev store.Event) {
+// publishLocked delivers ev to every seat present but except without ever
+// blocking: a seat whose queue is full is evicted (told why, and the others
+// see it leave).
+func (r *room) publishLocked(ev store.Event, except *seat) {
 	var evicted []*seat
 	for _, rec := range r.records {
-		if s := rec.seat; s != nil && !s.events.Push(ev) {
+		if s := rec.seat; s != nil && s != except && !s.events.Push(ev) {
 			evicted = append(evicted, s)
 		}
 	}
@@ -293,7 +296,7 @@ func (r *room) departLocked(s *seat) {
 	if !r.sealed {
 		r.records = slices.DeleteFunc(r.records, func(x *record) bool { return x.seat == nil && x != s.rec })
 	}
-	r.publishLocked(store.LeftEvent{Member: s.snapshot.Me, Kept: r.sealed})
+	r.publishLocked(store.LeftEvent{Member: s.snapshot.Me, Kept: r.sealed}, nil)
 }
 
 // end deletes the room: every seat gets ev as its last event and every
@@ -351,7 +354,7 @@ func (s *seat) Send(_ context.Context, id store.MessageID, body string) error {
 		r.history = r.history[:store.HistoryLimit-1]
 	}
 	r.history = append(r.history, msg)
-	r.publishLocked(store.MessageEvent{Message: msg})
+	r.publishLocked(store.MessageEvent{Message: msg}, nil)
 	return nil
 }
 
@@ -407,6 +410,6 @@ func (s *seat) Reopen(context.Context) error {
 	away := r.records[i].me
 	r.records = slices.Delete(r.records, i, i+1)
 	r.sealed = false
-	r.publishLocked(store.ReopenedEvent{Member: away})
+	r.publishLocked(store.ReopenedEvent{Member: away}, nil)
 	return nil
 }

@@ -107,6 +107,7 @@ func Run(t *testing.T, h Harness) {
 		{"DestroyEndsBothAndDeletesEverything", testDestroy, false},
 		{"ExpiryEndsBothAtTheDeadline", testExpiry, true},
 		{"SlowSeatIsEvictedNotBlocking", testSlowSeatEvicted, false},
+		{"AJoinThatEvictsAPartnerWhoFellBehind", testJoinEvictsPartner, false},
 		{"CloseEndsSeatsOnceAndStopsEverything", testClose, false},
 	}
 	for _, c := range cases {
@@ -1048,6 +1049,79 @@ func testSlowSeatEvicted(t *testing.T, _ Harness, a, b store.Store) {
 		t.Fatalf("Join after the eviction = %v, want ErrSealed", err)
 	}
 	rejoin(t, b, room.ID, bob)
+}
+
+// fallBehind has seat send messages it never reads until its queue has
+// room for no other event.
+func fallBehind(t *testing.T, seat store.Seat) {
+	t.Helper()
+	for i := range store.EventBuffer - 1 {
+		send(t, seat, fmt.Sprintf("unread %d", i))
+	}
+}
+
+// evicted drains seat's stream, which must end with an eviction.
+func evicted(t *testing.T, seat store.Seat) {
+	t.Helper()
+	for {
+		switch ev := next(t, seat).(type) {
+		case store.MessageEvent:
+		case store.EndedEvent:
+			if ev.Reason != store.EndEvicted || !ev.RoomLivesOn {
+				t.Fatalf("%s ended with %+v, want evicted, the room living on", seat.Snapshot().Me.Name, ev)
+			}
+			closed(t, seat)
+			return
+		default:
+			t.Fatalf("%s: unexpected %#v before the eviction", seat.Snapshot().Me.Name, ev)
+		}
+	}
+}
+
+// A join or rejoin whose news overflows the partner's queue evicts the
+// partner, and the newcomer is told: the room keeps exactly its two seats
+// and both people can still come back to theirs.
+func testJoinEvictsPartner(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	fallBehind(t, alice)
+	bob := join(t, b, room.ID)
+	if snap := bob.Snapshot(); !snap.Sealed || len(snap.Others) != 1 || snap.Others[0] != alice.Snapshot().Me {
+		t.Fatalf("the joiner: sealed %v, others %v; want sealed with %v", snap.Sealed, snap.Others, alice.Snapshot().Me)
+	}
+	evicted(t, alice)
+	if got := nextOf[store.LeftEvent](t, bob); got.Member != alice.Snapshot().Me || !got.Kept {
+		t.Fatalf("left = %+v, want %v with the seat kept", got, alice.Snapshot().Me)
+	}
+	for _, s := range []store.Store{a, b} {
+		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+			t.Fatalf("Join after the eviction = %v, want ErrSealed: a third person got in", err)
+		}
+	}
+
+	// The same, coming back: Alice's return evicts a Bob who fell behind.
+	alice = rejoin(t, b, room.ID, alice)
+	nextOf[store.JoinedEvent](t, bob)
+	if err := alice.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOf[store.LeftEvent](t, bob)
+	fallBehind(t, bob)
+	alice = rejoin(t, a, room.ID, alice)
+	if snap := alice.Snapshot(); len(snap.Others) != 1 || snap.Others[0] != bob.Snapshot().Me {
+		t.Fatalf("back: others %v, want %v", snap.Others, bob.Snapshot().Me)
+	}
+	evicted(t, bob)
+	if got := nextOf[store.LeftEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Kept {
+		t.Fatalf("left = %+v, want %v with the seat kept", got, bob.Snapshot().Me)
+	}
+	rejoin(t, a, room.ID, bob)
+	if got := nextOf[store.JoinedEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Back {
+		t.Errorf("joined = %+v, want %v back", got, bob.Snapshot().Me)
+	}
+	if _, err := b.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Errorf("Join = %v, want ErrSealed", err)
+	}
 }
 
 // Close ends the seats this store handed out, gives them up, and stops: a
