@@ -75,10 +75,9 @@ func (seat *seat) Send(ctx context.Context, id store.MessageID, body string) err
 		r.poke()
 		return nil
 	case "unseated":
-		r.mu.Lock()
-		r.endSeatLocked(seat, store.EndedEvent{Reason: store.EndLeaseLost, RoomLivesOn: true})
-		r.mu.Unlock()
-		r.s.release(r)
+		// The log says why (its person came back elsewhere, or this
+		// replica lost its lease) and ends the seat with that reason.
+		r.poke()
 	case "gone":
 		r.vanished()
 	default:
