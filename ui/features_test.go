@@ -419,6 +419,37 @@ func TestCtrlOReopensTheKeptSeatAfterAYes(t *testing.T) {
 	}
 }
 
+// The partner coming back while ctrl+o's question is on screen takes the
+// question away: a late y gives nobody's seat up.
+func TestAPartnerBackWithdrawsTheReopenQuestion(t *testing.T) {
+	rm := newRoom(t, true)
+	seat := &recordingSeat{Seat: rm.a}
+	m := deliver(t, newModel(t, seat, termenv.Ascii))
+	bob := rm.b.Snapshot()
+	if err := rm.b.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m = deliver(t, m)
+	m, _ = step(t, m, press(tea.KeyCtrlO))
+	if !strings.Contains(m.View(), "Give "+bob.Me.Name+"'s seat to someone new?") {
+		t.Fatalf("no question:\n%s", m.View())
+	}
+	back, err := rm.store.Rejoin(context.Background(), bob.Room.ID, bob.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Leave(context.Background())
+	m = deliver(t, m)
+	if v := m.View(); strings.Contains(v, "someone new?") || !strings.Contains(v, bob.Me.Name+" is back") {
+		t.Fatalf("the question outlived the partner's return:\n%s", v)
+	}
+	m, cmd := step(t, m, runeKey('y'))
+	m = run(t, m, cmd)
+	if seat.reopens != 0 {
+		t.Fatalf("a late y reopened the seat of a partner who is back")
+	}
+}
+
 // "typing…" shows while the partner says they type, and goes when they
 // say they stopped or when nothing renews it in time.
 func TestThePartnersTypingShowsAndGoes(t *testing.T) {

@@ -845,6 +845,10 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		// a new connection, perhaps before the old one was noticed gone).
 		back := ev.Back && ((m.away != nil && m.away.ID == member.ID) || (m.partner != nil && m.partner.ID == member.ID))
 		m.partner, m.away, m.typing.partner = &member, nil, false
+		if m.confirm == confirmReopen {
+			// The seat in question is taken again: nothing to answer.
+			m.confirm = confirmNothing
+		}
 		// Two people here: the room is sealed to them, and what the
 		// status said of the room before is old news.
 		m.sealed = true
