@@ -163,8 +163,9 @@ func (m *Store) Rejoin(_ context.Context, id store.RoomID, key store.SeatKey) (s
 			rec = x
 		}
 	}
-	if rec == nil || key.IsZero() {
-		// Exactly what an unknown room answers.
+	if rec == nil {
+		// Exactly what an unknown room answers. No key (the zero key)
+		// lands here too: no seat has its digest.
 		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
 	}
 	if old := rec.seat; old != nil {

@@ -278,7 +278,7 @@ func (s *Store) Rejoin(ctx context.Context, id store.RoomID, key store.SeatKey) 
 	if err != nil {
 		return nil, err
 	}
-	if reply.status != "ok" || key.IsZero() {
+	if reply.status != "ok" {
 		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
 	}
 	sealedName := ""
@@ -379,7 +379,7 @@ func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string
 		}
 		return joinReply{}, fmt.Errorf("join room: %w", failure(err))
 	}
-	reply, err := parseJoinReply(res)
+	reply, err := parseJoinReply(res, script == rejoinScript)
 	if err != nil {
 		return joinReply{}, fmt.Errorf("join room: %w", err)
 	}
@@ -389,7 +389,9 @@ func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string
 	return reply, nil
 }
 
-func parseJoinReply(res any) (joinReply, error) {
+// parseJoinReply reads the reply of joinScript, or of rejoinScript, whose
+// "ok" carries the member as a ninth part.
+func parseJoinReply(res any, rejoin bool) (joinReply, error) {
 	parts, err := asSlice("join reply", res)
 	if err != nil {
 		return joinReply{}, err
@@ -404,7 +406,7 @@ func parseJoinReply(res any) (joinReply, error) {
 	case r.status == "full" && len(parts) == 2:
 		r.seats, err = asPairs("seats", parts[1])
 		return r, err
-	case r.status == "ok" && (len(parts) == 8 || len(parts) == 9):
+	case r.status == "ok" && len(parts) == 8 && !rejoin, r.status == "ok" && len(parts) == 9 && rejoin:
 	default:
 		return joinReply{}, fmt.Errorf("%w: join reply %q of %d parts", errMalformed, r.status, len(parts))
 	}
@@ -416,7 +418,7 @@ func parseJoinReply(res any) (joinReply, error) {
 	history, err6 := parseEntries(parts[6])
 	sealed, err7 := asInt("sealed", parts[7])
 	var err8 error
-	if len(parts) == 9 {
+	if rejoin {
 		r.member, err8 = asString("member", parts[8])
 	}
 	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
