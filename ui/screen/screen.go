@@ -284,7 +284,9 @@ func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 					buf = append(buf, ansi.EraseEntireLine...)
 				}
 				buf = appendMoveTo(buf, i, 0)
-				buf = append(buf, oneLine(line.Text)...)
+				// Cut where its blank rows end: never over the next line,
+				// nor scrolling the screen from the bottom row.
+				buf = append(buf, fit(line.Text, rows*width)...)
 			}
 			i += rows - 1
 			continue

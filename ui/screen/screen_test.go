@@ -456,4 +456,13 @@ func TestOverflowingLinesWrapWhole(t *testing.T) {
 	s.draw([]Line{{Text: "header 2"}, {Text: "ssh h", Overflow: true}, {}, {Text: "after"}}, nil)
 	settle(t, s)
 	wantRows(t, term, "header 2", "ssh h", "", "after")
+
+	// Without the blank rows it needs, it is cut where they end: the
+	// line below keeps its text, and at the bottom nothing scrolls.
+	s.draw([]Line{{Text: "header"}, command, {Text: "after"}}, nil)
+	settle(t, s)
+	wantRows(t, term, "header", "ssh -p 222", "after")
+	s.draw([]Line{{}, {}, {}, {}, {}, command}, nil)
+	settle(t, s)
+	wantRows(t, term, "", "", "", "", "", "ssh -p 222")
 }
