@@ -103,6 +103,7 @@ func Run(t *testing.T, h Harness) {
 		{"AWrongKeyIsAnUnknownRoom", testWrongKey, false},
 		{"RejoinTakesOverAConnectionStillOpen", testRejoinTakesOver, false},
 		{"ReopenGivesTheKeptSeatToSomeoneNew", testReopen, false},
+		{"ConcurrentRejoinsLeaveOneConnectionSeated", testConcurrentRejoins, false},
 		{"TypingIsAHintNeverStored", testTyping, false},
 		{"DestroyEndsBothAndDeletesEverything", testDestroy, false},
 		{"ExpiryEndsBothAtTheDeadline", testExpiry, true},
@@ -889,6 +890,93 @@ func testReopen(t *testing.T, _ Harness, a, b store.Store) {
 	if _, err := a.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
 		t.Errorf("Join after the newcomer = %v, want ErrSealed", err)
 	}
+	// The one who reopened keeps their own seat and key.
+	if err := alice.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	back := rejoin(t, b, room.ID, alice)
+	if got := back.Snapshot(); got.Me != alice.Snapshot().Me || len(got.Others) != 1 || got.Others[0] != carol.Snapshot().Me {
+		t.Errorf("the reopener back as %v with %v, want %v with %v", got.Me, got.Others, alice.Snapshot().Me, carol.Snapshot().Me)
+	}
+}
+
+// Two connections coming back to one seat at once (a person who pressed
+// Enter in two windows): both get in in turn, the earlier is replaced, and
+// exactly one holds the seat.
+func testConcurrentRejoins(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOf[store.LeftEvent](t, alice)
+
+	var seats [2]store.Seat
+	var wg sync.WaitGroup
+	for i, s := range []store.Store{a, b} {
+		wg.Go(func() {
+			seat, err := s.Rejoin(ctx(t), room.ID, bob.Snapshot().Key)
+			if err != nil {
+				t.Errorf("Rejoin %d: %v", i, err)
+				return
+			}
+			t.Cleanup(func() { _ = seat.Leave(context.Background()) })
+			seats[i] = seat
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var live store.Seat
+	for live == nil {
+		select {
+		case ev := <-seats[0].Events():
+			wantReplaced(t, ev)
+			live = seats[1]
+		case ev := <-seats[1].Events():
+			wantReplaced(t, ev)
+			live = seats[0]
+		case <-timer.C:
+			t.Fatalf("neither connection was replaced within %v", wait)
+		}
+	}
+	send(t, live, "the one")
+	if got := nextOf[store.MessageEvent](t, live).Message.Body; got != "the one" {
+		t.Fatalf("the one left holding the seat got %q", got)
+	}
+	for {
+		switch ev := next(t, alice).(type) {
+		case store.JoinedEvent:
+			if ev.Member != bob.Snapshot().Me || !ev.Back {
+				t.Fatalf("joined = %+v, want %v back", ev, bob.Snapshot().Me)
+			}
+			continue
+		case store.MessageEvent:
+			if ev.Message.Body != "the one" || ev.Message.From != bob.Snapshot().Me {
+				t.Fatalf("got %+v", ev.Message)
+			}
+		default:
+			t.Fatalf("unexpected %#v", ev)
+		}
+		break
+	}
+	for _, s := range []store.Store{a, b} {
+		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+			t.Errorf("Join = %v, want ErrSealed", err)
+		}
+	}
+}
+
+func wantReplaced(t *testing.T, ev store.Event) {
+	t.Helper()
+	if e, ok := ev.(store.EndedEvent); !ok || e.Reason != store.EndReplaced || !e.RoomLivesOn {
+		t.Fatalf("got %#v, want the end of a replaced connection", ev)
+	}
 }
 
 // Typing reaches the others present as a hint, never the typist, and is
@@ -960,6 +1048,9 @@ func testDestroy(t *testing.T, h Harness, a, b store.Store) {
 		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Join after destroy = %v, want ErrNotFound", err)
 		}
+		if _, err := s.Rejoin(ctx(t), room.ID, alice.Snapshot().Key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Rejoin after destroy = %v, want ErrNotFound", err)
+		}
 	}
 	if err := alice.Destroy(ctx(t)); !errors.Is(err, store.ErrEnded) {
 		t.Errorf("second Destroy = %v, want ErrEnded", err)
@@ -1002,6 +1093,9 @@ func testExpiry(t *testing.T, h Harness, a, b store.Store) {
 	for _, s := range []store.Store{a, b} {
 		if _, err := s.Join(ctx(t), room.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Join after expiry = %v, want ErrNotFound", err)
+		}
+		if _, err := s.Rejoin(ctx(t), room.ID, bob.Snapshot().Key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Rejoin after expiry = %v, want ErrNotFound", err)
 		}
 	}
 	wantNoResidue(t, h, a, room.ID)
