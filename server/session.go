@@ -79,13 +79,17 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 }
 
 // commandFor is the command a user should run instead, keeping their room ID
-// if (and only if) they gave a valid one. The raw username is never echoed.
+// or rejoin command if (and only if) they gave a valid one. The raw
+// username is never echoed.
 func (s *Server) commandFor(user string, options ...string) string {
-	id, err := store.ParseRoomID(user)
-	if err != nil {
+	t, err := parseUser(user)
+	switch {
+	case err != nil:
 		return s.public.Command("", options...)
+	case t.rejoin:
+		return s.public.Command(store.RejoinName(t.id, t.key), options...)
 	}
-	return s.public.Command(id.String(), options...)
+	return s.public.Command(t.id.String(), options...)
 }
 
 func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
