@@ -584,6 +584,33 @@ func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 	})
 }
 
+// Keys that only move the cursor are not typing: 5 s after the last edit,
+// the partner hears that it ended, however the cursor moved since.
+func TestMovingTheCursorIsNotTyping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rm := newRoom(t, true)
+		seat := &recordingSeat{Seat: rm.a}
+		m := deliver(t, newModel(t, seat, termenv.Ascii))
+		for _, k := range []tea.KeyMsg{runeKey('h'), runeKey('i')} {
+			var cmd tea.Cmd
+			m, cmd = step(t, m, k)
+			m = run(t, m, cmd)
+		}
+		time.Sleep(typingIdle - time.Second)
+		for _, k := range []tea.KeyType{tea.KeyLeft, tea.KeyHome, tea.KeyRight, tea.KeyEnd} {
+			var cmd tea.Cmd
+			m, cmd = step(t, m, press(k))
+			m = run(t, m, cmd)
+		}
+		time.Sleep(time.Second)
+		m, cmd := step(t, m, tickMsg(time.Now()))
+		m = run(t, m, cmd)
+		if got := seat.told(); len(got) < 2 || !got[0] || got[len(got)-1] {
+			t.Fatalf("told %v, want typing, then its end %v after the last edit", got, typingIdle)
+		}
+	})
+}
+
 // Alone, the screen tells nobody that its person types.
 func TestTypingAloneTellsNobody(t *testing.T) {
 	seat := &recordingSeat{Seat: newRoom(t, false).a}

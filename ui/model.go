@@ -6,6 +6,7 @@ package ui
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -151,6 +152,7 @@ type Model struct {
 	unread                int       // the partner's messages below the view while scrolled up
 	reconnecting          bool      // the store lost its link; sends fail until it is back
 	droppedUntil          time.Time // say until then that input was dropped
+	inputText             string    // the typed text as last measured
 	inputCount            int       // characters the typed text will have once sanitised
 	inputFull             bool      // the input holds inputCap characters: typing adds nothing
 	typing                typing
@@ -549,11 +551,26 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if !plainASCII(msg.Runes) {
 		m.cleanInput()
 	}
-	m.updateInputStatus()
-	if msg.Type != tea.KeyEnter {
+	if m.updateInputStatus() {
+		// Only a key that changed the text is typing; moving the
+		// cursor is not.
 		m.typing.lastKey = time.Now()
 	}
 	return m, both(cmd, m.typingCmd(time.Now()))
+}
+
+// copyCommand puts the room's command on the client's clipboard, with an
+// OSC 52 sequence that the client's terminal acts on if it lets programs
+// write the clipboard (most do; some ask first).
+func (m *Model) copyCommand() {
+	m.signals = append(m.signals, "\x1b]52;c;"...)
+	m.signals = base64.StdEncoding.AppendEncode(m.signals, []byte(m.join))
+	m.signals = append(m.signals, '\a')
+	if m.sealed {
+		m.setStatus("Copied the room's command. The room is sealed, though: it admits nobody new.", false)
+		return
+	}
+	m.setStatus("Copied the command (if your terminal allows it). Send it to ONE person.", false)
 }
 
 // answer takes y or n to the question on screen; other keys are ignored.
@@ -630,10 +647,10 @@ func (m *Model) cleanInput() {
 }
 
 // updateInputStatus measures the typed text, once per change (not per
-// frame: a flood of keys would pay for it thousands of times), and warns
-// while it cannot be sent as it is.
-func (m *Model) updateInputStatus() {
-	m.measureInput()
+// frame: a flood of keys would pay for it thousands of times), warns while
+// it cannot be sent as it is, and reports whether it changed.
+func (m *Model) updateInputStatus() (edited bool) {
+	edited = m.measureInput()
 	switch {
 	case m.inputFull:
 		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, safetext.MaxMessageRunes), true)
@@ -642,14 +659,20 @@ func (m *Model) updateInputStatus() {
 	case m.statusIsError:
 		m.setStatus("", false)
 	}
+	return edited
 }
 
 // measureInput records what the view and the key handler need to know of
-// the typed text.
-func (m *Model) measureInput() {
+// the typed text, and reports whether it changed.
+func (m *Model) measureInput() (edited bool) {
 	value := m.input.Value()
+	if value == m.inputText {
+		return false
+	}
+	m.inputText = value
 	m.inputFull = utf8.RuneCountInString(value) >= inputCap
 	m.inputCount = safetext.RuneCount(safetext.Sanitize(value))
+	return true
 }
 
 func (m *Model) send() (tea.Model, tea.Cmd) {

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"encoding/base64"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -73,18 +72,4 @@ func (m *Model) typingCmd(now time.Time) tea.Cmd {
 		_ = seat.Typing(ctx, want) // a hint: one lost costs nothing lasting
 		return typingDone{}
 	}
-}
-
-// copyCommand puts the room's command on the client's clipboard, with an
-// OSC 52 sequence that the client's terminal acts on if it lets programs
-// write the clipboard (most do; some ask first).
-func (m *Model) copyCommand() {
-	m.signals = append(m.signals, "\x1b]52;c;"...)
-	m.signals = base64.StdEncoding.AppendEncode(m.signals, []byte(m.join))
-	m.signals = append(m.signals, '\a')
-	if m.sealed {
-		m.setStatus("Copied the room's command. The room is sealed, though: it admits nobody new.", false)
-		return
-	}
-	m.setStatus("Copied the command (if your terminal allows it). Send it to ONE person.", false)
 }
