@@ -46,15 +46,12 @@ func Sanitize(s string) string {
 	for i := 0; i < len(s) && runes < maxSanitizedRunes; {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			// Invalid byte: show that something was there.
-			r = utf8.RuneError
-		case isSpace(r):
+		switch classOf(r) {
+		case space:
 			pendingSpace = runes > 0
 			marks = 0
 			continue
-		case unicode.Is(unicode.M, r):
+		case mark:
 			if runes == 0 || pendingSpace || marks >= maxMarksPerBase {
 				continue
 			}
@@ -62,7 +59,7 @@ func Sanitize(s string) string {
 			b.WriteRune(r)
 			// A mark is not a character of its own for the length cap.
 			continue
-		case !allowedGraphic(r):
+		case dropped:
 			continue
 		}
 		if pendingSpace {
@@ -100,20 +97,18 @@ func Clean(s string) string {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			r = utf8.RuneError
-		case isSpace(r):
+		switch classOf(r) {
+		case space:
 			b.WriteByte(' ')
 			base, marks = false, 0
 			continue
-		case unicode.Is(unicode.M, r):
+		case mark:
 			if base && marks < maxMarksPerBase {
 				marks++
 				b.WriteRune(r)
 			}
 			continue
-		case !allowedGraphic(r):
+		case dropped:
 			continue
 		}
 		b.WriteRune(r)
@@ -122,22 +117,47 @@ func Clean(s string) string {
 	return b.String()
 }
 
+// class is what Sanitize and Clean do with a character, so that the two
+// cannot disagree on it.
+type class int
+
+const (
+	kept    class = iota // a graphic character, shown as it is
+	space                // any white space: a space
+	mark                 // a combining mark: kept on a base, capped
+	dropped              // controls, format and private-use characters
+)
+
+// classOf classes r. Invalid UTF-8 arrives as U+FFFD, a symbol, and is
+// kept: it shows that something was there.
+func classOf(r rune) class {
+	switch {
+	case isSpace(r):
+		return space
+	case unicode.Is(unicode.M, r):
+		return mark
+	case !allowedGraphic(r):
+		return dropped
+	}
+	return kept
+}
+
 // SqueezeSpace turns every run of white space in s into one space, as
 // Sanitize does, and leaves everything else as it is: text being typed
 // can take the shape it will have as a message.
 func SqueezeSpace(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
-	space := false
+	inSpace := false
 	for _, r := range s {
 		if isSpace(r) {
-			if !space {
+			if !inSpace {
 				b.WriteByte(' ')
 			}
-			space = true
+			inSpace = true
 			continue
 		}
-		space = false
+		inSpace = false
 		b.WriteRune(r)
 	}
 	return b.String()
