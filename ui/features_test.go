@@ -381,6 +381,22 @@ func TestThePartnerAwayAndBack(t *testing.T) {
 	}
 }
 
+// askToReopen has the partner leave, m hear of it, and ctrl+o ask whether
+// to give their seat up. It returns the partner's snapshot.
+func askToReopen(t *testing.T, rm *room, m *Model) (*Model, store.Snapshot) {
+	t.Helper()
+	partner := rm.b.Snapshot()
+	if err := rm.b.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m = deliver(t, m)
+	m, _ = step(t, m, press(tea.KeyCtrlO))
+	if !strings.Contains(m.View(), "Give "+partner.Me.Name+"'s seat to someone new?") {
+		t.Fatalf("no question:\n%s", m.View())
+	}
+	return m, partner
+}
+
 // ctrl+o, with the partner away, asks; n keeps their seat; y gives it up
 // and the command to share comes back.
 func TestCtrlOReopensTheKeptSeatAfterAYes(t *testing.T) {
@@ -391,15 +407,7 @@ func TestCtrlOReopensTheKeptSeatAfterAYes(t *testing.T) {
 	if m.confirm != confirmNothing || !strings.Contains(m.View(), "nobody's is kept") {
 		t.Fatalf("ctrl+o with the partner here:\n%s", m.View())
 	}
-	bob := rm.b.Snapshot()
-	if err := rm.b.Leave(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m = deliver(t, m)
-	m, _ = step(t, m, press(tea.KeyCtrlO))
-	if !strings.Contains(m.View(), "Give "+bob.Me.Name+"'s seat to someone new?") {
-		t.Fatalf("no question:\n%s", m.View())
-	}
+	m, bob := askToReopen(t, rm, m)
 	m, cmd := step(t, m, runeKey('n'))
 	if cmd != nil || seat.reopens != 0 || !strings.Contains(m.View(), "kept for them") {
 		t.Fatalf("n did not keep the seat:\n%s", m.View())
@@ -424,16 +432,7 @@ func TestCtrlOReopensTheKeptSeatAfterAYes(t *testing.T) {
 func TestAPartnerBackWithdrawsTheReopenQuestion(t *testing.T) {
 	rm := newRoom(t, true)
 	seat := &recordingSeat{Seat: rm.a}
-	m := deliver(t, newModel(t, seat, termenv.Ascii))
-	bob := rm.b.Snapshot()
-	if err := rm.b.Leave(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m = deliver(t, m)
-	m, _ = step(t, m, press(tea.KeyCtrlO))
-	if !strings.Contains(m.View(), "Give "+bob.Me.Name+"'s seat to someone new?") {
-		t.Fatalf("no question:\n%s", m.View())
-	}
+	m, bob := askToReopen(t, rm, deliver(t, newModel(t, seat, termenv.Ascii)))
 	back, err := rm.store.Rejoin(context.Background(), bob.Room.ID, bob.Key)
 	if err != nil {
 		t.Fatal(err)
