@@ -99,6 +99,24 @@ func TestColoursFollowTheDeclaredBackground(t *testing.T) {
 	}
 }
 
+// NO_COLOR takes the colours away and nothing else: bold stays, and the
+// input's cursor (reverse video) still shows where typing goes.
+func TestNoColorKeepsTheCursorVisible(t *testing.T) {
+	ts := startServer(t, ttl)
+	client := ts.dialWith(t, "alice", dialOptions{env: map[string]string{"NO_COLOR": "1"}})
+	client.roomID()
+	raw := client.screen.Raw()
+	if colour := colourSGR.FindString(raw); colour != "" {
+		t.Errorf("NO_COLOR, yet a colour: %q", colour)
+	}
+	if !strings.Contains(raw, "\x1b[7m") || !strings.Contains(raw, "\x1b[1m") {
+		t.Errorf("NO_COLOR lost the cursor's reverse video or bold:\n%q", raw)
+	}
+}
+
+// colourSGR is a select graphic rendition that sets a foreground colour.
+var colourSGR = regexp.MustCompile(`\x1b\[(?:[0-9]+;)*(?:3[0-8]|9[0-7])(?:;[0-9]+)*m`)
+
 // A bell and the clipboard reach the client's terminal as the raw bytes
 // that ring and copy, once each.
 func TestBellAndClipboardReachTheTerminal(t *testing.T) {

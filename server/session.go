@@ -269,12 +269,14 @@ func refuse(sess ssh.Session, text string) {
 func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, error) {
 	pty, _, _ := sess.Pty()
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
+	profile, noColor := colorProfile(sess.Environ(), pty.Term)
 	model := ui.New(ui.Config{
 		Seat:        seat,
 		JoinCommand: s.public.Command(seat.Snapshot().Room.ID.String()),
 		// Shown only to its person, never logged.
 		RejoinCommand:   s.public.Command(store.RejoinName(seat.Snapshot().Room.ID, seat.Snapshot().Key)),
-		Profile:         colorProfile(sess.Environ(), pty.Term),
+		Profile:         profile,
+		NoColor:         noColor,
 		LightBackground: lightBackground(sess.Environ()),
 		Location:        clientLocation(sess.Environ()),
 		Width:           width,
@@ -424,12 +426,17 @@ func (t *sessionTimers) stop() {
 }
 
 // colorProfile is the colours the client's terminal shows, from what the
-// client declared (TERM, COLORTERM, NO_COLOR), without asking the terminal
-// anything: some terminals never answer such queries, and the first screen
-// must not wait.
-func colorProfile(env []string, term string) termenv.Profile {
+// client declared (TERM, COLORTERM, CLICOLOR_FORCE), without asking the
+// terminal anything: some terminals never answer such queries, and the
+// first screen must not wait. noColor is NO_COLOR (or CLICOLOR=0): no
+// colours, though the terminal's other attributes still serve.
+func colorProfile(env []string, term string) (profile termenv.Profile, noColor bool) {
 	declared := environ(append(env, "TERM="+term))
-	return termenv.NewOutput(io.Discard, termenv.WithEnvironment(declared), termenv.WithUnsafe()).EnvColorProfile()
+	out := termenv.NewOutput(io.Discard, termenv.WithEnvironment(declared), termenv.WithUnsafe())
+	if out.EnvNoColor() {
+		return out.ColorProfile(), true
+	}
+	return out.EnvColorProfile(), false
 }
 
 // environ is a client's environment as termenv reads it.

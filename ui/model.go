@@ -58,6 +58,9 @@ type Config struct {
 	// LightBackground: the client declared a light background; the
 	// colours assume a dark one otherwise.
 	LightBackground bool
+	// NoColor: the client asked for no colour (NO_COLOR). The screen keeps
+	// bold, italics and a visible cursor, which Profile's Ascii would drop.
+	NoColor bool
 	// Location is the time zone for message times; UTC when nil.
 	Location *time.Location
 	// Width and Height are the terminal size until the first WindowSizeMsg.
@@ -247,7 +250,7 @@ func New(cfg Config) *Model {
 	if loc == nil {
 		loc = time.UTC
 	}
-	st := stylesFor(cfg.Profile, cfg.LightBackground)
+	st := stylesFor(look{cfg.Profile, cfg.LightBackground, cfg.NoColor})
 
 	in := textinput.New()
 	in.Prompt = "> "

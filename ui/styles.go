@@ -147,33 +147,42 @@ func (c *countdowns) render(secs int, labelled bool) string {
 	return c.label.open + destructsIn + c.label.close + bare
 }
 
-// look is what a set of styles is made for.
+// look is what a set of styles is made for: the terminal's profile, its
+// background, and whether its person asked for no colour (NO_COLOR), which
+// drops the colours and keeps bold, italics and the cursor's reverse video.
 type look struct {
 	profile termenv.Profile
 	light   bool
+	noColor bool
+}
+
+// colour is t's colour in this look, "" for none.
+func (l look) colour(t tone) string {
+	if l.noColor {
+		return ""
+	}
+	return t.pick(l.profile, l.light)
 }
 
 var sharedStyles sync.Map // look -> *styles
 
-// stylesFor returns the styles for profile on a light or dark background,
-// built once per process.
-func stylesFor(profile termenv.Profile, light bool) *styles {
-	key := look{profile, light}
+// stylesFor returns the styles for a look, built once per process.
+func stylesFor(key look) *styles {
 	if st, ok := sharedStyles.Load(key); ok {
 		return st.(*styles)
 	}
 	// Rendering only reads the renderer's profile; it never writes to its
 	// output, so one renderer serves every screen.
 	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(profile)
-	r.SetHasDarkBackground(!light)
+	r.SetColorProfile(key.profile)
+	r.SetHasDarkBackground(!key.light)
 	st, _ := sharedStyles.LoadOrStore(key, newStyles(r, key))
 	return st.(*styles)
 }
 
 func newStyles(r *lipgloss.Renderer, l look) *styles {
 	colour := func(style lipgloss.Style, t tone) lipgloss.Style {
-		if c := t.pick(l.profile, l.light); c != "" {
+		if c := l.colour(t); c != "" {
 			return style.Foreground(lipgloss.Color(c))
 		}
 		return style
@@ -196,7 +205,7 @@ func newStyles(r *lipgloss.Renderer, l look) *styles {
 		help:       colour(r.NewStyle(), muted),
 		key:        colour(r.NewStyle().Bold(true), muted),
 	}
-	if noticeC.pick(l.profile, l.light) == "" {
+	if l.colour(noticeC) == "" {
 		st.notice = st.notice.Bold(true)
 	}
 	st.countdowns = &countdowns{label: wrapOf(st.help), normal: wrapOf(st.countdown), lastMinute: wrapOf(st.lastMinute)}
