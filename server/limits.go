@@ -47,9 +47,11 @@ type Limits struct {
 	// MaxSessions caps open chat sessions on this server.
 	MaxSessions int
 
-	// MessagesPerSecond and MessageBurst limit one session's messages:
+	// MessagesPerSecond and MessageBurst pace one session's messages:
 	// generous for typing and pasting, short of a flood. The server
-	// enforces them around the seat; the screen only shows the refusal.
+	// enforces them around the seat (see pacedSeat), where a message
+	// beyond the burst waits its turn; the screen bounds what it has on
+	// its way and shows any refusal.
 	MessagesPerSecond rate.Limit
 	MessageBurst      int
 	// InputBytesPerSecond throttles raw keyboard input on its way to the

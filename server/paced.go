@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"golang.org/x/time/rate"
@@ -12,11 +13,15 @@ import (
 )
 
 // pacedSeat is a seat whose messages are held to the server's rate: a
-// burst, then perSecond. Faster messages are refused with store.ErrTooFast
-// before they reach the store; the screen says so and keeps the text. The
-// same message sent again (the screen repeats a send whose outcome it does
-// not know, under the message's ID) is not charged twice. It counts the
-// messages sent and the store's failures.
+// burst, then perSecond. A message beyond the burst waits its turn, within
+// the caller's deadline: the screen sends one message at a time, so
+// messages that waited in its outbox (typed while the store could not be
+// reached) all go out, at the server's pace, and a flood reaches the other
+// person no faster than that pace. Only a message whose turn would come
+// after the deadline is refused with store.ErrTooFast; the screen says so
+// and keeps the text. The same message sent again (the screen repeats a
+// send whose outcome it does not know, under the message's ID) is not
+// charged twice. It counts the messages sent and the store's failures.
 type pacedSeat struct {
 	store.Seat
 	metrics *ops.Metrics
@@ -32,15 +37,9 @@ func newPacedSeat(seat store.Seat, perSecond rate.Limit, burst int, metrics *ops
 
 // Send implements store.Seat.
 func (p *pacedSeat) Send(ctx context.Context, id store.MessageID, body string) error {
-	p.mu.Lock()
-	if id != p.charged {
-		if !p.rate.Allow() {
-			p.mu.Unlock()
-			return store.ErrTooFast
-		}
-		p.charged = id
+	if err := p.charge(ctx, id); err != nil {
+		return err
 	}
-	p.mu.Unlock()
 	err := p.Seat.Send(ctx, id, body)
 	switch {
 	case err == nil:
@@ -49,6 +48,25 @@ func (p *pacedSeat) Send(ctx context.Context, id store.MessageID, body string) e
 		p.metrics.StoreErrors.WithLabelValues("send").Inc()
 	}
 	return err
+}
+
+// charge takes id's turn at the rate, waiting for it if it comes within
+// ctx's deadline.
+func (p *pacedSeat) charge(ctx context.Context, id store.MessageID) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if id == p.charged {
+		return nil
+	}
+	// Wait reserves nothing when the turn would come too late.
+	if err := p.rate.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("send message: %w", ctx.Err())
+		}
+		return store.ErrTooFast
+	}
+	p.charged = id
+	return nil
 }
 
 // Destroy implements store.Seat.

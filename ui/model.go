@@ -42,6 +42,10 @@ const (
 	// outcome is sent again (under its ID: it is stored at most once), if
 	// the link's return does not come first.
 	retryEvery = time.Second
+	// maxWaiting bounds the messages on their way at once (the outbox):
+	// plenty for a minute of talk while the store cannot be reached, and
+	// a bound on what a flood of Enter keys holds in memory.
+	maxWaiting = 32
 )
 
 // Config is what a chat screen needs.
@@ -688,6 +692,11 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	}
 	if n := safetext.RuneCount(clean); n > safetext.MaxMessageRunes {
 		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), true)
+		m.keepApart()
+		return m, nil
+	}
+	if len(m.outbox) >= maxWaiting {
+		m.setStatus(fmt.Sprintf("Slow down: %d messages are still on their way. Not sent; press enter again in a moment.", len(m.outbox)), true)
 		m.keepApart()
 		return m, nil
 	}

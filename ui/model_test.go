@@ -477,6 +477,40 @@ func TestLinesBeyondTheRateLimitDoNotRunTogether(t *testing.T) {
 	}
 }
 
+// At most maxWaiting messages are on their way at once; what is sent
+// beyond them stays in the input, apart, and the rest go out in order.
+func TestMessagesOnTheirWayAreBounded(t *testing.T) {
+	rm := newRoom(t, true)
+	m := newModel(t, rm.a, termenv.Ascii)
+	var first tea.Cmd
+	var want []string
+	for i := range maxWaiting + 2 {
+		line := fmt.Sprintf("m%d", i)
+		if i < maxWaiting {
+			want = append(want, line)
+		}
+		m = typeText(t, m, line)
+		var cmd tea.Cmd
+		m, cmd = step(t, m, press(tea.KeyEnter))
+		if i == 0 {
+			first = cmd
+		}
+	}
+	if got := m.input.Value(); len(m.outbox) != maxWaiting || got != fmt.Sprintf("m%d m%d ", maxWaiting, maxWaiting+1) {
+		t.Fatalf("%d on their way, input %q; want %d, and the rest kept apart", len(m.outbox), got, maxWaiting)
+	}
+	if v := m.View(); !strings.Contains(v, fmt.Sprintf("Slow down: %d messages are still on their way", maxWaiting)) {
+		t.Fatalf("no notice:\n%s", v)
+	}
+	m = runSends(t, m, first)
+	if got := bodiesOn(t, rm.b); !slices.Equal(got, want) {
+		t.Fatalf("the partner got %q, want %q", got, want)
+	}
+	if len(m.outbox) != 0 {
+		t.Fatalf("%d still on their way", len(m.outbox))
+	}
+}
+
 // refusingSeat refuses every Send after the first after ones with err, as
 // a server policy or a full store does.
 type refusingSeat struct {

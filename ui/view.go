@@ -425,6 +425,8 @@ func (m *Model) statusView() string {
 		switch n := len(m.outbox); {
 		case n == 1:
 			text = "Reconnecting to the room… your message waits and goes out when it is back."
+		case n >= maxWaiting:
+			text = fmt.Sprintf("Reconnecting to the room… your %d messages wait (no more fit) and go out when it is back.", n)
 		case n > 1:
 			text = fmt.Sprintf("Reconnecting to the room… your %d messages wait and go out when it is back.", n)
 		}
