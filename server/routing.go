@@ -24,13 +24,22 @@ type target struct {
 
 // parseUser reads a username as a room ID or a rejoin command. Anything
 // shaped like neither is store.ErrNotRoomID: a login name, which opens a
-// room. A typo is store.ErrMistypedRoomID, or errMistypedRejoin.
+// room. A typo, or one of them cut short or run long (store.Misshapen), is
+// store.ErrMistypedRoomID, or errMistypedRejoin: never a new room that its
+// person would take for their partner's.
 func parseUser(user string) (target, error) {
 	id, err := store.ParseRoomID(user)
 	if !errors.Is(err, store.ErrNotRoomID) {
 		return target{id: id}, err
 	}
 	id, key, err := store.ParseRejoinName(user)
+	if errors.Is(err, store.ErrNotRoomID) {
+		if mistyped, rejoin := store.Misshapen(user); mistyped && rejoin {
+			err = store.ErrMistypedRoomID
+		} else if mistyped {
+			return target{}, store.ErrMistypedRoomID
+		}
+	}
 	switch {
 	case errors.Is(err, store.ErrMistypedRoomID):
 		return target{}, errMistypedRejoin

@@ -99,6 +99,30 @@ func ParseRoomID(s string) (RoomID, error) {
 	return format(v[:]), nil
 }
 
+// Misshapen reports whether s, which is neither a room ID nor a rejoin
+// name, is one copied wrongly: four or more dash-separated groups of three
+// to five ID characters, as a room ID or a rejoin name is with a character
+// (or, in a rejoin name, a group) dropped or doubled. Login names are
+// hardly ever shaped so. rejoin: it is longer than any room ID.
+func Misshapen(s string) (mistyped, rejoin bool) {
+	if len(s) > rejoinNameLen+2*idGroup {
+		return false, false
+	}
+	groups := 0
+	for group := range strings.SplitSeq(s, "-") {
+		if len(group) < idGroup-1 || len(group) > idGroup+1 {
+			return false, false
+		}
+		for i := 0; i < len(group); i++ {
+			if idValue[group[i]] < 0 {
+				return false, false
+			}
+		}
+		groups++
+	}
+	return groups >= idChars/idGroup, len(s) > idChars+idChars/idGroup
+}
+
 // checkValue derives the check character from the random ones. A hash makes
 // every single-character typo and every transposition change it with
 // probability 31/32.
