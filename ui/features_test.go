@@ -525,30 +525,37 @@ func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 		if got := seat.told(); len(got) != 1 || !got[0] {
 			t.Fatalf("told %v, want [true]", got)
 		}
-		// Sending ends it.
+		// Sending ends it without a word: the message ends it on the
+		// partner's screen. Typing at once again says so at once.
 		time.Sleep(typingGap)
 		key(press(tea.KeyEnter))
 		finish()
 		m = deliver(t, m)
-		if got := seat.told(); len(got) != 2 || got[1] {
-			t.Fatalf("told %v, want [true false]", got)
+		if got := seat.told(); len(got) != 1 {
+			t.Fatalf("told %v, want [true]: the message says the rest", got)
 		}
-		// Typing on, renewed while keys come; a pause of 5 s ends it.
+		time.Sleep(typingGap / 2)
+		key(runeKey('a'))
+		finish()
 		time.Sleep(typingGap)
 		key(runeKey('a'))
 		finish()
+		if got := seat.told(); len(got) != 2 || !got[1] {
+			t.Fatalf("told %v, want typing again %v after the message", got, typingGap)
+		}
+		// Typing on, renewed while keys come; a pause of 5 s ends it.
 		for range 4 {
 			time.Sleep(time.Second)
 			key(runeKey('a'))
 			finish()
 		}
-		if got := seat.told(); len(got) != 4 || !got[2] || !got[3] {
+		if got := seat.told(); len(got) != 3 || !got[2] {
 			t.Fatalf("told %v, want a renewal after %v of typing", got, typingRenew)
 		}
 		time.Sleep(typingIdle)
 		m, cmd := step(t, m, tickMsg(time.Now()))
 		m = run(t, m, cmd)
-		if got := seat.told(); len(got) != 5 || got[4] {
+		if got := seat.told(); len(got) != 4 || got[3] {
 			t.Fatalf("told %v, want an end after %v without a key", got, typingIdle)
 		}
 		// Clearing the input ends it too: at once, or, right after the
@@ -560,13 +567,13 @@ func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 			key(press(tea.KeyBackspace))
 			finish()
 		}
-		if got := seat.told(); len(got) != 6 || !got[5] {
+		if got := seat.told(); len(got) != 5 || !got[4] {
 			t.Fatalf("told %v, want the end held back a moment", got)
 		}
 		time.Sleep(time.Second)
 		m, cmd = step(t, m, tickMsg(time.Now()))
 		m = run(t, m, cmd)
-		if got := seat.told(); len(got) != 7 || got[6] {
+		if got := seat.told(); len(got) != 6 || got[5] {
 			t.Fatalf("told %v, want an end once the input is empty", got)
 		}
 		// Flapping: at most one call per typingGap.

@@ -709,6 +709,10 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	m.conv.toBottom()
 	m.seenBottom()
 	m.outbox = append(m.outbox, outgoing{id: store.NewMessageID(), text: text})
+	// The message itself ends "typing…" on the partner's screen: telling
+	// them would cost a call, and believing them still told would hold
+	// back the news that the next message is being typed.
+	m.typing.told = false
 	return m, both(m.sendNext(), m.typingCmd(time.Now()))
 }
 
