@@ -391,7 +391,7 @@ func askToReopen(t *testing.T, rm *room, m *Model) (*Model, store.Snapshot) {
 	}
 	m = deliver(t, m)
 	m, _ = step(t, m, press(tea.KeyCtrlO))
-	if !strings.Contains(m.View(), "Give "+partner.Me.Name+"'s seat to someone new?") {
+	if !strings.Contains(m.View(), "Reopen "+partner.Me.Name+"'s seat? Whoever takes it sees this chat. y/n") {
 		t.Fatalf("no question:\n%s", m.View())
 	}
 	return m, partner
@@ -439,7 +439,7 @@ func TestAPartnerBackWithdrawsTheReopenQuestion(t *testing.T) {
 	}
 	defer back.Leave(context.Background())
 	m = deliver(t, m)
-	if v := m.View(); strings.Contains(v, "someone new?") || !strings.Contains(v, bob.Me.Name+" is back") {
+	if v := m.View(); strings.Contains(v, "Reopen ") || !strings.Contains(v, bob.Me.Name+" is back") {
 		t.Fatalf("the question outlived the partner's return:\n%s", v)
 	}
 	m, cmd := step(t, m, runeKey('y'))

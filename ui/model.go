@@ -914,7 +914,7 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		m.relayout()
 	case store.ReopenedEvent:
 		m.away, m.sealed = nil, false
-		m.addNotice("you gave " + ev.Member.Name + "'s seat up: whoever you share the room's command with can take it")
+		m.addNotice("you gave " + ev.Member.Name + "'s seat up: their command no longer works, and whoever you share the room's command with can take it, with the messages so far")
 		m.setStatus("Share the command again (ctrl+y copies it).", false)
 		m.relayout()
 	case store.ReconnectingEvent:

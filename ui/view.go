@@ -418,7 +418,9 @@ func (m *Model) statusView() string {
 		if m.away != nil {
 			name = safetext.Sanitize(m.away.Name)
 		}
-		return ansi.Truncate(m.styles.warning.Render("Give "+name+"'s seat to someone new? Their command stops working. y/n"), m.width, "…")
+		// What matters most before answering: the seat comes with the
+		// conversation.
+		return ansi.Truncate(m.styles.warning.Render("Reopen "+name+"'s seat? Whoever takes it sees this chat. y/n"), m.width, "…")
 	}
 	if m.reconnecting {
 		text := "Reconnecting to the room… what you send waits and goes out when it is back."
