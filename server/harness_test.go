@@ -19,6 +19,7 @@ import (
 	"github.com/hinshun/vt10x"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/ssh-burn/chat/internal/waitfor"
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
@@ -225,6 +226,22 @@ func (c *client) typeText(s string) {
 
 // say types a message and presses enter.
 func (c *client) say(text string) { c.typeText(text + "\r") }
+
+// destroyRoom asks to destroy the room and says yes once the question is
+// on screen, until the yes counts: a yes sooner than anyone could read
+// the question is ignored.
+func (c *client) destroyRoom() {
+	c.t.Helper()
+	c.typeText("\x18") // ctrl+x
+	c.waitFor("Destroy this room and every message in it, for both of you? y/n")
+	waitfor.Condition(c.t, waitfor.Timeout, c.name+"'s yes to destroy the room", func() bool {
+		if s := c.screen.String(); strings.Contains(s, "Destroying the room") || strings.Contains(s, "Room destroyed") {
+			return true
+		}
+		c.typeText("y")
+		return false
+	})
+}
 
 // exitCode waits for the session to end and returns its exit status.
 func (c *client) exitCode() int {

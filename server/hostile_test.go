@@ -703,7 +703,7 @@ func TestLogsHoldNoMessageRoomIDKeyOrEnvironment(t *testing.T) {
 	bob.waitFor("you joined")
 	alice.say(secret)
 	bob.waitFor(secret)
-	bob.typeText("\x18y")
+	bob.destroyRoom()
 	alice.waitFor("destroyed")
 	logs := ts.logs.String()
 	for _, clear := range []string{secret, id, strings.ReplaceAll(id, "-", "")} {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssh-burn/chat/internal/waitfor"
 	"github.com/ssh-burn/chat/store/redistest"
 )
 
@@ -106,6 +107,21 @@ func (tm *tmux) keys(name string, keys ...string) {
 	tm.run(append([]string{"send-keys", "-t", name}, keys...)...)
 }
 
+// destroyRoom presses ctrl+x in the pane and y once the question shows,
+// until the yes counts (one sooner than anyone reads is ignored).
+func (tm *tmux) destroyRoom(name string) {
+	tm.t.Helper()
+	tm.keys(name, "C-x")
+	tm.waitFor(name, "Destroy this room")
+	waitfor.Condition(tm.t, waitfor.Timeout, name+"'s yes to destroy the room", func() bool {
+		if pane := tm.capture(name); strings.Contains(pane, "Destroying the room") || strings.Contains(pane, "Room destroyed") {
+			return true
+		}
+		tm.keys(name, "y")
+		return false
+	})
+}
+
 var exitLine = regexp.MustCompile(`\[ssh exited (\d+)\]`)
 
 // exitStatus waits for the pane's ssh to exit and returns its status.
@@ -147,9 +163,7 @@ func TestRealOpenSSHClients(t *testing.T) {
 	}
 
 	// Destroying ends both, and the reason stays readable after ssh exits.
-	tm.keys("alice", "C-x")
-	tm.waitFor("alice", "Destroy this room")
-	tm.keys("alice", "y")
+	tm.destroyRoom("alice")
 	tm.waitFor("alice", "Room destroyed by you.")
 	tm.waitFor("bob", "Room destroyed by your partner")
 	for _, name := range []string{"alice", "bob"} {
@@ -268,8 +282,7 @@ func TestRealOpenSSHTypingBellResizeAndRejoin(t *testing.T) {
 	tm.keys("alice-again", "Enter")
 	tm.waitFor("bob", "back again")
 
-	tm.keys("bob", "C-x")
-	tm.keys("bob", "y")
+	tm.destroyRoom("bob")
 	tm.waitFor("alice-again", "Room destroyed by your partner")
 	tm.waitFor("bob", "Room destroyed by you.")
 }

@@ -60,7 +60,7 @@ func TestTheRejoinCommandStaysWithItsPerson(t *testing.T) {
 	bob.waitFor("To return as yourself")
 	back := ts.dial(t, key[1])
 	back.waitFor("you are back")
-	back.typeText("\x18y")
+	back.destroyRoom()
 	alice.waitFor("Room destroyed")
 
 	for where, text := range map[string]string{

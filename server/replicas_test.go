@@ -89,7 +89,7 @@ func TestReplicasChatAndDestroyAcrossServers(t *testing.T) {
 
 	// How fast the partner hears of it is measured by the latency
 	// benchmarks; here it must happen, and leave nothing behind.
-	bob.typeText("\x18y")
+	bob.destroyRoom()
 	alice.waitFor("Room destroyed by your partner")
 	// This Redis held only this room: nothing of it may remain.
 	if keys := scanAll(t, redisServer.Addr); len(keys) > 0 {

@@ -139,9 +139,7 @@ func TestDestroyEndsBothSessionsWithTheReason(t *testing.T) {
 	alice.say("something private")
 	bob.waitFor("something private")
 
-	bob.typeText("\x18") // ctrl+x
-	bob.waitFor("Destroy this room and every message in it, for both of you? y/n")
-	bob.typeText("y")
+	bob.destroyRoom()
 	bob.waitFor("Room destroyed by you. Every message in it is gone.")
 	alice.waitFor("Room destroyed by your partner (anonymous-")
 	for _, c := range []*client{alice, bob} {
@@ -381,7 +379,7 @@ func TestEndedRoomsLeaveNoGoroutinesBehind(t *testing.T) {
 		bob.waitFor("you joined")
 		alice.say("hello")
 		bob.waitFor("hello")
-		bob.typeText("\x18y")
+		bob.destroyRoom()
 		alice.waitFor("Room destroyed by your partner")
 		for _, c := range []*client{alice, bob} {
 			c.exitCode()

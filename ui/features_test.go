@@ -413,6 +413,7 @@ func TestCtrlOReopensTheKeptSeatAfterAYes(t *testing.T) {
 		t.Fatalf("n did not keep the seat:\n%s", m.View())
 	}
 	m, _ = step(t, m, press(tea.KeyCtrlO))
+	m.askedAt = m.askedAt.Add(-readingTime) // read, not pasted
 	m, cmd = step(t, m, runeKey('y'))
 	m = run(t, m, cmd)
 	m = deliver(t, m) // the ReopenedEvent
@@ -442,6 +443,7 @@ func TestAPartnerBackWithdrawsTheReopenQuestion(t *testing.T) {
 	if v := m.View(); strings.Contains(v, "Reopen ") || !strings.Contains(v, bob.Me.Name+" is back") {
 		t.Fatalf("the question outlived the partner's return:\n%s", v)
 	}
+	m.askedAt = m.askedAt.Add(-readingTime) // a y read, not pasted
 	m, cmd := step(t, m, runeKey('y'))
 	m = run(t, m, cmd)
 	if seat.reopens != 0 {

@@ -46,6 +46,9 @@ const (
 	// plenty for a minute of talk while the store cannot be reached, and
 	// a bound on what a flood of Enter keys holds in memory.
 	maxWaiting = 32
+	// readingTime is the least time between a question and a yes to it:
+	// faster than anyone reads, too slow for a paste.
+	readingTime = 250 * time.Millisecond
 )
 
 // Config is what a chat screen needs.
@@ -152,6 +155,7 @@ type Model struct {
 	status                string // one-line notice under the messages
 	statusIsError         bool
 	confirm               confirmation // a question waiting for y/n
+	askedAt               time.Time    // when it was put on screen
 	helpOpen              bool
 	helpTop               int       // the first help line shown
 	bell                  bool      // a partner's message rings the terminal's bell
@@ -513,14 +517,14 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.helpOpen, m.helpTop = true, 0
 		return m, nil
 	case is(k, keys.Destroy):
-		m.confirm = confirmDestroy
+		m.ask(confirmDestroy)
 		return m, nil
 	case is(k, keys.Reopen):
 		if m.away == nil {
 			m.setStatus("ctrl+o gives the seat kept for an away partner to someone new; nobody's is kept now.", false)
 			return m, nil
 		}
-		m.confirm = confirmReopen
+		m.ask(confirmReopen)
 		return m, nil
 	case is(k, keys.Copy):
 		m.copyCommand()
@@ -580,9 +584,20 @@ func (m *Model) copyCommand() {
 	m.setStatus("Copied the command (if your terminal allows it). Send it to ONE person.", false)
 }
 
-// answer takes y or n to the question on screen; other keys are ignored.
+// ask puts a question on screen.
+func (m *Model) ask(q confirmation) {
+	m.confirm, m.askedAt = q, time.Now()
+}
+
+// answer takes y or n to the question on screen; other keys are ignored,
+// and so is a y that comes sooner than anyone reads the question: typed
+// ahead, or pasted along with the key that asked it (a crafted paste that
+// ends itself, then destroys the room).
 func (m *Model) answer(k string) (tea.Model, tea.Cmd) {
 	asked := m.confirm
+	if is(k, keys.Confirm) && time.Since(m.askedAt) < readingTime {
+		return m, nil
+	}
 	switch {
 	case is(k, keys.Confirm) && asked == confirmDestroy:
 		m.confirm = confirmNothing

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -174,6 +175,10 @@ func TestClipboardPasteFromServerIsDisabled(t *testing.T) {
 }
 
 func TestDestroyNeedsConfirmation(t *testing.T) {
+	synctest.Test(t, testDestroyNeedsConfirmation)
+}
+
+func testDestroyNeedsConfirmation(t *testing.T) {
 	rm := newRoom(t, true)
 	m := deliver(t, newModel(t, rm.a, termenv.Ascii)) // b joined
 	m, _ = step(t, m, press(tea.KeyCtrlX))
@@ -185,6 +190,12 @@ func TestDestroyNeedsConfirmation(t *testing.T) {
 		t.Fatal("'n' did not cancel the destroy")
 	}
 	m, _ = step(t, m, press(tea.KeyCtrlX))
+	// A y as fast as a paste is no answer: the question stays.
+	m, cmd = step(t, m, runeKey('y'))
+	if cmd != nil || !strings.Contains(m.View(), "Destroy this room") {
+		t.Fatalf("a y before anyone could read the question destroyed the room:\n%s", m.View())
+	}
+	time.Sleep(readingTime)
 	m, cmd = step(t, m, runeKey('y'))
 	if cmd == nil {
 		t.Fatal("'y' did not destroy")
