@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
+	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui/screen"
 )
@@ -449,6 +450,35 @@ func TestAPartnerBackWithdrawsTheReopenQuestion(t *testing.T) {
 	if seat.reopens != 0 {
 		t.Fatalf("a late y reopened the seat of a partner who is back")
 	}
+}
+
+// A notice goes by itself after a while; an error stays until what it is
+// about changes.
+func TestNoticesGoErrorsStay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rm := newRoom(t, true)
+		m := deliver(t, newModel(t, rm.a, termenv.Ascii))
+		m, _ = step(t, m, press(tea.KeyCtrlG))
+		if !strings.Contains(m.View(), "Bell off:") {
+			t.Fatalf("no notice:\n%s", m.View())
+		}
+		time.Sleep(noticeFor - time.Second)
+		m, _ = step(t, m, tickMsg(time.Now()))
+		if !strings.Contains(m.View(), "Bell off:") {
+			t.Fatalf("the notice went after %v:\n%s", noticeFor-time.Second, m.View())
+		}
+		time.Sleep(time.Second)
+		m, _ = step(t, m, tickMsg(time.Now()))
+		if strings.Contains(m.View(), "Bell off:") {
+			t.Fatalf("the notice outlived %v:\n%s", noticeFor, m.View())
+		}
+		m = typeText(t, m, strings.Repeat("x", safetext.MaxMessageRunes+1))
+		time.Sleep(2 * noticeFor)
+		m, _ = step(t, m, tickMsg(time.Now()))
+		if !strings.Contains(m.View(), "Too long") {
+			t.Fatalf("the error went by itself:\n%s", m.View())
+		}
+	})
 }
 
 // "typing…" shows while the partner says they type, and goes when they

@@ -49,6 +49,9 @@ const (
 	// readingTime is the least time between a question and a yes to it:
 	// faster than anyone reads, too slow for a paste.
 	readingTime = 250 * time.Millisecond
+	// noticeFor is how long a notice (not an error) stays under the
+	// messages.
+	noticeFor = 8 * time.Second
 )
 
 // Config is what a chat screen needs.
@@ -154,6 +157,7 @@ type Model struct {
 	now                   time.Time
 	status                string // one-line notice under the messages
 	statusIsError         bool
+	statusUntil           time.Time    // when a notice goes; zero for an error
 	confirm               confirmation // a question waiting for y/n
 	askedAt               time.Time    // when it was put on screen
 	helpOpen              bool
@@ -438,6 +442,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) tick(now time.Time) tea.Cmd {
 	noticeEnds := m.now.Before(m.droppedUntil) && !now.Before(m.droppedUntil)
 	m.now = now
+	if !m.statusUntil.IsZero() && !now.Before(m.statusUntil) {
+		m.setStatus("", false)
+		noticeEnds = true
+	}
 	if noticeEnds || (m.typing.partner && m.typing.partnerExpired(now)) {
 		m.touch()
 	}
@@ -1067,8 +1075,13 @@ func (m *Model) addEntry(e entry) {
 	m.conv.add(added.drawn)
 }
 
+// setStatus shows text under the messages. A notice goes by itself after
+// a while; an error stays until what it is about changes.
 func (m *Model) setStatus(text string, isError bool) {
-	m.status, m.statusIsError = text, isError
+	m.status, m.statusIsError, m.statusUntil = text, isError, time.Time{}
+	if text != "" && !isError {
+		m.statusUntil = time.Now().Add(noticeFor)
+	}
 }
 
 func (m *Model) remaining() time.Duration {
