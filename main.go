@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/internal/ops"
 	"github.com/ssh-burn/chat/server"
@@ -292,7 +293,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (openedStor
 	}
 	// go-redis reports some trouble (failed dials) only through its own
 	// process-wide logger; send that to ours.
-	redis.SetLogger(redisLog{logger.With("component", "redis")})
+	redis.SetLogger(newRedisLog(logger.With("component", "redis")))
 	client, err := redisstore.NewClient(cfg.redisURL)
 	if err != nil {
 		return openedStore{}, err
@@ -316,10 +317,28 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (openedStor
 	}, nil
 }
 
-// redisLog adapts slog to go-redis's logger interface.
-type redisLog struct{ log *slog.Logger }
+// redisLog adapts slog to go-redis's logger interface, at most a line a
+// second after a short burst: while Redis is down every command's failed
+// dial is reported, several a second, and the store already says it once.
+type redisLog struct {
+	log        *slog.Logger
+	lines      *rate.Limiter
+	suppressed atomic.Int64
+}
 
-func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+func newRedisLog(log *slog.Logger) *redisLog {
+	return &redisLog{log: log, lines: rate.NewLimiter(1, 3)}
+}
+
+func (r *redisLog) Printf(ctx context.Context, format string, v ...any) {
+	if !r.lines.Allow() {
+		r.suppressed.Add(1)
+		return
+	}
+	if n := r.suppressed.Swap(0); n > 0 {
+		r.log.WarnContext(ctx, fmt.Sprintf(format, v...), "suppressed", n)
+		return
+	}
 	r.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 

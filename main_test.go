@@ -101,3 +101,16 @@ func TestParseConfigRejectsBadValues(t *testing.T) {
 		}
 	}
 }
+
+// go-redis's reports reach the log at most a few at once and then a line
+// a second, saying how many were left out: an outage does not flood it.
+func TestRedisReportsAreLoggedSparingly(t *testing.T) {
+	var out strings.Builder
+	log := newRedisLog(slog.New(slog.NewTextHandler(&out, nil)))
+	for range 100 {
+		log.Printf(t.Context(), "redis: connection pool: failed to dial after %d attempts", 5)
+	}
+	if lines := strings.Count(out.String(), "failed to dial"); lines < 1 || lines > 3 {
+		t.Fatalf("%d lines for 100 reports at once:\n%s", lines, out.String())
+	}
+}
