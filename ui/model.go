@@ -828,7 +828,8 @@ func (m *Model) stored(id store.MessageID) {
 	case m.reconnected && !m.reconnecting:
 		m.reconnected = false
 		m.setStatus("Reconnected. Nothing was lost.", false)
-	case m.statusIsError && strings.HasPrefix(m.status, "Not sent yet"):
+	case m.statusIsError && (strings.HasPrefix(m.status, "Not sent yet") || strings.HasPrefix(m.status, "Slow down:")):
+		// What it said waits no more.
 		m.setStatus("", false)
 	}
 }

@@ -517,8 +517,8 @@ func TestMessagesOnTheirWayAreBounded(t *testing.T) {
 	if got := bodiesOn(t, rm.b); !slices.Equal(got, want) {
 		t.Fatalf("the partner got %q, want %q", got, want)
 	}
-	if len(m.outbox) != 0 {
-		t.Fatalf("%d still on their way", len(m.outbox))
+	if len(m.outbox) != 0 || strings.Contains(m.View(), "Slow down") {
+		t.Fatalf("%d still on their way, and the notice:\n%s", len(m.outbox), m.View())
 	}
 }
 
