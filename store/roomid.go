@@ -100,17 +100,22 @@ func ParseRoomID(s string) (RoomID, error) {
 }
 
 // Misshapen reports whether s, which is neither a room ID nor a rejoin
-// name, is one copied wrongly: four or more dash-separated groups of three
-// to five ID characters, as a room ID or a rejoin name is with a character
-// (or, in a rejoin name, a group) dropped or doubled. Login names are
-// hardly ever shaped so. rejoin: it is longer than any room ID.
+// name, is one with a single slip in copying: four groups (a room ID) or
+// seven to nine (a rejoin name, a group lost or doubled) of ID characters
+// between dashes, every group of four but at most one of three or five (a
+// character lost or doubled). Login names with dashes ("dev-ops-team-bot")
+// are not shaped so. rejoin: it has the length of a rejoin name.
 func Misshapen(s string) (mistyped, rejoin bool) {
 	if len(s) > rejoinNameLen+2*idGroup {
 		return false, false
 	}
-	groups := 0
+	groups, odd := 0, 0
 	for group := range strings.SplitSeq(s, "-") {
-		if len(group) < idGroup-1 || len(group) > idGroup+1 {
+		switch len(group) {
+		case idGroup:
+		case idGroup - 1, idGroup + 1:
+			odd++
+		default:
 			return false, false
 		}
 		for i := 0; i < len(group); i++ {
@@ -120,7 +125,16 @@ func Misshapen(s string) (mistyped, rejoin bool) {
 		}
 		groups++
 	}
-	return groups >= idChars/idGroup, len(s) > idChars+idChars/idGroup
+	const idGroups = idChars / idGroup
+	switch {
+	case odd > 1:
+		return false, false
+	case groups == idGroups:
+		return true, false
+	case groups >= 2*idGroups-1 && groups <= 2*idGroups+1:
+		return true, true
+	}
+	return false, false
 }
 
 // checkValue derives the check character from the random ones. A hash makes
