@@ -545,6 +545,23 @@ func TestMessageFloodsArePacedWithoutBanning(t *testing.T) {
 	bys.check()
 }
 
+// A paste that ends itself and then asks to destroy the room and says
+// yes, padded out with other keys so the yes comes late, destroys nothing:
+// the yes needs a moment without keys after the question.
+func TestAPastedYesDestroysNothing(t *testing.T) {
+	ts := startServer(t, ttl)
+	victim := ts.dialWith(t, "victim", dialOptions{from: other})
+	evil := ts.dialWith(t, victim.roomID(), dialOptions{from: attacker})
+	evil.waitFor("you joined")
+	victim.typeText("\x1b[200~innocent text\x1b[201~\x18" + strings.Repeat("\x01", 400) + "y")
+	victim.waitFor("Destroy this room")
+	// n, after it all, shows the whole paste was taken in.
+	victim.typeText("n")
+	victim.waitFor("The room lives on.")
+	evil.say("still here")
+	victim.waitFor("still here")
+}
+
 // Leaving never waits behind a flood of input, however slowly the chat
 // takes that flood in: the 200,000 tiny keys before the Ctrl+C would take
 // over 15 minutes to take in, and the test waits seconds.

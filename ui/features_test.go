@@ -414,7 +414,7 @@ func TestCtrlOReopensTheKeptSeatAfterAYes(t *testing.T) {
 		t.Fatalf("n did not keep the seat:\n%s", m.View())
 	}
 	m, _ = step(t, m, press(tea.KeyCtrlO))
-	m.askedAt = m.askedAt.Add(-readingTime) // read, not pasted
+	m.lastKeyAsked = m.lastKeyAsked.Add(-readingTime) // read, not pasted
 	m, cmd = step(t, m, runeKey('y'))
 	m = run(t, m, cmd)
 	m = deliver(t, m) // the ReopenedEvent
@@ -444,7 +444,7 @@ func TestAPartnerBackWithdrawsTheReopenQuestion(t *testing.T) {
 	if v := m.View(); strings.Contains(v, "Reopen ") || !strings.Contains(v, bob.Me.Name+" is back") {
 		t.Fatalf("the question outlived the partner's return:\n%s", v)
 	}
-	m.askedAt = m.askedAt.Add(-readingTime) // a y read, not pasted
+	m.lastKeyAsked = m.lastKeyAsked.Add(-readingTime) // a y read, not pasted
 	m, cmd := step(t, m, runeKey('y'))
 	m = run(t, m, cmd)
 	if seat.reopens != 0 {
@@ -477,6 +477,16 @@ func TestNoticesGoErrorsStay(t *testing.T) {
 		m, _ = step(t, m, tickMsg(time.Now()))
 		if !strings.Contains(m.View(), "Too long") {
 			t.Fatalf("the error went by itself:\n%s", m.View())
+		}
+		// What is under way stays until its outcome comes.
+		m, _ = step(t, m, press(tea.KeyCtrlU))
+		m, _ = step(t, m, press(tea.KeyCtrlX))
+		time.Sleep(readingTime)
+		m, _ = step(t, m, runeKey('y')) // the destroy is not run
+		time.Sleep(2 * noticeFor)
+		m, _ = step(t, m, tickMsg(time.Now()))
+		if !strings.Contains(m.View(), "Destroying the room") {
+			t.Fatalf("the progress went before its outcome:\n%s", m.View())
 		}
 	})
 }
@@ -618,6 +628,28 @@ func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 		}
 		if n := len(seat.told()) - before; n > 2 {
 			t.Fatalf("%d calls for 200 keys in an instant", n)
+		}
+	})
+}
+
+// A message sent while the word that its person types is still on its
+// way (a pasted line and its Enter) is followed by the word that they
+// stopped: the typing news may reach the partner after the message.
+func TestTypingInFlightAtSendIsEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rm := newRoom(t, true)
+		seat := &recordingSeat{Seat: rm.a}
+		m := deliver(t, newModel(t, seat, termenv.Ascii))
+		m, typingCall := step(t, m, runeKey('h'))
+		m, sendCall := step(t, m, press(tea.KeyEnter))
+		m = run(t, m, typingCall)
+		m = run(t, m, sendCall)
+		// Within the throttle's gap: at the next tick.
+		time.Sleep(time.Second)
+		m, cmd := step(t, m, tickMsg(time.Now()))
+		m = run(t, m, cmd)
+		if got := seat.told(); len(got) != 2 || !got[0] || got[1] {
+			t.Fatalf("told %v, want [true false]", got)
 		}
 	})
 }

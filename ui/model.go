@@ -159,7 +159,7 @@ type Model struct {
 	statusIsError         bool
 	statusUntil           time.Time    // when a notice goes; zero for an error
 	confirm               confirmation // a question waiting for y/n
-	askedAt               time.Time    // when it was put on screen
+	lastKeyAsked          time.Time    // when it was put on screen, or the last key since
 	helpOpen              bool
 	helpTop               int       // the first help line shown
 	bell                  bool      // a partner's message rings the terminal's bell
@@ -594,26 +594,28 @@ func (m *Model) copyCommand() {
 
 // ask puts a question on screen.
 func (m *Model) ask(q confirmation) {
-	m.confirm, m.askedAt = q, time.Now()
+	m.confirm, m.lastKeyAsked = q, time.Now()
 }
 
-// answer takes y or n to the question on screen; other keys are ignored,
-// and so is a y that comes sooner than anyone reads the question: typed
-// ahead, or pasted along with the key that asked it (a crafted paste that
-// ends itself, then destroys the room).
+// answer takes y or n to the question on screen. A y counts only after a
+// moment without keys since the question came: sooner than anyone reads
+// it, it was typed ahead or pasted along with the key that asked (a
+// crafted paste that ends itself, then destroys the room, however it is
+// padded: any key starts the moment again). Other keys are ignored.
 func (m *Model) answer(k string) (tea.Model, tea.Cmd) {
 	asked := m.confirm
-	if is(k, keys.Confirm) && time.Since(m.askedAt) < readingTime {
-		return m, nil
-	}
+	now := time.Now()
+	quiet := now.Sub(m.lastKeyAsked) >= readingTime
+	m.lastKeyAsked = now
 	switch {
+	case is(k, keys.Confirm) && !quiet:
 	case is(k, keys.Confirm) && asked == confirmDestroy:
 		m.confirm = confirmNothing
-		m.setStatus("Destroying the room…", false)
+		m.setProgress("Destroying the room…")
 		return m, destroy(m.seat)
 	case is(k, keys.Confirm) && asked == confirmReopen:
 		m.confirm = confirmNothing
-		m.setStatus("Reopening the seat…", false)
+		m.setProgress("Reopening the seat…")
 		return m, reopen(m.seat)
 	case is(k, keys.Cancel) && asked == confirmDestroy:
 		m.confirm = confirmNothing
@@ -734,8 +736,12 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	m.outbox = append(m.outbox, outgoing{id: store.NewMessageID(), text: text})
 	// The message itself ends "typing…" on the partner's screen: telling
 	// them would cost a call, and believing them still told would hold
-	// back the news that the next message is being typed.
-	m.typing.told = false
+	// back the news that the next message is being typed. Unless a call
+	// is on its way: it may arrive after the message, and its answer
+	// will send the end.
+	if !m.typing.busy {
+		m.typing.told = false
+	}
 	return m, both(m.sendNext(), m.typingCmd(time.Now()))
 }
 
@@ -1083,6 +1089,12 @@ func (m *Model) setStatus(text string, isError bool) {
 	if text != "" && !isError {
 		m.statusUntil = time.Now().Add(noticeFor)
 	}
+}
+
+// setProgress shows what is under way until its outcome replaces it.
+func (m *Model) setProgress(text string) {
+	m.setStatus(text, false)
+	m.statusUntil = time.Time{}
 }
 
 func (m *Model) remaining() time.Duration {

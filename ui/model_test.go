@@ -195,6 +195,15 @@ func testDestroyNeedsConfirmation(t *testing.T) {
 	if cmd != nil || !strings.Contains(m.View(), "Destroy this room") {
 		t.Fatalf("a y before anyone could read the question destroyed the room:\n%s", m.View())
 	}
+	// Nor is one after a paste padded out with other keys.
+	for range 20 {
+		time.Sleep(readingTime / 2)
+		m, _ = step(t, m, press(tea.KeyCtrlA))
+	}
+	m, cmd = step(t, m, runeKey('y'))
+	if cmd != nil || !strings.Contains(m.View(), "Destroy this room") {
+		t.Fatalf("a y at the end of padding destroyed the room:\n%s", m.View())
+	}
 	time.Sleep(readingTime)
 	m, cmd = step(t, m, runeKey('y'))
 	if cmd == nil {
