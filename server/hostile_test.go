@@ -491,8 +491,8 @@ var lastFloodLine = regexp.MustCompile(`flood +79`)
 // floodLabel finds the flood's lines on a screen.
 var floodLabel = regexp.MustCompile(`flood (\d\d)`)
 
-// A flood of messages reaches the other person at the server's pace, in
-// order, without loss: what the sender's screen holds on its way is
+// A flood of messages reaches the other person at the server's pace,
+// without a gap: what the sender's screen holds on its way is
 // bounded, the rest stays in their input with a notice, and nobody is
 // banned: once the flood has gone out, a message goes out again.
 func TestMessageFloodsArePacedWithoutBanning(t *testing.T) {
@@ -533,7 +533,7 @@ func TestMessageFloodsArePacedWithoutBanning(t *testing.T) {
 	}
 	for i := range len(seen) {
 		if !seen[fmt.Sprintf("%02d", i)] {
-			t.Fatalf("the victim saw %d flood lines but not line %d: lost or out of order", len(seen), i)
+			t.Fatalf("the victim saw %d flood lines but not line %d: one went missing", len(seen), i)
 		}
 	}
 	if len(seen) == 0 || len(seen) == 80 {
