@@ -228,19 +228,23 @@ func (c *client) typeText(s string) {
 func (c *client) say(text string) { c.typeText(text + "\r") }
 
 // destroyRoom asks to destroy the room and says yes once the question is
-// on screen, until the yes counts: a yes sooner than anyone could read
-// the question is ignored.
+// on screen. A yes counts after a quiet moment with the question on screen
+// (one sooner is ignored and starts the moment again), so one that did not
+// count is said again after a pause.
 func (c *client) destroyRoom() {
 	c.t.Helper()
 	c.typeText("\x18") // ctrl+x
 	c.waitFor("Destroy this room and every message in it, for both of you? y/n")
-	waitfor.Condition(c.t, waitfor.Timeout, c.name+"'s yes to destroy the room", func() bool {
-		if s := c.screen.String(); strings.Contains(s, "Destroying the room") || strings.Contains(s, "Room destroyed") {
-			return true
-		}
+	for range 10 {
 		c.typeText("y")
-		return false
-	})
+		if waitfor.Within(time.Second, func() bool {
+			s := c.screen.String()
+			return strings.Contains(s, "Destroying the room") || strings.Contains(s, "Room destroyed")
+		}) {
+			return
+		}
+	}
+	c.t.Fatalf("%s: no yes to destroy the room counted", c.name)
 }
 
 // exitCode waits for the session to end and returns its exit status.

@@ -108,18 +108,22 @@ func (tm *tmux) keys(name string, keys ...string) {
 }
 
 // destroyRoom presses ctrl+x in the pane and y once the question shows,
-// until the yes counts (one sooner than anyone reads is ignored).
+// again after a pause if it did not count (a yes sooner than a quiet
+// moment after the question is ignored).
 func (tm *tmux) destroyRoom(name string) {
 	tm.t.Helper()
 	tm.keys(name, "C-x")
 	tm.waitFor(name, "Destroy this room")
-	waitfor.Condition(tm.t, waitfor.Timeout, name+"'s yes to destroy the room", func() bool {
-		if pane := tm.capture(name); strings.Contains(pane, "Destroying the room") || strings.Contains(pane, "Room destroyed") {
-			return true
-		}
+	for range 10 {
 		tm.keys(name, "y")
-		return false
-	})
+		if waitfor.Within(time.Second, func() bool {
+			pane := tm.capture(name)
+			return strings.Contains(pane, "Destroying the room") || strings.Contains(pane, "Room destroyed")
+		}) {
+			return
+		}
+	}
+	tm.t.Fatalf("%s: no yes to destroy the room counted", name)
 }
 
 var exitLine = regexp.MustCompile(`\[ssh exited (\d+)\]`)
