@@ -59,6 +59,14 @@ func (g *guardedConn) effectiveLocked() time.Time {
 	return g.hard
 }
 
+// inHandshake reports whether g is still bound by the handshake: its
+// session has not asked for its shell.
+func (g *guardedConn) inHandshake() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.hard.IsZero()
+}
+
 // handshakeDone lifts the handshake bound once a session has its shell.
 func (g *guardedConn) handshakeDone() {
 	g.mu.Lock()
@@ -105,7 +113,15 @@ func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 		ctx.SetValue(refusalKey{}, tellInside)
 	}
 	dropWhenUnacked(conn, s.limits.UnackedTimeout)
-	g := newGuardedConn(conn, s.limits.HandshakeTimeout, release, func() { s.refusedConnection("handshake timeout") })
+	var g *guardedConn
+	g = newGuardedConn(conn, s.limits.HandshakeTimeout, func() {
+		release()
+		s.conns.remove(g)
+	}, func() { s.refusedConnection("handshake timeout") })
+	if !s.conns.add(g) {
+		release() // shutting down: nothing new starts
+		return nil
+	}
 	ctx.SetValue(guardKey{}, g)
 	ctx.SetValue(sessionOpenedKey{}, new(atomic.Bool))
 	return g

@@ -104,7 +104,7 @@ func TestColoursFollowTheDeclaredBackground(t *testing.T) {
 func TestNoColorKeepsTheCursorVisible(t *testing.T) {
 	ts := startServer(t, ttl)
 	client := ts.dialWith(t, "alice", dialOptions{env: map[string]string{"NO_COLOR": "1"}})
-	client.roomID()
+	client.waitFor("type a message") // the input line, with its cursor
 	raw := client.screen.Raw()
 	if colour := colourSGR.FindString(raw); colour != "" {
 		t.Errorf("NO_COLOR, yet a colour: %q", colour)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,11 @@ type Server struct {
 	addrs    AddrLimiter
 	metrics  *ops.Metrics
 	sessions atomic.Int64 // open chat sessions
+	// conns are the connections taken in, for Shutdown to wait for;
+	// listener is what Serve accepts them from, for Shutdown to close.
+	conns      connSet
+	listenerMu sync.Mutex
+	listener   net.Listener
 	// clock ticks every session's countdown.
 	clock *ui.Clock
 
@@ -137,7 +143,13 @@ func (s *Server) middleware() []wish.Middleware {
 // Serve accepts connections on l until Shutdown or Close. A clean stop
 // returns nil.
 func (s *Server) Serve(l net.Listener) error {
-	if err := s.ssh.Serve(l); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
+	s.listenerMu.Lock()
+	s.listener = l
+	s.listenerMu.Unlock()
+	if s.conns.isClosing() {
+		return nil
+	}
+	if err := s.ssh.Serve(l); err != nil && !errors.Is(err, ssh.ErrServerClosed) && !s.conns.closedListener(err) {
 		return fmt.Errorf("serve ssh: %w", err)
 	}
 	return nil
@@ -149,6 +161,19 @@ func (s *Server) Serve(l net.Listener) error {
 // under it: its screen says the server is shutting down, and the store's
 // Close gives the seat up itself.
 func (s *Server) Shutdown(ctx context.Context) error {
+	drained := s.conns.close()
+	s.listenerMu.Lock()
+	if s.listener != nil {
+		_ = s.listener.Close()
+	}
+	s.listenerMu.Unlock()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown ssh: %w", ctx.Err())
+	}
+	// Every connection is gone and none can come: the library's own
+	// wait has nothing left to race with.
 	if err := s.ssh.Shutdown(ctx); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
 		return fmt.Errorf("shutdown ssh: %w", err)
 	}

@@ -2,14 +2,17 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ssh-burn/chat/internal/waitfor"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 )
@@ -418,5 +421,39 @@ func waitForGoroutines(t *testing.T, n int) {
 		case <-deadline:
 			t.Fatalf("%d goroutines, want at most %d and none in a keyboard:\n%s", count, n, stacks)
 		}
+	}
+}
+
+// Shutting down while connections keep arriving and finishing their
+// handshakes ends cleanly: every connection is let go, and nothing races
+// with the wait for them (run with -race).
+func TestShutdownWhileConnectionsArrive(t *testing.T) {
+	ts := startServer(t, ttl)
+	stop := make(chan struct{})
+	var connected atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			from := fmt.Sprintf("127.0.9.%d", i+1)
+			for range 10000 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if c, err := ts.connect("x", from); err == nil {
+					connected.Add(1)
+					c.Close()
+				}
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(stop)
+	waitfor.Condition(t, waitfor.Timeout, "connections to come and go", func() bool { return connected.Load() >= 40 })
+	ctx, cancel := context.WithTimeout(t.Context(), waitfor.Timeout)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }
