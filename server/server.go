@@ -173,8 +173,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown ssh: %w", ctx.Err())
 	}
 	// Every connection is gone and none can come: the library's own
-	// wait has nothing left to race with.
-	if err := s.ssh.Shutdown(ctx); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
+	// wait has nothing left to race with. (It closes the listener
+	// again, if Serve has not let go of it yet.)
+	if err := s.ssh.Shutdown(ctx); err != nil && !errors.Is(err, ssh.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("shutdown ssh: %w", err)
 	}
 	s.clock.Stop()
