@@ -447,8 +447,8 @@ func TestAPartnerBackWithdrawsTheReopenQuestion(t *testing.T) {
 	m.lastKeyAsked = m.lastKeyAsked.Add(-readingTime) // a y read, not pasted
 	m, cmd := step(t, m, runeKey('y'))
 	m = run(t, m, cmd)
-	if seat.reopens != 0 {
-		t.Fatalf("a late y reopened the seat of a partner who is back")
+	if seat.reopens != 0 || m.input.Value() != "" {
+		t.Fatalf("a late y reopened the seat of a partner who is back (%d), or was typed (%q)", seat.reopens, m.input.Value())
 	}
 }
 

@@ -160,6 +160,7 @@ type Model struct {
 	statusUntil           time.Time    // when a notice goes; zero for an error
 	confirm               confirmation // a question waiting for y/n
 	lastKeyAsked          time.Time    // when it was put on screen, or the last key since
+	withdrawnAt           time.Time    // when a question went unanswered (its partner came back)
 	helpOpen              bool
 	helpTop               int       // the first help line shown
 	bell                  bool      // a partner's message rings the terminal's bell
@@ -516,6 +517,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	if m.confirm != confirmNothing {
 		return m.answer(k)
+	}
+	if (is(k, keys.Confirm) || is(k, keys.Cancel)) && time.Since(m.withdrawnAt) < readingTime {
+		return m, nil // an answer to the question just withdrawn, not text
 	}
 	if m.helpOpen {
 		return m.helpKey(k)
@@ -916,7 +920,7 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		m.partner, m.away, m.typing.partner = &member, nil, false
 		if m.confirm == confirmReopen {
 			// The seat in question is taken again: nothing to answer.
-			m.confirm = confirmNothing
+			m.confirm, m.withdrawnAt = confirmNothing, time.Now()
 		}
 		// Two people here: the room is sealed to them, and what the
 		// status said of the room before is old news.
