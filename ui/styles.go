@@ -208,6 +208,12 @@ func newStyles(r *lipgloss.Renderer, l look) *styles {
 	if l.colour(noticeC) == "" {
 		st.notice = st.notice.Bold(true)
 	}
+	if l.colour(alert) == "" {
+		// Without colour what is urgent still stands out: the last
+		// minute in reverse video, warnings underlined.
+		st.lastMinute = st.lastMinute.Reverse(true)
+		st.warning = st.warning.Underline(true)
+	}
 	st.countdowns = &countdowns{label: wrapOf(st.help), normal: wrapOf(st.countdown), lastMinute: wrapOf(st.lastMinute)}
 	st.helpBar = help.New()
 	st.helpBar.Styles = help.Styles{

@@ -3,7 +3,10 @@ package ui
 import (
 	"fmt"
 	"math"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/muesli/termenv"
@@ -91,4 +94,37 @@ func TestEveryColourIsLegibleOnItsBackground(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Without colour (NO_COLOR) nothing is coloured, and the urgent still
+// stands out: the last minute in reverse video, warnings underlined.
+func TestNoColorKeepsTheUrgentApart(t *testing.T) {
+	st := stylesFor(look{termenv.ANSI256, false, true})
+	for name, got := range map[string]string{
+		"last minute": st.lastMinute.Render("0:59"), "warning": st.warning.Render("Not sent"),
+		"accent": st.me.Render("you"), "notice": st.notice.Render("Bell on"),
+	} {
+		for _, p := range sgrParams(got) {
+			if p == "38" || (len(p) == 2 && (p[0] == '3' || p[0] == '9')) {
+				t.Errorf("%s is coloured: %q", name, got)
+			}
+		}
+	}
+	if got := sgrParams(st.lastMinute.Render("0:59")); !slices.Contains(got, "7") {
+		t.Errorf("the last minute is not in reverse video: %q", got)
+	}
+	if got := sgrParams(st.warning.Render("Not sent")); !slices.Contains(got, "4") {
+		t.Errorf("a warning is not underlined: %q", got)
+	}
+}
+
+var sgr = regexp.MustCompile(`\x1b\[([0-9;]*)m`)
+
+// sgrParams lists the parameters of every SGR sequence in s.
+func sgrParams(s string) []string {
+	var out []string
+	for _, m := range sgr.FindAllStringSubmatch(s, -1) {
+		out = append(out, strings.Split(m[1], ";")...)
+	}
+	return out
 }
