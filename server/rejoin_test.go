@@ -53,7 +53,9 @@ func TestTheRejoinCommandStaysWithItsPerson(t *testing.T) {
 	}
 	secret := key[1][len(id)+1:]
 	bob.typeText("\x1b") // esc
-	bob.waitFor("type a message")
+	// Closed: only then type, or the esc and the first letter arrive
+	// together and read as alt+h.
+	bob.screen.waitUntil(t, bob.name, func(s string) bool { return !strings.Contains(s, "Your own way back") }, "the help closed")
 	bob.say("hello")
 	alice.waitFor("hello")
 	bob.typeText("\x03")
