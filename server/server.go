@@ -147,7 +147,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.listener = l
 	s.listenerMu.Unlock()
 	if s.conns.isClosing() {
-		return nil
+		return l.Close() // shut down before it started
 	}
 	if err := s.ssh.Serve(l); err != nil && !errors.Is(err, ssh.ErrServerClosed) && !s.conns.closedListener(err) {
 		return fmt.Errorf("serve ssh: %w", err)
