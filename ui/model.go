@@ -155,9 +155,9 @@ type Model struct {
 	sealed                bool
 	entries               []entry
 	now                   time.Time
-	status                string // one-line notice under the messages
-	statusIsError         bool
-	statusUntil           time.Time    // when a notice goes; zero for an error
+	status                string // one line under the messages
+	statusKind            statusKind
+	statusUntil           time.Time    // when a notice goes; zero for the other kinds
 	confirm               confirmation // a question waiting for y/n
 	lastKeyAsked          time.Time    // when it was put on screen, or the last key since
 	withdrawnAt           time.Time    // when a question went unanswered (its partner came back)
@@ -412,16 +412,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.handleSendResult(msg)
 	case destroyError:
 		if !errors.Is(msg.err, store.ErrEnded) {
-			m.setStatus("Could not destroy the room. Try again.", true)
+			m.setStatus("Could not destroy the room. Try again.", statusError)
 		}
 		return m, nil
 	case reopenResult:
 		switch {
 		case msg.err == nil: // its event says the rest
 		case errors.Is(msg.err, store.ErrNothingToReopen):
-			m.setStatus("There is no seat to reopen: your partner is back.", false)
+			m.setStatus("There is no seat to reopen: your partner is back.", statusNotice)
 		case !errors.Is(msg.err, store.ErrEnded):
-			m.setStatus("Could not reopen the seat. Try again.", true)
+			m.setStatus("Could not reopen the seat. Try again.", statusError)
 		}
 		return m, nil
 	case tea.KeyMsg:
@@ -444,7 +444,7 @@ func (m *Model) tick(now time.Time) tea.Cmd {
 	noticeEnds := m.now.Before(m.droppedUntil) && !now.Before(m.droppedUntil)
 	m.now = now
 	if !m.statusUntil.IsZero() && !now.Before(m.statusUntil) {
-		m.setStatus("", false)
+		m.setStatus("", statusNotice)
 		noticeEnds = true
 	}
 	if noticeEnds || (m.typing.partner && m.typing.partnerExpired(now)) {
@@ -533,7 +533,7 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case is(k, keys.Reopen):
 		if m.away == nil {
-			m.setStatus("ctrl+o gives the seat kept for an away partner to someone new; nobody's is kept now.", false)
+			m.setStatus("ctrl+o gives the seat kept for an away partner to someone new; nobody's is kept now.", statusNotice)
 			return m, nil
 		}
 		m.ask(confirmReopen)
@@ -544,9 +544,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case is(k, keys.BellOn):
 		m.bell = !m.bell
 		if m.bell {
-			m.setStatus("Bell on: a message from your partner rings your terminal's bell.", false)
+			m.setStatus("Bell on: a message from your partner rings your terminal's bell.", statusNotice)
 		} else {
-			m.setStatus("Bell off: messages arrive without a sound.", false)
+			m.setStatus("Bell off: messages arrive without a sound.", statusNotice)
 		}
 		return m, nil
 	case is(k, keys.Send):
@@ -590,10 +590,10 @@ func (m *Model) copyCommand() {
 	m.signals = base64.StdEncoding.AppendEncode(m.signals, []byte(m.join))
 	m.signals = append(m.signals, '\a')
 	if m.sealed {
-		m.setStatus("Copied the room's command. The room is sealed, though: it admits nobody new.", false)
+		m.setStatus("Copied the room's command. The room is sealed, though: it admits nobody new.", statusNotice)
 		return
 	}
-	m.setStatus("Copied the command (if your terminal allows it). Send it to ONE person.", false)
+	m.setStatus("Copied the command (if your terminal allows it). Send it to ONE person.", statusNotice)
 }
 
 // ask puts a question on screen.
@@ -615,18 +615,18 @@ func (m *Model) answer(k string) (tea.Model, tea.Cmd) {
 	case is(k, keys.Confirm) && !quiet:
 	case is(k, keys.Confirm) && asked == confirmDestroy:
 		m.confirm = confirmNothing
-		m.setProgress("Destroying the room…")
+		m.setStatus("Destroying the room…", statusProgress)
 		return m, destroy(m.seat)
 	case is(k, keys.Confirm) && asked == confirmReopen:
 		m.confirm = confirmNothing
-		m.setProgress("Reopening the seat…")
+		m.setStatus("Reopening the seat…", statusProgress)
 		return m, reopen(m.seat)
 	case is(k, keys.Cancel) && asked == confirmDestroy:
 		m.confirm = confirmNothing
-		m.setStatus("The room lives on.", false)
+		m.setStatus("The room lives on.", statusNotice)
 	case is(k, keys.Cancel):
 		m.confirm = confirmNothing
-		m.setStatus("The seat stays kept for them.", false)
+		m.setStatus("The seat stays kept for them.", statusNotice)
 	}
 	return m, nil
 }
@@ -689,11 +689,11 @@ func (m *Model) updateInputStatus() (edited bool) {
 	edited = m.measureInput()
 	switch {
 	case m.inputFull:
-		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, safetext.MaxMessageRunes), true)
+		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, safetext.MaxMessageRunes), statusError)
 	case m.inputCount > safetext.MaxMessageRunes:
-		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", m.inputCount, safetext.MaxMessageRunes), true)
-	case m.statusIsError:
-		m.setStatus("", false)
+		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", m.inputCount, safetext.MaxMessageRunes), statusError)
+	case m.statusKind.isError():
+		m.setStatus("", statusNotice)
 	}
 	return edited
 }
@@ -720,19 +720,19 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 		return m, m.typingCmd(time.Now())
 	}
 	if n := safetext.RuneCount(clean); n > safetext.MaxMessageRunes {
-		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), true)
+		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), statusError)
 		m.keepApart()
 		return m, nil
 	}
 	if len(m.outbox) >= maxWaiting {
-		m.setStatus(fmt.Sprintf("Slow down: %d messages are still on their way. Not sent; press enter again in a moment.", len(m.outbox)), true)
+		m.setStatus(fmt.Sprintf("Slow down: %d messages are still on their way. Not sent; press enter again in a moment.", len(m.outbox)), statusWaiting)
 		m.keepApart()
 		return m, nil
 	}
 	m.input.Reset()
 	m.measureInput()
 	if !m.reconnecting {
-		m.setStatus("", false)
+		m.setStatus("", statusNotice)
 	}
 	// What you send is what you want to see: back to the newest.
 	m.conv.toBottom()
@@ -798,7 +798,7 @@ func (m *Model) handleSendResult(r sendResult) tea.Cmd {
 		// when the link is back or in a moment, whichever comes first;
 		// if it was stored, its event takes it out of the outbox.
 		m.retryAt = time.Now().Add(retryEvery)
-		m.setStatus("Not sent yet: the room cannot be reached. It goes out as soon as it can.", true)
+		m.setStatus("Not sent yet: the room cannot be reached. It goes out as soon as it can.", statusWaiting)
 		return nil
 	}
 	// Refused: nothing of it was stored. It goes back into the input, with
@@ -807,15 +807,15 @@ func (m *Model) handleSendResult(r sendResult) tea.Cmd {
 	m.restoreOutbox()
 	switch {
 	case errors.Is(r.err, store.ErrTooFast):
-		m.setStatus("Slow down: too many messages at once. Not sent; press enter again in a moment.", true)
+		m.setStatus("Slow down: too many messages at once. Not sent; press enter again in a moment.", statusError)
 	case errors.Is(r.err, store.ErrServiceFull):
-		m.setStatus("Not sent: the service is full right now. Press enter to try again in a moment.", true)
+		m.setStatus("Not sent: the service is full right now. Press enter to try again in a moment.", statusError)
 	case errors.Is(r.err, store.ErrMessageTooLong):
-		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", safetext.MaxMessageRunes), true)
+		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", safetext.MaxMessageRunes), statusError)
 	case errors.Is(r.err, store.ErrEmptyMessage):
-		m.setStatus("", false)
+		m.setStatus("", statusNotice)
 	default:
-		m.setStatus("Not sent: something went wrong. Press enter to try again.", true)
+		m.setStatus("Not sent: something went wrong. Press enter to try again.", statusError)
 	}
 	return nil
 }
@@ -837,10 +837,10 @@ func (m *Model) stored(id store.MessageID) {
 	switch {
 	case m.reconnected && !m.reconnecting:
 		m.reconnected = false
-		m.setStatus("Reconnected. Nothing was lost.", false)
-	case m.statusIsError && (strings.HasPrefix(m.status, "Not sent yet") || strings.HasPrefix(m.status, "Slow down:")):
+		m.setStatus("Reconnected. Nothing was lost.", statusNotice)
+	case m.statusKind == statusWaiting:
 		// What it said waits no more.
-		m.setStatus("", false)
+		m.setStatus("", statusNotice)
 	}
 }
 
@@ -925,8 +925,8 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		// Two people here: the room is sealed to them, and what the
 		// status said of the room before is old news.
 		m.sealed = true
-		if !m.statusIsError {
-			m.setStatus("", false)
+		if !m.statusKind.isError() {
+			m.setStatus("", statusNotice)
 		}
 		if back {
 			m.addNotice(member.Name + " is back")
@@ -949,20 +949,20 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 	case store.ReopenedEvent:
 		m.away, m.sealed = nil, false
 		m.addNotice("you gave " + ev.Member.Name + "'s seat up: their command no longer works, and whoever you share the room's command with can take it, with the messages so far")
-		m.setStatus("Share the command again (ctrl+y copies it).", false)
+		m.setStatus("Share the command again (ctrl+y copies it).", statusNotice)
 		m.relayout()
 	case store.ReconnectingEvent:
 		m.reconnecting = true
 	case store.ReconnectedEvent:
 		m.reconnecting = false
 		if len(m.outbox) == 0 {
-			m.setStatus("Reconnected. Nothing was lost.", false)
+			m.setStatus("Reconnected. Nothing was lost.", statusNotice)
 			return m, nil
 		}
 		// What was written meanwhile goes out now; once it is stored,
 		// nothing was lost.
 		m.reconnected = true
-		m.setStatus("Reconnected. Sending what you wrote…", false)
+		m.setStatus("Reconnected. Sending what you wrote…", statusNotice)
 		m.retryAt = time.Now()
 		return m, m.sendNext()
 	case store.EndedEvent:
@@ -1086,19 +1086,24 @@ func (m *Model) addEntry(e entry) {
 	m.conv.add(added.drawn)
 }
 
-// setStatus shows text under the messages. A notice goes by itself after
-// a while; an error stays until what it is about changes.
-func (m *Model) setStatus(text string, isError bool) {
-	m.status, m.statusIsError, m.statusUntil = text, isError, time.Time{}
-	if text != "" && !isError {
+// statusKind says how long a status stays.
+type statusKind uint8
+
+const (
+	statusNotice   statusKind = iota // information: goes by itself after noticeFor
+	statusProgress                   // something under way: stays until its outcome replaces it
+	statusError                      // stays until what it is about changes (the input, here)
+	statusWaiting                    // an error about messages on their way: goes once none waits
+)
+
+func (k statusKind) isError() bool { return k >= statusError }
+
+// setStatus shows text under the messages, for as long as its kind says.
+func (m *Model) setStatus(text string, kind statusKind) {
+	m.status, m.statusKind, m.statusUntil = text, kind, time.Time{}
+	if text != "" && kind == statusNotice {
 		m.statusUntil = time.Now().Add(noticeFor)
 	}
-}
-
-// setProgress shows what is under way until its outcome replaces it.
-func (m *Model) setProgress(text string) {
-	m.setStatus(text, false)
-	m.statusUntil = time.Time{}
 }
 
 func (m *Model) remaining() time.Duration {

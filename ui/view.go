@@ -441,7 +441,7 @@ func (m *Model) statusView() string {
 		return ""
 	}
 	style := m.styles.notice
-	if m.statusIsError {
+	if m.statusKind.isError() {
 		style = m.styles.warning
 	}
 	return ansi.Truncate(style.Render(m.status), m.width, "…")
