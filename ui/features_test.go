@@ -463,18 +463,18 @@ func TestNoticesGoErrorsStay(t *testing.T) {
 			t.Fatalf("no notice:\n%s", m.View())
 		}
 		time.Sleep(noticeFor - time.Second)
-		m, _ = step(t, m, tickMsg(time.Now()))
+		m = tickNow(t, m)
 		if !strings.Contains(m.View(), "Bell off:") {
 			t.Fatalf("the notice went after %v:\n%s", noticeFor-time.Second, m.View())
 		}
 		time.Sleep(time.Second)
-		m, _ = step(t, m, tickMsg(time.Now()))
+		m = tickNow(t, m)
 		if strings.Contains(m.View(), "Bell off:") {
 			t.Fatalf("the notice outlived %v:\n%s", noticeFor, m.View())
 		}
 		m = typeText(t, m, strings.Repeat("x", safetext.MaxMessageRunes+1))
 		time.Sleep(2 * noticeFor)
-		m, _ = step(t, m, tickMsg(time.Now()))
+		m = tickNow(t, m)
 		if !strings.Contains(m.View(), "Too long") {
 			t.Fatalf("the error went by itself:\n%s", m.View())
 		}
@@ -484,7 +484,7 @@ func TestNoticesGoErrorsStay(t *testing.T) {
 		time.Sleep(readingTime)
 		m, _ = step(t, m, runeKey('y')) // the destroy is not run
 		time.Sleep(2 * noticeFor)
-		m, _ = step(t, m, tickMsg(time.Now()))
+		m = tickNow(t, m)
 		if !strings.Contains(m.View(), "Destroying the room") {
 			t.Fatalf("the progress went before its outcome:\n%s", m.View())
 		}
@@ -520,12 +520,12 @@ func TestThePartnersTypingShowsAndGoes(t *testing.T) {
 		}
 		m, _ = step(t, m, store.TypingEvent{Member: bob, Typing: true})
 		time.Sleep(store.TypingExpiry - time.Second)
-		m, _ = step(t, m, tickMsg(time.Now()))
+		m = tickNow(t, m)
 		if !strings.Contains(m.View(), typing) {
 			t.Fatalf("typing gone before its time")
 		}
 		time.Sleep(time.Second)
-		m, _ = step(t, m, tickMsg(time.Now()))
+		m = tickNow(t, m)
 		if strings.Contains(m.View(), "typing") {
 			t.Fatalf("typing outlived %v without news", store.TypingExpiry)
 		}
@@ -538,9 +538,7 @@ func TestThePartnersTypingShowsAndGoes(t *testing.T) {
 // time, a few a second at most, and nothing while alone.
 func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rm := newRoom(t, true)
-		seat := &recordingSeat{Seat: rm.a}
-		m := deliver(t, newModel(t, seat, termenv.Ascii))
+		m, seat := typist(t)
 		var pending []tea.Cmd
 		key := func(k tea.KeyMsg) {
 			var cmd tea.Cmd
@@ -595,8 +593,7 @@ func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 			t.Fatalf("told %v, want a renewal after %v of typing", got, typingRenew)
 		}
 		time.Sleep(typingIdle)
-		m, cmd := step(t, m, tickMsg(time.Now()))
-		m = run(t, m, cmd)
+		m = tickNow(t, m)
 		if got := seat.told(); len(got) != 4 || got[3] {
 			t.Fatalf("told %v, want an end after %v without a key", got, typingIdle)
 		}
@@ -613,8 +610,7 @@ func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 			t.Fatalf("told %v, want the end held back a moment", got)
 		}
 		time.Sleep(time.Second)
-		m, cmd = step(t, m, tickMsg(time.Now()))
-		m = run(t, m, cmd)
+		m = tickNow(t, m)
 		if got := seat.told(); len(got) != 6 || got[5] {
 			t.Fatalf("told %v, want an end once the input is empty", got)
 		}
@@ -637,17 +633,14 @@ func TestTypingIsToldThrottledAndEnded(t *testing.T) {
 // stopped: the typing news may reach the partner after the message.
 func TestTypingInFlightAtSendIsEnded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rm := newRoom(t, true)
-		seat := &recordingSeat{Seat: rm.a}
-		m := deliver(t, newModel(t, seat, termenv.Ascii))
+		m, seat := typist(t)
 		m, typingCall := step(t, m, runeKey('h'))
 		m, sendCall := step(t, m, press(tea.KeyEnter))
 		m = run(t, m, typingCall)
 		m = run(t, m, sendCall)
 		// Within the throttle's gap: at the next tick.
 		time.Sleep(time.Second)
-		m, cmd := step(t, m, tickMsg(time.Now()))
-		m = run(t, m, cmd)
+		m = tickNow(t, m)
 		if got := seat.told(); len(got) != 2 || !got[0] || got[1] {
 			t.Fatalf("told %v, want [true false]", got)
 		}
@@ -658,9 +651,7 @@ func TestTypingInFlightAtSendIsEnded(t *testing.T) {
 // the partner hears that it ended, however the cursor moved since.
 func TestMovingTheCursorIsNotTyping(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rm := newRoom(t, true)
-		seat := &recordingSeat{Seat: rm.a}
-		m := deliver(t, newModel(t, seat, termenv.Ascii))
+		m, seat := typist(t)
 		for _, k := range []tea.KeyMsg{runeKey('h'), runeKey('i')} {
 			var cmd tea.Cmd
 			m, cmd = step(t, m, k)
@@ -673,8 +664,7 @@ func TestMovingTheCursorIsNotTyping(t *testing.T) {
 			m = run(t, m, cmd)
 		}
 		time.Sleep(time.Second)
-		m, cmd := step(t, m, tickMsg(time.Now()))
-		m = run(t, m, cmd)
+		m = tickNow(t, m)
 		if got := seat.told(); len(got) < 2 || !got[0] || got[len(got)-1] {
 			t.Fatalf("told %v, want typing, then its end %v after the last edit", got, typingIdle)
 		}
@@ -738,4 +728,19 @@ func TestStylesFollowTheBackground(t *testing.T) {
 	if !strings.Contains(dark.View(), "\x1b[93m") || strings.Contains(light.View(), "\x1b[93m") || strings.Contains(light.View(), "\x1b[33m") {
 		t.Fatalf("yellow where it does not read:\ndark %q\nlight %q", dark.View(), light.View())
 	}
+}
+
+// tickNow hands m the countdown's tick at the present time and runs what
+// it sends.
+func tickNow(t *testing.T, m *Model) *Model {
+	t.Helper()
+	m, cmd := step(t, m, tickMsg(time.Now()))
+	return run(t, m, cmd)
+}
+
+// typist is a screen with a partner, whose seat records what it is told.
+func typist(t *testing.T) (*Model, *recordingSeat) {
+	t.Helper()
+	seat := &recordingSeat{Seat: newRoom(t, true).a}
+	return deliver(t, newModel(t, seat, termenv.Ascii)), seat
 }
