@@ -33,12 +33,11 @@ func parseUser(user string) (target, error) {
 		return target{id: id}, err
 	}
 	id, key, err := store.ParseRejoinName(user)
-	if errors.Is(err, store.ErrNotRoomID) {
-		if mistyped, rejoin := store.Misshapen(user); mistyped && rejoin {
-			err = store.ErrMistypedRoomID
-		} else if mistyped {
-			return target{}, store.ErrMistypedRoomID
+	if mistyped, rejoin := store.Misshapen(user); errors.Is(err, store.ErrNotRoomID) && mistyped {
+		if rejoin {
+			return target{}, errMistypedRejoin
 		}
+		return target{}, store.ErrMistypedRoomID
 	}
 	switch {
 	case errors.Is(err, store.ErrMistypedRoomID):
