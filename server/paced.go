@@ -93,6 +93,6 @@ func storeFailed(err error) bool {
 }
 
 var storeAnswers = []error{
-	store.ErrEnded, store.ErrEmptyMessage, store.ErrMessageTooLong, store.ErrTooFast,
+	store.ErrEnded, store.ErrEmptyMessage, store.ErrMessageTooLong, store.ErrTooFast, store.ErrOverBudget,
 	store.ErrBadMessageID, store.ErrClosed, store.ErrNotFound, context.Canceled,
 }

@@ -21,6 +21,42 @@ const Capacity = 2
 // HistoryLimit is how many of a room's most recent messages a joiner receives.
 const HistoryLimit = 256
 
+// HistoryBytes bounds, beside HistoryLimit, what a room keeps for joiners:
+// the newest messages whose MessageCost adds up to at most this. Older ones
+// are trimmed first, so a joiner sees the latest messages that fit.
+const HistoryBytes = 64 << 10
+
+// Costs in bytes of what a person makes a store keep: a store keeps each
+// within a small factor of its figure, so that budgets in bytes (per room,
+// per client address) bound memory rather than counts.
+const (
+	// RoomCost is what an empty room costs.
+	RoomCost = 2048
+	// JoinCost is what taking a seat costs (the seat, the name, the log
+	// entries of coming and going).
+	JoinCost = 256
+	// messageOverhead is what a message costs beside its body: its IDs,
+	// sender, time and log entries.
+	messageOverhead = 256
+)
+
+// bodyClasses are the sizes a message body is padded to wherever it is
+// kept sealed, so that the store learns a size class and not a length.
+var bodyClasses = [...]int{64, 256, 1024, 2048, safetext.MaxMessageBytes}
+
+// BodyCost is the size class of body: the bytes it takes once padded.
+func BodyCost(body string) int {
+	for _, c := range bodyClasses {
+		if len(body) <= c {
+			return c
+		}
+	}
+	return len(body)
+}
+
+// MessageCost is what keeping a message with body costs a store, in bytes.
+func MessageCost(body string) int { return BodyCost(body) + messageOverhead }
+
 // Sentinel errors for states a caller acts on.
 var (
 	// ErrNotFound: the room never existed, expired or was destroyed.
@@ -37,7 +73,8 @@ var (
 	ErrEnded = errors.New("seat has ended")
 	// ErrEmptyMessage: nothing printable was left of the message.
 	ErrEmptyMessage = errors.New("message is empty")
-	// ErrMessageTooLong: the message exceeds safetext.MaxMessageRunes.
+	// ErrMessageTooLong: the message exceeds safetext.MaxMessageRunes
+	// characters or safetext.MaxMessageBytes bytes.
 	ErrMessageTooLong = errors.New("message is too long")
 	// ErrBadMessageID: the message ID is not one NewMessageID makes.
 	ErrBadMessageID = errors.New("malformed message ID")
@@ -56,6 +93,11 @@ var (
 	// declared here so the screen can tell it apart without knowing the
 	// server. Nothing was stored.
 	ErrTooFast = errors.New("messages sent too fast")
+	// ErrOverBudget: the sender's address has made the service keep as
+	// much as it may for now (its byte budget, refilled over time), or the
+	// service is nearly full and keeps what is left for lighter writers.
+	// Like ErrTooFast it is the server's policy; nothing was stored.
+	ErrOverBudget = errors.New("too much sent from this address lately")
 )
 
 // Room is the public description of a room.
@@ -295,13 +337,13 @@ type Seat interface {
 
 // CleanMessage is what every store does to a body before it keeps it: it
 // sanitises it (see safetext.Sanitize) and refuses what is left empty
-// (ErrEmptyMessage) or too long (ErrMessageTooLong).
+// (ErrEmptyMessage) or too long, in characters or bytes (ErrMessageTooLong).
 func CleanMessage(body string) (string, error) {
 	body = safetext.Sanitize(body)
 	switch {
 	case body == "":
 		return "", ErrEmptyMessage
-	case safetext.RuneCount(body) > safetext.MaxMessageRunes:
+	case safetext.RuneCount(body) > safetext.MaxMessageRunes, len(body) > safetext.MaxMessageBytes:
 		return "", ErrMessageTooLong
 	}
 	return body, nil

@@ -14,6 +14,11 @@ import (
 // counts them), a room accepts.
 const MaxMessageRunes = 1000
 
+// MaxMessageBytes is the longest message in bytes, after sanitising, a room
+// accepts: combining marks and long encodings count. 1,000 characters of
+// most scripts, or of emoji, fit; a message piled with marks does not.
+const MaxMessageBytes = 4096
+
 // Limits the sanitiser enforces on any text, whatever its later use.
 const (
 	// maxSanitizedRunes bounds the output of Sanitize. It is well above
