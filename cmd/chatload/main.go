@@ -33,6 +33,24 @@
 //	         -window, as % of one core and per 1,000 sessions, and the
 //	         tool's own CPU over the same window. With -redis, the sessions
 //	         are spread over the replicas, each alone in its room.
+//	abuse    -abuse-addrs addresses open -abuse-sessions sessions each, in
+//	         pairs of one address (with -redis the pair's two sessions are
+//	         on different replicas), and every session pastes the largest
+//	         message a room accepts (safetext.MaxMessageBytes bytes, most
+//	         letters carrying combining marks) for -duration: the next at
+//	         once when one was accepted, -abuse-retry after a refusal. The
+//	         first paste of each session is issue 15's (about 16,000
+//	         bytes), which must be refused. Every paste's outcome is read
+//	         off the screens: accepted when it appears on the partner's,
+//	         refused by the status sentence on the sender's (columns by
+//	         kind, the sentences in the notes). Reported: Redis's
+//	         used_memory (start, peak, end, % of -redis-maxmemory) and the
+//	         replicas' RSS, sampled every second (the notes have the
+//	         series), RSS and heap in use after a GC (from the replicas'
+//	         pprof) per abusive session, sessions the server ended, and a
+//	         newcomer pair on addresses of its own that opens a room
+//	         halfway through and talks at -rate until the end: whether it
+//	         got in, and its latency p50/p99.
 //
 // Sessions are opened at most -concurrency at a time; a failed dial or
 // handshake is retried with backoff, and sessions that still fail are
@@ -52,6 +70,8 @@
 //	go run ./cmd/chatload -scenario connect -sessions 1000 -connect-rate 100
 //	go run ./cmd/chatload -scenario idle -sessions 1000 -window 10s
 //	go run ./cmd/chatload -scenario idle -redis -sessions 10000 -connect-rate 200 -runs 1
+//	go run ./cmd/chatload -scenario abuse -duration 2m
+//	go run ./cmd/chatload -scenario abuse -redis -redis-maxmemory 64mb -duration 2m
 //	go run ./cmd/chatload -bin /tmp/old/chat -scenario latency,connect,idle
 //	go run ./cmd/chatload -addr 127.0.0.1:2222 -pid 4242 -scenario idle
 //
@@ -74,6 +94,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ssh-burn/chat/internal/safetext"
 )
 
 func main() {
@@ -118,6 +140,9 @@ type config struct {
 	redis       bool
 	replicas    int
 	maxSessions int
+	// maxmemory is the maxmemory of the redis-server started ("64mb");
+	// empty: none, as before.
+	maxmemory string
 
 	scenarios []string
 	runs      int
@@ -127,6 +152,12 @@ type config struct {
 	duration  time.Duration
 	idle      int // idle sessions held during latency runs
 	lossAfter time.Duration
+
+	// abuseAddrs addresses with abuseSessions sessions each paste, in
+	// the abuse scenario; after a refusal, the next try comes abuseRetry
+	// later.
+	abuseAddrs, abuseSessions int
+	abuseRetry                time.Duration
 
 	sessions    int // for connect and idle
 	connectRate float64
@@ -147,6 +178,7 @@ func defaultConfig() config {
 		src: ".", maxSessions: 20000,
 		scenarios: []string{"latency"}, runs: 3,
 		pairs: 50, rate: 2, duration: 30 * time.Second, lossAfter: 10 * time.Second,
+		abuseAddrs: 10, abuseSessions: 8, abuseRetry: time.Second,
 		sessions: 1000, connectRate: 100, concurrency: 64, window: 10 * time.Second,
 		settle: 2 * time.Second,
 		logf:   func(string, ...any) {},
@@ -157,7 +189,11 @@ var scenarios = map[string]func(context.Context, config, *servers) (runResult, e
 	"latency": runLatency,
 	"connect": runConnect,
 	"idle":    runIdle,
+	"abuse":   runAbuse,
 }
+
+// scenarioNames lists the scenarios for messages.
+const scenarioNames = "latency, connect, idle, abuse"
 
 func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	cfg := defaultConfig()
@@ -166,7 +202,7 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	var (
 		addrs     = fs.String("addr", "", "`host:port[,host:port]` of running servers to measure instead of starting them")
 		pids      = fs.String("pid", "", "`PID[,PID]` of the -addr servers, for CPU and memory readings (skipped without)")
-		scenario  = fs.String("scenario", "latency", "`list` of scenarios to run, comma-separated: latency, connect, idle")
+		scenario  = fs.String("scenario", "latency", "`list` of scenarios to run, comma-separated: "+scenarioNames)
 		asJSON    = fs.Bool("json", false, "print the results as JSON on stdout (the table goes to stderr)")
 		replicas  = fs.Int("replicas", 0, "`number` of replicas to start on one Redis (with -redis; default 2)")
 		maxSess   = fs.Int("max-sessions", cfg.maxSessions, "CHAT_MAX_SESSIONS for the servers started")
@@ -175,10 +211,14 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	fs.StringVar(&cfg.bin, "bin", "", "`path` of a server binary to start instead of building one from the module")
 	fs.StringVar(&cfg.src, "src", cfg.src, "a `directory` in the module to build the server from")
 	fs.BoolVar(&cfg.redis, "redis", false, "start redis-server and -replicas servers on it")
+	fs.StringVar(&cfg.maxmemory, "redis-maxmemory", "", "maxmemory of the redis-server started (`size`, e.g. 64mb; noeviction as deploy/redis.conf); empty: none")
+	fs.IntVar(&cfg.abuseAddrs, "abuse-addrs", cfg.abuseAddrs, "abuse: `number` of abusive addresses")
+	fs.IntVar(&cfg.abuseSessions, "abuse-sessions", cfg.abuseSessions, "abuse: `number` of sessions from each abusive address (pairs: even)")
+	fs.DurationVar(&cfg.abuseRetry, "abuse-retry", cfg.abuseRetry, "abuse: wait after a refused paste before the next")
 	fs.IntVar(&cfg.runs, "runs", cfg.runs, "runs of each scenario")
 	fs.IntVar(&cfg.pairs, "pairs", cfg.pairs, "latency: pairs of people talking")
 	fs.Float64Var(&cfg.rate, "rate", cfg.rate, "latency: messages a second per pair")
-	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency: how long the pairs talk")
+	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency, abuse: how long the pairs talk, the abusers paste")
 	fs.IntVar(&cfg.idle, "idle", 0, "latency: idle sessions, each alone in its room, held while the pairs talk")
 	fs.IntVar(&cfg.sessions, "sessions", cfg.sessions, "connect, idle: sessions to open")
 	fs.Float64Var(&cfg.connectRate, "connect-rate", cfg.connectRate, "sessions opened a second (idle sessions and pairs too)")
@@ -220,11 +260,11 @@ func splitList(s string) []string {
 // check validates cfg and fills in what depends on other settings.
 func (cfg *config) check() error {
 	if len(cfg.scenarios) == 0 {
-		return errors.New("-scenario: name at least one of latency, connect, idle")
+		return errors.New("-scenario: name at least one of " + scenarioNames)
 	}
 	for _, s := range cfg.scenarios {
 		if scenarios[s] == nil {
-			return fmt.Errorf("-scenario %q: want latency, connect or idle", s)
+			return fmt.Errorf("-scenario %q: want one of %s", s, scenarioNames)
 		}
 	}
 	if len(cfg.addrs) > 0 {
@@ -260,6 +300,12 @@ func (cfg *config) check() error {
 		return errors.New("-connect-rate must be positive and -concurrency at least 1")
 	case cfg.maxSessions < 1:
 		return errors.New("-max-sessions: at least 1")
+	case cfg.abuseAddrs < 1 || cfg.abuseSessions < 2 || cfg.abuseSessions%2 != 0:
+		return errors.New("-abuse-addrs: at least 1; -abuse-sessions: an even number, at least 2")
+	case cfg.abuseRetry <= 0:
+		return errors.New("-abuse-retry must be positive")
+	case cfg.maxmemory != "" && !cfg.redis:
+		return errors.New("-redis-maxmemory goes with -redis")
 	}
 	return nil
 }
@@ -268,9 +314,12 @@ func (cfg *config) check() error {
 func (cfg config) sessionsNeeded() int {
 	n := 0
 	for _, s := range cfg.scenarios {
-		if s == "latency" {
+		switch s {
+		case "latency":
 			n = max(n, cfg.idle+2*cfg.pairs)
-		} else {
+		case "abuse":
+			n = max(n, cfg.abuseAddrs*cfg.abuseSessions+2)
+		default:
 			n = max(n, cfg.sessions)
 		}
 	}
@@ -287,12 +336,18 @@ func (cfg config) setup(scenario, bin string) string {
 		what = fmt.Sprintf("%d sessions at %g/s", cfg.sessions, cfg.connectRate)
 	case "idle":
 		what = fmt.Sprintf("%d idle sessions, CPU over %v", cfg.sessions, cfg.window)
+	case "abuse":
+		what = fmt.Sprintf("%d addresses × %d sessions paste %d-byte messages for %v (retry %v after a refusal); newcomers talk at %g msg/s from halfway",
+			cfg.abuseAddrs, cfg.abuseSessions, safetext.MaxMessageBytes, cfg.duration, cfg.abuseRetry, cfg.rate)
 	}
 	where := fmt.Sprintf("running servers %s", strings.Join(cfg.addrs, ", "))
 	if len(cfg.addrs) == 0 {
 		store := "memory store"
 		if cfg.redis {
 			store = fmt.Sprintf("%d replicas on Redis", cfg.replicas)
+			if cfg.maxmemory != "" {
+				store += " (maxmemory " + cfg.maxmemory + ")"
+			}
 		}
 		where = fmt.Sprintf("%s, %s, fresh for each run", bin, store)
 	}
@@ -370,7 +425,11 @@ func runOnce(ctx context.Context, cfg config, scenario, bin, dir string) (rr run
 		if runDir, err = os.MkdirTemp(dir, scenario+"-"); err != nil {
 			return rr, fmt.Errorf("temporary directory: %w", err)
 		}
-		if srv, err = startServers(ctx, serverOptions{bin: bin, dir: runDir, replicas: cfg.replicas, redis: cfg.redis, maxSessions: cfg.maxSessions}); err != nil {
+		opts := serverOptions{
+			bin: bin, dir: runDir, replicas: cfg.replicas, redis: cfg.redis, maxSessions: cfg.maxSessions,
+			maxmemory: cfg.maxmemory, http: scenario == "abuse",
+		}
+		if srv, err = startServers(ctx, opts); err != nil {
 			return rr, err
 		}
 		defer func() {
@@ -544,6 +603,8 @@ func (f figure) format() string {
 		return fmt.Sprintf("%.1f", f.Value)
 	case "%core":
 		return fmt.Sprintf("%.2f", f.Value)
+	case "%":
+		return fmt.Sprintf("%.1f", f.Value)
 	}
 	return fmt.Sprintf("%.0f", f.Value)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"sync"
 	"syscall"
@@ -111,10 +112,15 @@ func openMany(ctx context.Context, n int, rate float64, concurrency int, open fu
 // pair is two people in one room: a created it, b joined with its ID.
 type pair struct{ a, b *session }
 
-// openPair opens a room on addrA and joins it from addrB, and waits until
-// both screens show the other person.
+// openPair opens a room on addrA and joins it from addrB, each person from
+// a fresh address, and waits until both screens show the other person.
 func openPair(ctx context.Context, addrA, addrB string) (*pair, error) {
-	a, err := openSession(ctx, addrA, "load-a", newWatcher(true))
+	return openPairFrom(ctx, addrA, addrB, newSourceAddr(), newSourceAddr())
+}
+
+// openPairFrom is openPair with the people on the given addresses.
+func openPairFrom(ctx context.Context, addrA, addrB string, fromA, fromB net.IP) (*pair, error) {
+	a, err := openSessionFrom(ctx, addrA, "load-a", fromA, newWatcher(true))
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +132,7 @@ func openPair(ctx context.Context, addrA, addrB string) (*pair, error) {
 	aSees := a.out.await(" joined")
 	bOut := newWatcher(true)
 	bSees := bOut.await("you joined")
-	b, err := openSession(ctx, addrB, id, bOut)
+	b, err := openSessionFrom(ctx, addrB, id, fromB, bOut)
 	if err != nil {
 		a.close()
 		return nil, err

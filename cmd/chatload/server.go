@@ -63,8 +63,14 @@ type servers struct {
 	addrs []string
 	pids  []int
 	// redisPID is the redis-server this tool started (with -redis), for
-	// its CPU; zero otherwise.
-	redisPID int
+	// its CPU; zero otherwise. redisAddr is where it listens.
+	redisPID  int
+	redisAddr string
+	// maxmemory is the redis-server's maxmemory in bytes; zero: none.
+	maxmemory int64
+	// https are the replicas' operations listeners (/metrics, pprof),
+	// when they were started with one.
+	https []string
 	// procs are the processes this tool started (replicas, then Redis);
 	// empty for servers given with -addr.
 	procs []*process
@@ -77,6 +83,13 @@ type serverOptions struct {
 	replicas    int
 	redis       bool
 	maxSessions int
+	// maxmemory is redis-server's maxmemory ("64mb"); empty: none.
+	maxmemory string
+	// http gives every replica an operations listener, for its metrics.
+	http bool
+	// link, if set, gives the Redis address replica i is to use instead
+	// of Redis's own (a proxy in between, say).
+	link func(replica int, redisAddr string) (string, error)
 }
 
 // startServers starts Redis (if asked) and the replicas, one after the
@@ -90,19 +103,35 @@ func startServers(ctx context.Context, opts serverOptions) (s *servers, err erro
 			s = nil
 		}
 	}()
-	var args []string
 	if opts.redis {
-		addr, redis, err := startRedis(ctx, opts.dir)
+		addr, redis, err := startRedis(ctx, opts.dir, opts.maxmemory)
 		if err != nil {
 			return s, err
 		}
 		s.procs = append(s.procs, redis)
-		s.redisPID = redis.cmd.Process.Pid
-		args = append(args, "-redis", "redis://"+addr)
+		s.redisPID, s.redisAddr = redis.cmd.Process.Pid, addr
+		if opts.maxmemory != "" {
+			if s.maxmemory, err = redisMaxmemory(ctx, addr); err != nil {
+				return s, err
+			}
+		}
 	}
 	hostKey := filepath.Join(opts.dir, "id_ed25519")
 	for i := range opts.replicas {
-		cmd := exec.Command(opts.bin, append([]string{"-listen", "127.0.0.1:0", "-host-key", hostKey, "-room-ttl", "1h"}, args...)...)
+		args := []string{"-listen", "127.0.0.1:0", "-host-key", hostKey, "-room-ttl", "1h"}
+		if opts.http {
+			args = append(args, "-http", "127.0.0.1:0", "-pprof", "true")
+		}
+		if opts.redis {
+			addr := s.redisAddr
+			if opts.link != nil {
+				if addr, err = opts.link(i, addr); err != nil {
+					return s, fmt.Errorf("replica %d's link to redis: %w", i, err)
+				}
+			}
+			args = append(args, "-redis", "redis://"+addr)
+		}
+		cmd := exec.Command(opts.bin, args...)
 		// The environment rather than -max-sessions: older builds
 		// without the flag then still start.
 		cmd.Env = append(os.Environ(), "CHAT_MAX_SESSIONS="+strconv.Itoa(opts.maxSessions))
@@ -111,19 +140,22 @@ func startServers(ctx context.Context, opts serverOptions) (s *servers, err erro
 			return s, err
 		}
 		s.procs = append(s.procs, p)
-		addr, err := p.log.waitListening(ctx, p.exited)
+		addr, httpAddr, err := p.log.waitListening(ctx, p.exited)
 		if err != nil {
 			return s, fmt.Errorf("replica %d: %w", i, err)
 		}
 		s.addrs = append(s.addrs, addr)
+		if opts.http {
+			s.https = append(s.https, httpAddr)
+		}
 		s.pids = append(s.pids, p.cmd.Process.Pid)
 	}
 	return s, nil
 }
 
-// startRedis starts a Redis without persistence on a free loopback port and
-// waits until it answers PING.
-func startRedis(ctx context.Context, dir string) (string, *process, error) {
+// startRedis starts a Redis without persistence on a free loopback port,
+// with maxmemory if it is not empty, and waits until it answers PING.
+func startRedis(ctx context.Context, dir, maxmemory string) (string, *process, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("find a port for redis: %w", err)
@@ -133,6 +165,9 @@ func startRedis(ctx context.Context, dir string) (string, *process, error) {
 	// The settings of deploy/redis.conf that matter for what Redis does.
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--maxmemory-policy", "noeviction", "--slowlog-log-slower-than", "-1")
+	if maxmemory != "" {
+		cmd.Args = append(cmd.Args, "--maxmemory", maxmemory)
+	}
 	p, err := startProcess("redis", cmd, filepath.Join(dir, "redis.log"))
 	if err != nil {
 		return "", nil, err
@@ -274,7 +309,7 @@ type logWatch struct {
 
 	mu        sync.Mutex
 	partial   []byte
-	listening chan string // receives the listen address once
+	listening chan [2]string // receives the listen and http addresses once
 	sent      bool
 	seats     int // "seat taken" lines
 	ended     int // "session ended" lines
@@ -283,10 +318,13 @@ type logWatch struct {
 	first     []string // the first few warnings and errors
 }
 
-var listeningLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
+var (
+	listeningLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
+	httpField     = regexp.MustCompile(` http=(\S+)`)
+)
 
 func newLogWatch(f *os.File) *logWatch {
-	return &logWatch{file: f, listening: make(chan string, 1)}
+	return &logWatch{file: f, listening: make(chan [2]string, 1)}
 }
 
 func (l *logWatch) Write(p []byte) (int, error) {
@@ -317,7 +355,11 @@ func (l *logWatch) line(s string) {
 		l.ended++
 	case !l.sent:
 		if m := listeningLine.FindStringSubmatch(s); m != nil {
-			l.listening <- m[1]
+			var httpAddr string
+			if h := httpField.FindStringSubmatch(s); h != nil {
+				httpAddr = h[1]
+			}
+			l.listening <- [2]string{m[1], httpAddr}
 			l.sent = true
 		}
 	}
@@ -333,19 +375,20 @@ func (l *logWatch) line(s string) {
 	}
 }
 
-// waitListening returns the address from the server's "listening" line.
-func (l *logWatch) waitListening(ctx context.Context, exited <-chan struct{}) (string, error) {
+// waitListening returns the SSH and operations addresses from the
+// server's "listening" line.
+func (l *logWatch) waitListening(ctx context.Context, exited <-chan struct{}) (addr, httpAddr string, err error) {
 	timeout := time.NewTimer(startTimeout)
 	defer timeout.Stop()
 	select {
-	case addr := <-l.listening:
-		return addr, nil
+	case addrs := <-l.listening:
+		return addrs[0], addrs[1], nil
 	case <-exited:
-		return "", errors.New("exited before it listened")
+		return "", "", errors.New("exited before it listened")
 	case <-timeout.C:
-		return "", fmt.Errorf("no listening line within %v", startTimeout)
+		return "", "", fmt.Errorf("no listening line within %v", startTimeout)
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return "", "", ctx.Err()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +73,12 @@ type session struct {
 // session ending (see waitScreen). The output goes to out, whose
 // expectations can so be armed before anything arrives.
 func openSession(ctx context.Context, addr, user string, out *watcher) (*session, error) {
-	from := newSourceAddr()
+	return openSessionFrom(ctx, addr, user, newSourceAddr(), out)
+}
+
+// openSessionFrom is openSession from a given loopback address, for
+// several sessions of one person (one address's budget).
+func openSessionFrom(ctx context.Context, addr, user string, from net.IP, out *watcher) (*session, error) {
 	s := &session{dialed: time.Now(), out: out, errOut: &tailBuffer{max: 512}, ended: make(chan struct{})}
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
@@ -206,7 +212,8 @@ type watcher struct {
 	firstAt  time.Time
 	roomID   string
 	first    chan struct{} // closed when the share command has appeared
-	expected []expectation
+	expected []*expectation
+	patterns []*patternWatch
 }
 
 type expectation struct {
@@ -214,6 +221,19 @@ type expectation struct {
 	sent    time.Time
 	arrived func(sent, at time.Time)
 }
+
+// patternWatch waits for a regular expression in the text that arrives
+// after it was armed, and only there: a status drawn before it does not
+// count again.
+type patternWatch struct {
+	re    *regexp.Regexp
+	since []byte
+	found chan string // receives the match, once
+}
+
+// patternKeep bounds the text a patternWatch searches: the longest
+// status line and then some.
+const patternKeep = 1024
 
 func newWatcher(keep bool) *watcher {
 	return &watcher{keep: keep, first: make(chan struct{})}
@@ -252,6 +272,20 @@ func (w *watcher) Write(p []byte) (int, error) {
 	}
 	clear(w.expected[len(kept):])
 	w.expected = kept
+	keptPatterns := w.patterns[:0]
+	for _, pw := range w.patterns {
+		pw.since = append(pw.since, w.plain...)
+		if len(pw.since) > 2*patternKeep {
+			pw.since = append(pw.since[:0], pw.since[len(pw.since)-patternKeep:]...)
+		}
+		if m := pw.re.Find(pw.since); m != nil {
+			pw.found <- string(m)
+		} else {
+			keptPatterns = append(keptPatterns, pw)
+		}
+	}
+	clear(w.patterns[len(keptPatterns):])
+	w.patterns = keptPatterns
 	if len(w.recent) > 2*recentKeep {
 		w.recent = append(w.recent[:0], w.recent[len(w.recent)-recentKeep:]...)
 	}
@@ -261,20 +295,52 @@ func (w *watcher) Write(p []byte) (int, error) {
 // expect calls arrived (from the output's goroutine, once) when text next
 // appears in the output.
 func (w *watcher) expect(text string, sent time.Time, arrived func(sent, at time.Time)) {
+	w.expectCancel(text, sent, arrived)
+}
+
+// expectCancel is expect, with a function that takes the expectation back
+// (for a text that may never come).
+func (w *watcher) expectCancel(text string, sent time.Time, arrived func(sent, at time.Time)) (cancel func()) {
 	if len(text) > maxExpected {
 		panic("chatload: expected text longer than maxExpected")
 	}
+	e := &expectation{text: text, sent: sent, arrived: arrived}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.expected = append(w.expected, expectation{text: text, sent: sent, arrived: arrived})
+	w.expected = append(w.expected, e)
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.expected = slices.DeleteFunc(w.expected, func(x *expectation) bool { return x == e })
+	}
 }
 
 // await returns a channel closed when text next appears in the output.
 // Arm it before whatever makes the text appear.
 func (w *watcher) await(text string) <-chan struct{} {
-	seen := make(chan struct{})
-	w.expect(text, time.Now(), func(time.Time, time.Time) { close(seen) })
+	seen, _ := w.awaitCancel(text)
 	return seen
+}
+
+// awaitCancel is await, with a function that takes it back.
+func (w *watcher) awaitCancel(text string) (<-chan struct{}, func()) {
+	seen := make(chan struct{})
+	cancel := w.expectCancel(text, time.Now(), func(time.Time, time.Time) { close(seen) })
+	return seen, cancel
+}
+
+// awaitMatch returns a channel that receives the first match of re in the
+// output that arrives from now on, and a function that takes it back.
+func (w *watcher) awaitMatch(re *regexp.Regexp) (<-chan string, func()) {
+	pw := &patternWatch{re: re, found: make(chan string, 1)}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.patterns = append(w.patterns, pw)
+	return pw.found, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.patterns = slices.DeleteFunc(w.patterns, func(x *patternWatch) bool { return x == pw })
+	}
 }
 
 // firstScreen returns when the share command appeared and its room ID.
