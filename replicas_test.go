@@ -39,6 +39,16 @@ func replicaProcess(t testing.TB, env []string, args ...string) *exec.Cmd {
 // startReplicaProcess starts a replica process and returns its address.
 func startReplicaProcess(t testing.TB, env []string, args ...string) (string, *exec.Cmd) {
 	t.Helper()
+	line, cmd := startReplicaListening(t, env, args...)
+	return listeningAddr.FindStringSubmatch(line)[1], cmd
+}
+
+var listeningAddr = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+
+// startReplicaListening starts a replica process and returns its
+// "listening" log line, which has every address it listens on.
+func startReplicaListening(t testing.TB, env []string, args ...string) (string, *exec.Cmd) {
+	t.Helper()
 	cmd := replicaProcess(t, env, args...)
 	logs, err := cmd.StderrPipe()
 	if err != nil {
@@ -51,19 +61,18 @@ func startReplicaProcess(t testing.TB, env []string, args ...string) (string, *e
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	listening := regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
 	found := make(chan string, 1)
 	go func() {
 		lines := bufio.NewScanner(logs)
 		for lines.Scan() {
-			if m := listening.FindStringSubmatch(lines.Text()); m != nil {
-				found <- m[1]
+			if listeningAddr.MatchString(lines.Text()) {
+				found <- lines.Text()
 			}
 		}
 	}()
 	select {
-	case addr := <-found:
-		return addr, cmd
+	case line := <-found:
+		return line, cmd
 	case <-time.After(30 * time.Second):
 		t.Fatal("replica did not start listening")
 		return "", nil

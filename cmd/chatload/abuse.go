@@ -15,72 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ssh-burn/chat/internal/safetext"
+	"github.com/ssh-burn/chat/internal/abusetext"
 )
-
-// The messages an abuser pastes. Each ends with " TOKEN" (ASCII, after a
-// space, so the screens' word wrap keeps it whole on one line and a
-// screen's single-line input, which shows the end of what is typed, shows
-// it too).
-
-// fitMessage is the largest message a room accepts, ending with token: it
-// is exactly safetext.MaxMessageBytes bytes and at most
-// safetext.MaxMessageRunes characters after sanitising, so bytes, not
-// characters, are the limit (most letters carry combining marks). Words of
-// ten letters keep it wrapping like text.
-func fitMessage(token string) string {
-	tail := " " + token
-	bytes, chars := safetext.MaxMessageBytes-len(tail), safetext.MaxMessageRunes-len(tail)
-	// Every character is one byte; marks (two bytes each, at most three a
-	// letter) make up the rest. An odd byte left over goes to a two-byte
-	// letter (é) at the start.
-	extra := bytes - chars
-	var b strings.Builder
-	if extra%2 == 1 {
-		b.WriteRune('é')
-		extra--
-		chars--
-	}
-	marks := extra / 2
-	for i := range chars {
-		if i%11 == 10 {
-			b.WriteByte(' ')
-			continue
-		}
-		b.WriteByte(byte('a' + i%26))
-		for k := range 3 {
-			if marks == 0 {
-				break
-			}
-			b.WriteRune(rune(0x0300 + (i+k)%0x70))
-			marks--
-		}
-	}
-	if marks > 0 {
-		panic("chatload: the largest message does not fit its characters")
-	}
-	b.WriteString(tail)
-	return b.String()
-}
-
-// issueChars is how many characters of issueMessage come before its token:
-// within the character limit with its token, so that only its bytes are
-// too many.
-const issueChars = safetext.MaxMessageRunes - 15
-
-// issueMessage is the paste of issue 15's first row: characters of four
-// bytes each carrying three marks of four bytes (16 bytes a character),
-// ending with token; about 16,000 bytes, far over the byte limit however
-// few characters it has.
-func issueMessage(token string) string {
-	var b strings.Builder
-	for i := range issueChars {
-		b.WriteRune(rune(0x1D400 + i%26)) // mathematical bold capitals
-		b.WriteString("\U0001D167\U0001D168\U0001D169")
-	}
-	b.WriteString(" " + token)
-	return b.String()
-}
 
 // Keys an abuser types: ctrl+u empties the input (what a refusal put
 // back), the paste is bracketed as a terminal sends one.
@@ -190,9 +126,9 @@ var errSessionEnded = errors.New("session ended")
 func (a *abuser) run(ctx context.Context, until time.Time) {
 	for seq := 0; time.Now().Before(until) && ctx.Err() == nil; seq++ {
 		token := fmt.Sprintf("a%dx%dq%04x", a.id, seq, rand.N(0x10000))
-		msg, oversize := fitMessage(token), !a.pasteOK
+		msg, oversize := abusetext.Largest(token), !a.pasteOK
 		if oversize {
-			msg, a.pasteOK = issueMessage(token), true
+			msg, a.pasteOK = abusetext.Oversize(token), true
 		}
 		outcome, err := a.attempt(ctx, token, msg)
 		if errors.Is(err, errSessionEnded) {
@@ -474,7 +410,7 @@ func runAbuse(ctx context.Context, cfg config, srv *servers) (runResult, error) 
 		rr.Notes = append(rr.Notes, "refusals as the screens said them: "+strings.Join(texts, ", "))
 	}
 	if n := stats.oversize; len(n) > 0 {
-		rr.Notes = append(rr.Notes, fmt.Sprintf("the issue's paste (%d bytes): %v", len(issueMessage("a0x0q0000")), n))
+		rr.Notes = append(rr.Notes, fmt.Sprintf("the issue's paste (%d bytes): %v", len(abusetext.Oversize("a0x0q0000")), n))
 	}
 	rr.Notes = append(rr.Notes, memSeries(samples, 10*time.Second))
 	if nc.err != nil {
