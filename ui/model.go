@@ -170,6 +170,7 @@ type Model struct {
 	droppedUntil          time.Time // say until then that input was dropped
 	inputText             string    // the typed text as last measured
 	inputCount            int       // characters the typed text will have once sanitised
+	inputBytes            int       // bytes the typed text will have once sanitised
 	inputFull             bool      // the input holds inputCap characters: typing adds nothing
 	typing                typing
 	outcome               Outcome
@@ -692,6 +693,8 @@ func (m *Model) updateInputStatus() (edited bool) {
 		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, safetext.MaxMessageRunes), statusError)
 	case m.inputCount > safetext.MaxMessageRunes:
 		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", m.inputCount, safetext.MaxMessageRunes), statusError)
+	case m.inputBytes > safetext.MaxMessageBytes:
+		m.setStatus(tooManyBytes("Too long", m.inputBytes), statusError)
 	case m.statusKind.isError():
 		m.setStatus("", statusNotice)
 	}
@@ -707,7 +710,8 @@ func (m *Model) measureInput() (edited bool) {
 	}
 	m.inputText = value
 	m.inputFull = utf8.RuneCountInString(value) >= inputCap
-	m.inputCount = safetext.RuneCount(safetext.Sanitize(value))
+	clean := safetext.Sanitize(value)
+	m.inputCount, m.inputBytes = safetext.RuneCount(clean), len(clean)
 	return true
 }
 
@@ -721,6 +725,11 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	}
 	if n := safetext.RuneCount(clean); n > safetext.MaxMessageRunes {
 		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), statusError)
+		m.keepApart()
+		return m, nil
+	}
+	if n := len(clean); n > safetext.MaxMessageBytes {
+		m.setStatus(tooManyBytes("Not sent", n)+" Shorten it and press enter again.", statusError)
 		m.keepApart()
 		return m, nil
 	}
@@ -747,6 +756,12 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 		m.typing.told = false
 	}
 	return m, both(m.sendNext(), m.typingCmd(time.Now()))
+}
+
+// tooManyBytes says what is wrong with a message of n bytes, which few
+// people count: marks and emoji take several bytes per character.
+func tooManyBytes(lead string, n int) string {
+	return fmt.Sprintf("%s: with its accents or emoji it takes %d bytes, at most %d fit.", lead, n, safetext.MaxMessageBytes)
 }
 
 // outgoing is a message on its way to the room.
@@ -808,10 +823,12 @@ func (m *Model) handleSendResult(r sendResult) tea.Cmd {
 	switch {
 	case errors.Is(r.err, store.ErrTooFast):
 		m.setStatus("Slow down: too many messages at once. Not sent; press enter again in a moment.", statusError)
+	case errors.Is(r.err, store.ErrOverBudget):
+		m.setStatus("Not sent: too much sent from your network lately. Press enter in a minute.", statusError)
 	case errors.Is(r.err, store.ErrServiceFull):
 		m.setStatus("Not sent: the service is full right now. Press enter to try again in a moment.", statusError)
 	case errors.Is(r.err, store.ErrMessageTooLong):
-		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", safetext.MaxMessageRunes), statusError)
+		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters (%d bytes: accents and emoji take more).", safetext.MaxMessageRunes, safetext.MaxMessageBytes), statusError)
 	case errors.Is(r.err, store.ErrEmptyMessage):
 		m.setStatus("", statusNotice)
 	default:

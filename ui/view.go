@@ -451,7 +451,7 @@ func (m *Model) inputView() string {
 	n := m.inputCount
 	counter := strconv.Itoa(n) + "/" + strconv.Itoa(safetext.MaxMessageRunes)
 	style := m.styles.counter
-	if n > safetext.MaxMessageRunes {
+	if n > safetext.MaxMessageRunes || m.inputBytes > safetext.MaxMessageBytes {
 		style = m.styles.warning
 	}
 	in := m.input.View()
