@@ -32,7 +32,9 @@ const (
 	// inputCap bounds what can be typed without pressing Enter. It is above
 	// the message limit so an over-long message is reported, not cut.
 	inputCap = 4 * safetext.MaxMessageRunes
-	// maxEntries bounds the lines kept on screen for scrolling back.
+	// maxEntries bounds the entries (messages and notices) kept on screen
+	// for scrolling back; scrollbackBytes bounds their bytes (see
+	// scrollback.go).
 	maxEntries = 1000
 	// storeTimeout bounds one call to the store made for the user.
 	storeTimeout = 10 * time.Second
@@ -154,6 +156,7 @@ type Model struct {
 	away                  *store.Member // who is away, their seat kept for them
 	sealed                bool
 	entries               []entry
+	kept                  int // bytes the entries hold (see entry.measure)
 	now                   time.Time
 	status                string // one line under the messages
 	statusKind            statusKind
@@ -242,6 +245,7 @@ type entry struct {
 	// history's.
 	drawn      []string
 	drawnWidth int
+	cost       int // bytes it holds as drawn (see measure)
 }
 
 // Messages that enter the program from outside its event loop, besides
@@ -304,6 +308,9 @@ func New(cfg Config) *Model {
 	for _, msg := range snap.History {
 		m.entries = append(m.entries, entry{msg: &msg, at: msg.At})
 	}
+	// The entries hold what they show; the rest of the history would
+	// outlive them (and the scrollback's budget) here.
+	m.snap.History = nil
 	switch {
 	case len(snap.Others) > 0:
 		other := snap.Others[0]
@@ -1083,24 +1090,6 @@ func (m *Model) leftText() string {
 
 func (m *Model) addNotice(text string) {
 	m.addEntry(entry{notice: text, at: time.Now()})
-}
-
-func (m *Model) addEntry(e entry) {
-	if over := len(m.entries) + 1 - maxEntries; over > 0 {
-		// The oldest go, and their lines with them.
-		dropped := 0
-		for _, old := range m.entries[:over] {
-			dropped += len(old.drawn)
-		}
-		clear(m.entries[:over])
-		m.entries = m.entries[over:]
-		m.conv.drop(dropped)
-	}
-	// The others are drawn already: only the new one's lines are added.
-	m.entries = append(m.entries, e)
-	added := &m.entries[len(m.entries)-1]
-	m.drawEntry(added)
-	m.conv.add(added.drawn)
 }
 
 // statusKind says how long a status stays.

@@ -417,6 +417,7 @@ func BenchmarkIncomingMessage(b *testing.B) {
 				if n < maxEntries {
 					last := len(m.entries) - 1
 					m.conv.lines = m.conv.lines[:len(m.conv.lines)-len(m.entries[last].drawn)]
+					m.kept -= m.entries[last].cost
 					m.entries = m.entries[:last]
 				}
 			}
