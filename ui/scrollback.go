@@ -10,12 +10,13 @@ import (
 const (
 	// scrollbackBytes bounds what the entries hold: their text and their
 	// drawn lines (see entry.measure). The largest message, drawn on the
-	// narrowest screen, holds about 11 KiB, so some 24 of them stay to
+	// narrowest screen, holds up to 12 KiB, so 22 of them or more stay to
 	// scroll back to, and ordinary talk (a few hundred bytes an entry)
-	// reaches maxEntries first. A screen flooded with them keeps about
-	// 0.3 MiB of heap (BenchmarkScrollbackMemory), where a thousand
-	// entries took 11 MiB: with the rest of a session (its SSH channel,
-	// program and seat, ~125 KiB), a session stays well under 1 MiB.
+	// reaches maxEntries first. A screen flooded with them keeps 0.26-0.27
+	// MiB of live heap, 0.3-0.43 MiB of heap in use (see
+	// BenchmarkScrollbackMemory), where a thousand entries took 10 MiB:
+	// with the rest of a session (~125 KiB idle), a session stays well
+	// under 1 MiB.
 	scrollbackBytes = 256 << 10
 	// entryOverhead is what an entry holds besides its text and lines:
 	// itself, its message and the headers of its strings.

@@ -166,7 +166,7 @@ func BenchmarkScrollbackMemory(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			const screens, messages = 16, 400
-			var retained, live, kept float64
+			var retained, live, kept, entries float64
 			for b.Loop() {
 				models := make([]*Model, screens)
 				before := heapAfterGC()
@@ -183,15 +183,17 @@ func BenchmarkScrollbackMemory(b *testing.B) {
 				after := heapAfterGC()
 				retained = float64(after.HeapInuse-before.HeapInuse) / screens
 				live = float64(after.HeapAlloc-before.HeapAlloc) / screens
-				kept = 0
+				kept, entries = 0, 0
 				for _, m := range models {
 					kept += float64(m.kept) / screens
+					entries += float64(len(m.entries)) / screens
 				}
 				runtime.KeepAlive(models)
 			}
 			b.ReportMetric(retained, "heap-B/screen")
 			b.ReportMetric(live, "live-B/screen")
 			b.ReportMetric(kept, "counted-B/screen")
+			b.ReportMetric(entries, "entries/screen")
 		})
 	}
 }
