@@ -146,8 +146,9 @@ func TestNoSecretIsEverPrinted(t *testing.T) {
 		{args: []string{"-redis", "http://user:" + secret + "@127.0.0.1:1"}},
 		{env: map[string]string{"CHAT_REDIS_URL": "redis://user:" + secret + "@127.0.0.1:1/%zz"}},
 		{args: []string{"redis://user:" + secret + "@127.0.0.1:1"}},
-		// Parsed, then refused on the way in: nobody listens, or Redis
-		// takes another password.
+		// Parsed, then refused on the way in: no such host, nobody
+		// listens, or Redis takes another password.
+		{args: []string{"-redis", "redis://user:" + secret + "@redis.invalid:6379"}},
 		{args: []string{"-redis", "redis://user:" + secret + "@127.0.0.1:1"}},
 		{args: []string{"-redis", "redis://default:" + secret + "@" + wrongPassword.Addr}},
 		{args: []string{"-host-key", "-----BEGIN OPENSSH PRIVATE KEY-----\n" + secret + "\n-----END OPENSSH PRIVATE KEY-----\n"}},
