@@ -125,6 +125,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
+		if strings.ContainsAny(fs.Arg(0), "@:") {
+			// A URL or a user:password given without its flag: not to be
+			// echoed into logs.
+			return config{}, errors.New("unexpected argument (see -h; a Redis URL goes after -redis)")
+		}
 		return config{}, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
 	}
 	given := map[string]bool{}

@@ -4,11 +4,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ssh-burn/chat/server"
+	"github.com/ssh-burn/chat/store/redistest"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -112,5 +116,53 @@ func TestRedisReportsAreLoggedSparingly(t *testing.T) {
 	}
 	if lines := strings.Count(out.String(), "failed to dial"); lines < 1 || lines > 3 {
 		t.Fatalf("%d lines for 100 reports at once:\n%s", lines, out.String())
+	}
+}
+
+// No error path prints a secret: a Redis URL's password (unparsable, a bad
+// port, path or query, Redis unreachable or refusing it, the URL given
+// without its flag) or a host key pasted where its path belongs. What
+// run returns is printed on stderr, which container logs keep.
+func TestNoSecretIsEverPrinted(t *testing.T) {
+	const secret = "s3cr3t-PASS"
+	wrongPassword := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: wrongPassword.Addr})
+	if err := admin.ConfigSet(t.Context(), "requirepass", "another-one").Err(); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	hostKey := filepath.Join(t.TempDir(), "id_ed25519")
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{args: []string{"-redis", "redis://user:" + secret + "@127.0.0.1:1/%zz"}},
+		{args: []string{"-redis", "redis://user:" + secret + "@127.0.0.1:port"}},
+		{args: []string{"-redis", "redis://user:" + secret + "/x@127.0.0.1:1"}},
+		{args: []string{"-redis", "redis://user:" + secret + "@127.0.0.1:1/notadb"}},
+		{args: []string{"-redis", "redis://user:" + secret + "@127.0.0.1:1?dial_timeout=soon"}},
+		{args: []string{"-redis", "redis://user:" + secret + "@127.0.0.1:1?addr=127.0.0.1:2&bogus=" + secret}},
+		{args: []string{"-redis", "redis://user:" + secret + "@[::1"}},
+		{args: []string{"-redis", "http://user:" + secret + "@127.0.0.1:1"}},
+		{env: map[string]string{"CHAT_REDIS_URL": "redis://user:" + secret + "@127.0.0.1:1/%zz"}},
+		{args: []string{"redis://user:" + secret + "@127.0.0.1:1"}},
+		// Parsed, then refused on the way in: no such host, nobody
+		// listens, or Redis takes another password.
+		{args: []string{"-redis", "redis://user:" + secret + "@redis.invalid:6379"}},
+		{args: []string{"-redis", "redis://user:" + secret + "@127.0.0.1:1"}},
+		{args: []string{"-redis", "redis://default:" + secret + "@" + wrongPassword.Addr}},
+		{args: []string{"-host-key", "-----BEGIN OPENSSH PRIVATE KEY-----\n" + secret + "\n-----END OPENSSH PRIVATE KEY-----\n"}},
+	} {
+		var out strings.Builder
+		args := append([]string{"-listen", "127.0.0.1:0", "-host-key", hostKey}, tc.args...)
+		err := run(t.Context(), args, env(tc.env), &out)
+		if err == nil {
+			t.Fatalf("run(%q, %v) served", tc.args, tc.env)
+		}
+		printed := "chat: " + err.Error() + "\n" + out.String()
+		if strings.Contains(printed, secret) || strings.Contains(printed, "PRIVATE KEY") {
+			t.Errorf("run(%q, %v) printed the secret:\n%s", tc.args, tc.env, printed)
+		}
+		t.Logf("%s", printed)
 	}
 }

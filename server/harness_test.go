@@ -69,8 +69,9 @@ func startServerWith(t testing.TB, rooms store.Store, limits server.Limits) *tes
 }
 
 // startServerShared starts a server on rooms with the given limits, which
-// addrs enforces per address (nil: in the server's memory).
-func startServerShared(t testing.TB, rooms store.Store, limits server.Limits, addrs server.AddrLimiter) *testServer {
+// addrs enforces per address (nil: in the server's memory), after prepare
+// has had it.
+func startServerShared(t testing.TB, rooms store.Store, limits server.Limits, addrs server.AddrLimiter, prepare ...func(*server.Server)) *testServer {
 	t.Helper()
 	key, err := server.LoadOrCreateHostKey(filepath.Join(t.TempDir(), "host_key"))
 	if err != nil {
@@ -92,6 +93,9 @@ func startServerShared(t testing.TB, rooms store.Store, limits server.Limits, ad
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range prepare {
+		p(ts.srv)
 	}
 	served := make(chan error, 1)
 	go func() { served <- ts.srv.Serve(ln) }()

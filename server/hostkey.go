@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -17,7 +18,13 @@ import (
 // an ed25519 key there (mode 0600, directory 0700) if none exists yet. The key
 // is what lets returning users' clients recognise the server, so it is created
 // once and kept.
+//
+// Its errors name the path, never the key; a "path" that holds a key itself
+// (the key pasted where its path belongs) is not repeated either.
 func LoadOrCreateHostKey(path string) (gossh.Signer, error) {
+	if strings.Contains(path, "PRIVATE KEY") || strings.ContainsAny(path, "\n\r") {
+		return nil, errors.New("host key: the setting holds a key itself, not the path of a key file")
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		data, err = createHostKey(path)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,10 @@ type Server struct {
 	// flood of refused connections must not become a flood of lines.
 	refusalLog       *rate.Limiter
 	refusalsUnlogged atomic.Int64
+
+	// wrapScreen, if set, wraps every session's screen before it runs: a
+	// test seam (see export_test.go), nil in production.
+	wrapScreen func(tea.Model) tea.Model
 }
 
 // New returns a server ready to Serve.

@@ -149,6 +149,10 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 		switch {
 		case errors.Is(err, errConnectionGone):
 			return // nobody is left to tell
+		case errors.Is(err, errScreenPanicked):
+			ending = endingError // logged where it was caught, with its stack
+			refuse(sess, "Something went wrong on our side. Please try again.")
+			return
 		case err != nil:
 			ending = endingError
 			s.log.Error("chat screen failed", "room", room, "err", err)
@@ -258,8 +262,9 @@ func refuse(sess ssh.Session, text string) {
 }
 
 // runProgram runs the chat screen until it ends, and returns how.
-// errConnectionGone means the client went away first; another error, that
-// the screen failed (a bug), after the person's terminal was restored.
+// errConnectionGone means the client went away first; errScreenPanicked or
+// another error, that the screen failed (a bug), after the person's
+// terminal was restored.
 //
 // Nothing of a session waits in a goroutine of its own for things that
 // rarely happen (a resize, a Ctrl+C, the idle timeout, a keepalive): each
@@ -296,17 +301,25 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	// does after a Close that failed: display.Close comes first on every
 	// way out.
 	display := screen.New(out, width, height)
+	shown := display.Model(model)
+	if s.wrapScreen != nil {
+		shown = s.wrapScreen(shown)
+	}
+	guard, ctx := newProgramGuard(sess.Context(), s.log)
 	var program *tea.Program
 	keys := newKeyboard(s.limits.InputBytesPerSecond, func(msg tea.Msg) { program.Send(msg) })
 	defer keys.stop()
-	program = tea.NewProgram(display.Model(model),
+	program = tea.NewProgram(guard.model(shown),
 		tea.WithoutRenderer(),
 		tea.WithInput(keys),
-		tea.WithFilter(throttleKeys(sess.Context(), s.limits.KeysPerSecond)),
+		tea.WithFilter(guard.filter(throttleKeys(sess.Context(), s.limits.KeysPerSecond))),
 		tea.WithOutput(io.Discard),
-		tea.WithContext(sess.Context()),
+		tea.WithContext(ctx),
 		// Signals belong to the server process, not to one session.
 		tea.WithoutSignalHandler(),
+		// Panics are the guard's: Bubble Tea's handler prints them on
+		// the process's stdout.
+		tea.WithoutCatchPanics(),
 	)
 	go s.receiveKeys(sess, keys)
 	// The room's events and the countdown reach the program from here
@@ -321,7 +334,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	stopTimeouts := s.enforceTimeouts(program, keys, seat.Snapshot().Room.ExpiresAt)
 	defer stopTimeouts()
 
-	final, runErr := program.Run()
+	_, runErr := program.Run()
 	closeErr := display.Close()
 	if errors.Is(closeErr, screen.ErrStuck) {
 		// The client reads nothing and a frame cannot go out: closing
@@ -332,8 +345,8 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 		return ui.Outcome{}, errConnectionGone
 	}
 	switch {
-	case errors.Is(runErr, tea.ErrProgramPanic):
-		return ui.Outcome{}, fmt.Errorf("chat program: %w", runErr)
+	case guard.panicked():
+		return ui.Outcome{}, errScreenPanicked
 	case runErr != nil:
 		// Killed: the session's context ended with its connection.
 		return ui.Outcome{}, errConnectionGone
@@ -342,10 +355,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	case closeErr != nil:
 		return ui.Outcome{}, errConnectionGone
 	}
-	// The model is updated in place; final is the same one, wrapped.
-	if m, ok := screen.Inner(final).(interface{ Outcome() ui.Outcome }); ok {
-		return m.Outcome(), nil
-	}
+	// The model is updated in place.
 	return model.Outcome(), nil
 }
 

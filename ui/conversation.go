@@ -8,13 +8,16 @@ type conversation struct {
 	lines  []string
 	height int
 	top    int // the first line shown
+	// noticed: the first line says that older lines were let go.
+	noticed bool
 }
 
 // set replaces the lines, staying at the bottom when the reader was there
-// and keeping their place when they had scrolled up.
-func (c *conversation) set(lines []string) {
+// and keeping their place when they had scrolled up. noticed: the first
+// line says that older ones were let go.
+func (c *conversation) set(lines []string, noticed bool) {
 	follow := c.atBottom()
-	c.lines = lines
+	c.lines, c.noticed = lines, noticed
 	if follow {
 		c.top = c.maxTop()
 	}
@@ -30,12 +33,23 @@ func (c *conversation) add(lines []string) {
 	}
 }
 
-// drop removes the first n lines; the reader keeps their place.
-func (c *conversation) drop(n int) {
-	n = min(n, len(c.lines))
-	clear(c.lines[:n])
-	c.lines = c.lines[n:]
-	c.top = max(c.top-n, 0)
+// drop removes the first n lines (n ≥ 1) but the notice, and puts notice,
+// which says so, at the top in their place; the reader keeps their place.
+func (c *conversation) drop(n int, notice string) {
+	start := 0
+	if c.noticed {
+		start = 1
+	}
+	n = min(n, len(c.lines)-start)
+	if n < 1 {
+		return
+	}
+	clear(c.lines[start : start+n])
+	// The notice takes the place of the last line dropped.
+	skip := start + n - 1
+	c.lines = c.lines[skip:]
+	c.lines[0], c.noticed = notice, true
+	c.top = max(c.top-skip, 0)
 }
 
 func (c *conversation) setHeight(h int) {

@@ -32,7 +32,9 @@ const (
 	// inputCap bounds what can be typed without pressing Enter. It is above
 	// the message limit so an over-long message is reported, not cut.
 	inputCap = 4 * safetext.MaxMessageRunes
-	// maxEntries bounds the lines kept on screen for scrolling back.
+	// maxEntries bounds the entries (messages and notices) kept on screen
+	// for scrolling back; scrollbackBytes bounds their bytes (see
+	// scrollback.go).
 	maxEntries = 1000
 	// storeTimeout bounds one call to the store made for the user.
 	storeTimeout = 10 * time.Second
@@ -154,6 +156,7 @@ type Model struct {
 	away                  *store.Member // who is away, their seat kept for them
 	sealed                bool
 	entries               []entry
+	kept                  int // bytes the entries hold (see entry.measure)
 	now                   time.Time
 	status                string // one line under the messages
 	statusKind            statusKind
@@ -170,6 +173,7 @@ type Model struct {
 	droppedUntil          time.Time // say until then that input was dropped
 	inputText             string    // the typed text as last measured
 	inputCount            int       // characters the typed text will have once sanitised
+	inputBytes            int       // bytes the typed text will have once sanitised
 	inputFull             bool      // the input holds inputCap characters: typing adds nothing
 	typing                typing
 	outcome               Outcome
@@ -241,6 +245,7 @@ type entry struct {
 	// history's.
 	drawn      []string
 	drawnWidth int
+	cost       int // bytes it holds as drawn (see measure)
 }
 
 // Messages that enter the program from outside its event loop, besides
@@ -303,6 +308,9 @@ func New(cfg Config) *Model {
 	for _, msg := range snap.History {
 		m.entries = append(m.entries, entry{msg: &msg, at: msg.At})
 	}
+	// The entries hold what they show; the rest of the history would
+	// outlive them (and the scrollback's budget) here.
+	m.snap.History = nil
 	switch {
 	case len(snap.Others) > 0:
 		other := snap.Others[0]
@@ -692,6 +700,8 @@ func (m *Model) updateInputStatus() (edited bool) {
 		m.setStatus(fmt.Sprintf("Input is capped at %d characters; a message may have at most %d.", inputCap, safetext.MaxMessageRunes), statusError)
 	case m.inputCount > safetext.MaxMessageRunes:
 		m.setStatus(fmt.Sprintf("Too long: %d of at most %d characters.", m.inputCount, safetext.MaxMessageRunes), statusError)
+	case m.inputBytes > safetext.MaxMessageBytes:
+		m.setStatus(tooManyBytes("Too long", m.inputBytes), statusError)
 	case m.statusKind.isError():
 		m.setStatus("", statusNotice)
 	}
@@ -707,7 +717,8 @@ func (m *Model) measureInput() (edited bool) {
 	}
 	m.inputText = value
 	m.inputFull = utf8.RuneCountInString(value) >= inputCap
-	m.inputCount = safetext.RuneCount(safetext.Sanitize(value))
+	clean := safetext.Sanitize(value)
+	m.inputCount, m.inputBytes = safetext.RuneCount(clean), len(clean)
 	return true
 }
 
@@ -721,6 +732,11 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	}
 	if n := safetext.RuneCount(clean); n > safetext.MaxMessageRunes {
 		m.setStatus(fmt.Sprintf("Not sent: %d characters is too long, the limit is %d. Shorten it and press enter again.", n, safetext.MaxMessageRunes), statusError)
+		m.keepApart()
+		return m, nil
+	}
+	if n := len(clean); n > safetext.MaxMessageBytes {
+		m.setStatus(tooManyBytes("Not sent", n)+" Shorten it and press enter again.", statusError)
 		m.keepApart()
 		return m, nil
 	}
@@ -747,6 +763,12 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 		m.typing.told = false
 	}
 	return m, both(m.sendNext(), m.typingCmd(time.Now()))
+}
+
+// tooManyBytes says what is wrong with a message of n bytes, which few
+// people count: marks and emoji take several bytes per character.
+func tooManyBytes(lead string, n int) string {
+	return fmt.Sprintf("%s: with its accents or emoji it takes %d bytes, at most %d fit.", lead, n, safetext.MaxMessageBytes)
 }
 
 // outgoing is a message on its way to the room.
@@ -808,10 +830,12 @@ func (m *Model) handleSendResult(r sendResult) tea.Cmd {
 	switch {
 	case errors.Is(r.err, store.ErrTooFast):
 		m.setStatus("Slow down: too many messages at once. Not sent; press enter again in a moment.", statusError)
+	case errors.Is(r.err, store.ErrOverBudget):
+		m.setStatus("Not sent: too much sent from your network lately. Press enter in a minute.", statusError)
 	case errors.Is(r.err, store.ErrServiceFull):
 		m.setStatus("Not sent: the service is full right now. Press enter to try again in a moment.", statusError)
 	case errors.Is(r.err, store.ErrMessageTooLong):
-		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters.", safetext.MaxMessageRunes), statusError)
+		m.setStatus(fmt.Sprintf("Not sent: a message may have at most %d characters (%d bytes: accents and emoji take more).", safetext.MaxMessageRunes, safetext.MaxMessageBytes), statusError)
 	case errors.Is(r.err, store.ErrEmptyMessage):
 		m.setStatus("", statusNotice)
 	default:
@@ -1066,24 +1090,6 @@ func (m *Model) leftText() string {
 
 func (m *Model) addNotice(text string) {
 	m.addEntry(entry{notice: text, at: time.Now()})
-}
-
-func (m *Model) addEntry(e entry) {
-	if over := len(m.entries) + 1 - maxEntries; over > 0 {
-		// The oldest go, and their lines with them.
-		dropped := 0
-		for _, old := range m.entries[:over] {
-			dropped += len(old.drawn)
-		}
-		clear(m.entries[:over])
-		m.entries = m.entries[over:]
-		m.conv.drop(dropped)
-	}
-	// The others are drawn already: only the new one's lines are added.
-	m.entries = append(m.entries, e)
-	added := &m.entries[len(m.entries)-1]
-	m.drawEntry(added)
-	m.conv.add(added.drawn)
 }
 
 // statusKind says how long a status stays.

@@ -417,6 +417,7 @@ func BenchmarkIncomingMessage(b *testing.B) {
 				if n < maxEntries {
 					last := len(m.entries) - 1
 					m.conv.lines = m.conv.lines[:len(m.conv.lines)-len(m.entries[last].drawn)]
+					m.kept -= m.entries[last].cost
 					m.entries = m.entries[:last]
 				}
 			}
@@ -663,13 +664,44 @@ func TestAMessageOfUnknownFateIsSentAgain(t *testing.T) {
 
 // A send that is refused for good keeps its text in the input, with why.
 func TestARefusedMessageStaysInTheInput(t *testing.T) {
+	for refusal, why := range map[error]string{
+		store.ErrServiceFull: "the service is full right now",
+		store.ErrOverBudget:  "too much sent from your network lately",
+	} {
+		rm := newRoom(t, true)
+		m := newModel(t, &refusingSeat{Seat: rm.a, err: refusal}, termenv.Ascii)
+		m = typeText(t, m, "when there is room")
+		m, cmd := step(t, m, press(tea.KeyEnter))
+		m = runSends(t, m, cmd)
+		if got := m.input.Value(); got != "when there is room " || !strings.Contains(m.View(), why) {
+			t.Errorf("refused with %v: input %q:\n%s", refusal, got, m.View())
+		}
+	}
+}
+
+// A message within the limit in characters but over it in bytes (marks
+// and emoji take several) is refused before it is sent, and kept.
+func TestAMessageOfTooManyBytesIsRefusedWithAReason(t *testing.T) {
 	rm := newRoom(t, true)
-	m := newModel(t, &refusingSeat{Seat: rm.a, err: store.ErrServiceFull}, termenv.Ascii)
-	m = typeText(t, m, "when there is room")
+	m := newModel(t, rm.a, termenv.Ascii)
+	heavy := strings.Repeat("e\u0301\u0302\u0303", safetext.MaxMessageRunes/2) // 500 characters, 3,500 bytes
+	heavy += strings.Repeat("😀", 200)                                          // 700 characters, 4,300 bytes
+	m = typeText(t, m, heavy)
+	if got := safetext.Sanitize(heavy); safetext.RuneCount(got) > safetext.MaxMessageRunes || len(got) <= safetext.MaxMessageBytes {
+		t.Fatalf("the test's message has %d characters and %d bytes", safetext.RuneCount(got), len(got))
+	}
+	if v := m.View(); !strings.Contains(v, "Too long: with its accents or emoji it takes 4300 bytes, at most 4096") || !strings.Contains(v, "700/1000") {
+		t.Errorf("no warning while typing too many bytes, or the counter stopped counting characters:\n%s", v)
+	}
 	m, cmd := step(t, m, press(tea.KeyEnter))
-	m = runSends(t, m, cmd)
-	if got := m.input.Value(); got != "when there is room " || !strings.Contains(m.View(), "the service is full right now") {
-		t.Fatalf("input %q:\n%s", got, m.View())
+	if cmd != nil {
+		t.Fatal("a message of too many bytes was sent")
+	}
+	if !strings.Contains(m.View(), "Not sent: with its accents or emoji it takes 4300 bytes") || strings.TrimRight(m.input.Value(), " ") != heavy {
+		t.Errorf("the message must stay in the input with a reason:\n%s", m.View())
+	}
+	if got := bodiesOn(t, rm.b); len(got) != 0 {
+		t.Errorf("the partner got %q", got)
 	}
 }
 

@@ -64,25 +64,6 @@ func (m *Model) tooSmall() bool {
 	return (m.termWidth > 0 && m.termWidth < minWidth) || (m.termHeight > 0 && m.termHeight < minHeight)
 }
 
-// refreshConversation gathers the lines of every entry, drawing only those
-// not yet drawn at this width.
-func (m *Model) refreshConversation() {
-	var lines []string
-	for i := range m.entries {
-		e := &m.entries[i]
-		m.drawEntry(e)
-		lines = append(lines, e.drawn...)
-	}
-	m.conv.set(lines)
-}
-
-// drawEntry draws e at the screen's width, unless it is drawn already.
-func (m *Model) drawEntry(e *entry) {
-	if e.drawnWidth != m.width {
-		e.drawn, e.drawnWidth = m.renderEntry(*e), m.width
-	}
-}
-
 // renderEntry draws one message or notice: its time and sender, then its
 // text, whose wrapped lines start under the text's first (by display
 // width: wide and combining characters count as the terminal draws them),
@@ -451,7 +432,7 @@ func (m *Model) inputView() string {
 	n := m.inputCount
 	counter := strconv.Itoa(n) + "/" + strconv.Itoa(safetext.MaxMessageRunes)
 	style := m.styles.counter
-	if n > safetext.MaxMessageRunes {
+	if n > safetext.MaxMessageRunes || m.inputBytes > safetext.MaxMessageBytes {
 		style = m.styles.warning
 	}
 	in := m.input.View()

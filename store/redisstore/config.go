@@ -1,9 +1,11 @@
 package redisstore
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,13 +67,16 @@ func (c Config) withDefaults() Config {
 
 // NewClient makes a client from a URL: redis://[user:pass@]host:port[/db],
 // rediss://… for TLS, or a cluster as redis://host1:port?addr=host2:port&addr=….
+// Its errors never hold the URL's password (they end up in logs): they
+// show the URL redacted (see shown), or nothing of a URL that cannot be
+// parsed.
 func NewClient(rawURL string) (redis.UniversalClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
+		return nil, fmt.Errorf("redis URL: %s", parseProblem(err))
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("redis URL: scheme must be redis or rediss, not %q", u.Scheme)
+		return nil, fmt.Errorf("redis URL %s: scheme must be redis or rediss, not %q", shown(u), u.Scheme)
 	}
 	// Deadlines come from each call's context, so a Redis that stopped
 	// answering costs a bounded wait. The client retries nothing: the store
@@ -80,15 +85,48 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	if u.Query().Has("addr") {
 		opts, err := redis.ParseClusterURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("redis cluster URL: %w", err)
+			return nil, fmt.Errorf("redis cluster URL %s: %w", shown(u), withoutPassword(err, u))
 		}
 		opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialTimeout = true, -1, dialTimeout
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
+		return nil, fmt.Errorf("redis URL %s: %w", shown(u), withoutPassword(err, u))
 	}
 	opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialTimeout = true, -1, dialTimeout
 	return redis.NewClient(opts), nil
+}
+
+// shown is u as an error may show it: without its password, and without
+// its query, whose values are anyone's guess.
+func shown(u *url.URL) string {
+	c := *u
+	c.RawQuery, c.Fragment, c.RawFragment = "", "", ""
+	return c.Redacted()
+}
+
+// parseProblem says what is wrong with a URL that url.Parse refused,
+// without quoting it: url's errors quote the whole URL, and even the
+// piece they complain of may be part of a password.
+func parseProblem(err error) string {
+	var escape url.EscapeError
+	if errors.As(err, &escape) {
+		return "a % is not followed by two hex digits (a % in a password is written %25)"
+	}
+	var host url.InvalidHostError
+	if errors.As(err, &host) {
+		return "the host holds a character a host name cannot"
+	}
+	return "cannot be parsed (in a password, / ? # @ and % are written %2F %3F %23 %40 %25)"
+}
+
+// withoutPassword is err, its text without u's password, should go-redis
+// have quoted part of the URL that holds it.
+func withoutPassword(err error, u *url.URL) error {
+	password, ok := u.User.Password()
+	if !ok || password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
 }

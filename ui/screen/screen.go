@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,7 +193,8 @@ func (s *Screen) write() {
 		// in that must end this screen, not the process.
 		if r := recover(); r != nil {
 			s.mu.Lock()
-			s.failed, s.err, s.writing = true, fmt.Errorf("screen: drawing panicked: %v", r), false
+			// The stack goes with the error, to the log.
+			s.failed, s.err, s.writing = true, fmt.Errorf("screen: drawing panicked: %v\n%s", r, debug.Stack()), false
 			s.idle.Broadcast()
 			s.mu.Unlock()
 		}

@@ -202,7 +202,7 @@ func TestCloseIsBoundedAndSurvivesPanics(t *testing.T) {
 	s := New(panicking{}, 20, 3)
 	s.draw(frame("boom"), nil)
 	settle(t, s)
-	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "panicked") {
+	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "panicked: a bug") || !strings.Contains(err.Error(), "panicking.Write") {
 		t.Fatalf("Close after a panic: %v", err)
 	}
 }
