@@ -32,8 +32,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/internal/ops"
+	"github.com/ssh-burn/chat/limits"
+	"github.com/ssh-burn/chat/limits/local"
+	redislimits "github.com/ssh-burn/chat/limits/redis"
 	"github.com/ssh-burn/chat/server"
-	"github.com/ssh-burn/chat/server/redislimits"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redisstore"
@@ -281,9 +283,10 @@ type openedStore struct {
 	// health is nil while the store serves (with Redis: while it answers,
 	// or has not for less than the outage tolerance).
 	health func() error
-	// sharedLimits makes the per-address limits every replica shares;
-	// nil: they are counted in this process.
-	sharedLimits func(server.Limits) server.AddrLimiter
+	// sharedLimits makes the per-address limits every replica shares,
+	// counting an open chat for at most hold; nil: they are counted in
+	// this process.
+	sharedLimits func(l limits.Config, hold time.Duration) limits.Limiter
 }
 
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (openedStore, error) {
@@ -311,8 +314,8 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (openedStor
 		rooms:  &closeBoth{Store: rooms, client: client},
 		kind:   "redis",
 		health: rooms.Health,
-		sharedLimits: func(l server.Limits) server.AddrLimiter {
-			return redislimits.New(redislimits.Config{Client: client, Limits: l, Replica: rooms, Logger: logger})
+		sharedLimits: func(l limits.Config, hold time.Duration) limits.Limiter {
+			return redislimits.New(redislimits.Config{Client: client, Limits: l, Replica: rooms, Hold: hold, Logger: logger})
 		},
 	}, nil
 }
@@ -398,19 +401,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	rooms := opened.rooms
 	defer rooms.Close()
-	limits := server.DefaultLimits()
-	limits.MaxSessions = cfg.maxSessions
+	sessionLimits := server.DefaultLimits()
+	sessionLimits.MaxSessions = cfg.maxSessions
 	// A session never outlives its room by much, however long the TTL.
-	limits.MaxSession = cfg.roomTTL + time.Minute
-	limits.IdleTimeout = min(limits.IdleTimeout, cfg.roomTTL)
-	var addrLimits server.AddrLimiter // nil: counted in this process
-	if opened.sharedLimits != nil {
-		addrLimits = opened.sharedLimits(limits)
+	sessionLimits.MaxSession = cfg.roomTTL + time.Minute
+	sessionLimits.IdleTimeout = min(sessionLimits.IdleTimeout, cfg.roomTTL)
+	// An address's byte budget comes back over a room's life, as what
+	// it made the store keep expires.
+	perAddr := limits.DefaultConfig()
+	perAddr.BudgetWindow = cfg.roomTTL
+	var addrLimits limits.Limiter = local.New(perAddr)
+	shared := opened.sharedLimits != nil
+	if shared {
+		// An open chat counts a little longer than the longest session.
+		addrLimits = opened.sharedLimits(perAddr, sessionLimits.MaxSession+2*time.Minute)
 	}
+	defer addrLimits.Close()
 	registry := prometheus.NewRegistry()
 	srv, err := server.New(server.Config{
 		Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger,
-		Limits: limits, AddrLimits: addrLimits, Metrics: ops.NewMetrics(registry),
+		Limits: sessionLimits, AddrLimits: addrLimits, Metrics: ops.NewMetrics(registry),
 	})
 	if err != nil {
 		closeListeners()
@@ -441,8 +451,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	logger.Info("listening", "addr", ln.Addr().String(), "http", listenerAddr(opsLn),
 		"version", buildVersion(), "store", opened.kind, "share", cfg.publicAddr.Command(""),
 		"host_key", gossh.FingerprintSHA256(hostKey.PublicKey()), "room_ttl", cfg.roomTTL,
-		"max_sessions", limits.MaxSessions, "trusted_proxies", prefixes(cfg.trustedProxies),
-		"limits", limitsSummary(limits, addrLimits != nil), "pprof", cfg.pprof)
+		"max_sessions", sessionLimits.MaxSessions, "trusted_proxies", prefixes(cfg.trustedProxies),
+		"limits", limitsSummary(sessionLimits, perAddr, shared), "pprof", cfg.pprof)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -518,13 +528,14 @@ func prefixes(ps []netip.Prefix) string {
 }
 
 // limitsSummary names the limits in force, for the startup line.
-func limitsSummary(l server.Limits, shared bool) string {
+func limitsSummary(l server.Limits, a limits.Config, shared bool) string {
 	where := "in this replica"
 	if shared {
 		where = "shared by the replicas"
 	}
-	return fmt.Sprintf("per address (%s): %d chats open, %g new connections/s (burst %d), %d rooms/min, %d failed joins/min; %g messages/s (burst %d) a session; idle %s",
-		where, l.ConnsPerAddr, float64(l.NewConnsPerSecond), l.NewConnsBurst, l.RoomsPerMinute, l.FailedJoins,
+	return fmt.Sprintf("per address (%s): %d chats open, %g new connections/s (burst %d), %d rooms/min, %d failed joins/min, %d KiB kept (burst; +%d KiB per %s); %g messages/s (burst %d) a session; idle %s",
+		where, a.ConnsPerAddr, float64(a.NewConnsPerSecond), a.NewConnsBurst, a.RoomsPerMinute, a.FailedJoins,
+		a.BudgetBurst>>10, a.BudgetRefill>>10, a.BudgetWindow,
 		float64(l.MessagesPerSecond), l.MessageBurst, l.IdleTimeout)
 }
 

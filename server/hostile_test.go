@@ -16,7 +16,6 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/ssh-burn/chat/internal/waitfor"
-	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redistest"
@@ -57,16 +56,16 @@ func (b *bystanders) check() {
 	b.bob.waitFor(text)
 }
 
-func limitedServer(t *testing.T, tweak func(*server.Limits)) *testServer {
+func limitedServer(t *testing.T, tweak func(*testLimits)) *testServer {
 	t.Helper()
-	limits := generousLimits()
-	tweak(&limits)
-	return startServerWith(t, memstore.New(ttl), limits)
+	l := generousLimits()
+	tweak(&l)
+	return startServerWith(t, memstore.New(ttl), l)
 }
 
 func TestHostileTextNeverReachesThePartnersTerminal(t *testing.T) {
 	// The input throttles are raised so a megabyte arrives within the test.
-	ts := limitedServer(t, func(l *server.Limits) { l.InputBytesPerSecond, l.KeysPerSecond = 8<<20, 1<<20 })
+	ts := limitedServer(t, func(l *testLimits) { l.InputBytesPerSecond, l.KeysPerSecond = 8<<20, 1<<20 })
 	bys := startBystanders(t, ts)
 	victim := ts.dialWith(t, "victim", dialOptions{from: other})
 	evil := ts.dialWith(t, victim.roomID(), dialOptions{from: attacker})
@@ -164,7 +163,7 @@ func TestHostileUsernamesAreNeverEchoed(t *testing.T) {
 
 func TestSlowAndSilentHandshakesAreCut(t *testing.T) {
 	const bound = time.Second
-	ts := limitedServer(t, func(l *server.Limits) { l.HandshakeTimeout = bound })
+	ts := limitedServer(t, func(l *testLimits) { l.HandshakeTimeout = bound })
 	bys := startBystanders(t, ts)
 	dial := func() net.Conn {
 		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(attacker)}}).Dial("tcp", ts.addr)
@@ -232,9 +231,9 @@ func TestConnectionFloodsAreRefusedWithoutBanning(t *testing.T) {
 	// Refusal log lines: a burst, and then (for this test) next to none,
 	// so the bound below holds however long a loaded machine takes.
 	const logBurst = 20
-	ts := limitedServer(t, func(l *server.Limits) {
-		l.ConnsPerAddr = 3
-		l.NewConnsPerSecond, l.NewConnsBurst = 5, 5
+	ts := limitedServer(t, func(l *testLimits) {
+		l.addr.ConnsPerAddr = 3
+		l.addr.NewConnsPerSecond, l.addr.NewConnsBurst = 5, 5
 		l.RefusalLogsPerSecond, l.RefusalLogBurst = 0.0001, logBurst
 	})
 	bys := startBystanders(t, ts)
@@ -415,7 +414,7 @@ func TestAbsurdWindowsAndResizeStormsAreHarmless(t *testing.T) {
 
 func TestVanishedClientIsNoticedAndItsSeatKept(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	ts := limitedServer(t, func(l *server.Limits) { l.KeepaliveInterval = interval })
+	ts := limitedServer(t, func(l *testLimits) { l.KeepaliveInterval = interval })
 	bys := startBystanders(t, ts)
 	alice := ts.dial(t, "alice")
 	id := alice.roomID()
@@ -454,7 +453,7 @@ func TestVanishedClientIsNoticedAndItsSeatKept(t *testing.T) {
 }
 
 func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) { l.IdleTimeout = time.Second })
+	ts := limitedServer(t, func(l *testLimits) { l.IdleTimeout = time.Second })
 	idle := ts.dial(t, "idle")
 	idle.roomID()
 	// The countdown redraws every second; that is not activity.
@@ -475,7 +474,7 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 		t.Error("the idle timeout spoke over the room's expiry")
 	}
 
-	ts = limitedServer(t, func(l *server.Limits) { l.MaxSession = 2 * time.Second })
+	ts = limitedServer(t, func(l *testLimits) { l.MaxSession = 2 * time.Second })
 	busy := ts.dial(t, "busy")
 	busy.roomID()
 	// Typing all along, so it is not idleness that ends it.
@@ -497,7 +496,7 @@ var floodLabel = regexp.MustCompile(`flood (\d{3})`)
 // bounded, the rest stays in their input with a notice, and nobody is
 // banned: once the flood has gone out, a message goes out again.
 func TestMessageFloodsArePacedWithoutBanning(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) {
+	ts := limitedServer(t, func(l *testLimits) {
 		l.MessagesPerSecond, l.MessageBurst = 10, 5
 		// The flood is typed at once, not at a person's pace.
 		l.InputBytesPerSecond, l.KeysPerSecond = 8<<20, 1<<20
@@ -585,7 +584,7 @@ func TestCtrlCLeavesAtOnceBehindAFlood(t *testing.T) {
 }
 
 func TestRoomAndGuessingFloodsAreLimitedPerAddress(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) { l.RoomsPerMinute, l.FailedJoins = 3, 3 })
+	ts := limitedServer(t, func(l *testLimits) { l.addr.RoomsPerMinute, l.addr.FailedJoins = 3, 3 })
 	bys := startBystanders(t, ts) // one room from the bystanders' address
 
 	for range 3 {
@@ -632,7 +631,7 @@ func TestRefusedSessionsAreLoggedSparingly(t *testing.T) {
 }
 
 func TestServerBusyBeyondTheSessionCap(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) { l.MaxSessions = 2 })
+	ts := limitedServer(t, func(l *testLimits) { l.MaxSessions = 2 })
 	bys := startBystanders(t, ts) // two sessions: the cap
 	c := ts.dialWith(t, "x", dialOptions{from: attacker})
 	c.waitFor("The server is busy")
