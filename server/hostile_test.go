@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/ssh-burn/chat/internal/waitfor"
+	"github.com/ssh-burn/chat/limits"
+	"github.com/ssh-burn/chat/limits/local"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redistest"
@@ -750,6 +753,95 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		case <-deadline:
 			t.Fatalf("timed out waiting until %s", what)
 		case <-tick.C:
+		}
+	}
+}
+
+// What an address makes the service keep is bounded in bytes: rooms,
+// seats and messages are charged to its budget, and beyond it a message is
+// not sent (its sender is told, and keeps the text) and a new room is
+// refused in one line; other addresses notice nothing.
+func TestByteBudgetBoundsWhatAnAddressMakesUsKeep(t *testing.T) {
+	long := func(i int) string { return fmt.Sprintf("msg%d %s", i, strings.Repeat("y", 980)) }
+	ts := limitedServer(t, func(l *testLimits) {
+		// A room with its creator's seat, four long messages, and a
+		// little more: short of a fifth message or another room.
+		l.addr.BudgetBurst = store.RoomCost + store.JoinCost + 4*store.MessageCost(long(1)) + 500
+		l.addr.BudgetRefill = 1 // practically none within the test
+		l.InputBytesPerSecond, l.KeysPerSecond = 1<<20, 1<<20
+	})
+	bys := startBystanders(t, ts)
+	evil := ts.dialWith(t, "evil", dialOptions{from: attacker})
+	victim := ts.dialWith(t, evil.roomID(), dialOptions{from: other})
+	victim.waitFor("you joined")
+	for i := 1; i <= 4; i++ {
+		evil.say(long(i))
+		victim.waitFor(fmt.Sprintf("msg%d", i))
+	}
+	evil.say(long(5))
+	evil.waitFor("Not sent")
+	victim.say("still here")
+	evil.waitFor("still here")
+	if strings.Contains(victim.screen.String(), "msg5") {
+		t.Fatal("a message beyond the budget reached the partner")
+	}
+
+	again := ts.dialWith(t, "evil", dialOptions{from: attacker})
+	again.waitFor("Your address has sent too much lately")
+	if again.exitCode() == 0 {
+		t.Error("a room refused for the budget exited 0")
+	}
+	if n := strings.Count(ts.logs.String(), `reason="byte budget"`); n == 0 {
+		t.Errorf("the refusal was not logged under its reason:\n%s", ts.logs.String())
+	}
+	ts.dialWith(t, "x", dialOptions{from: "127.0.0.4"}).roomID()
+	bys.check()
+}
+
+// stallingLimiter's Admit answers only when its context ends, as a shared
+// limiter would whose store never answers; it hands on the deadline it
+// was given.
+type stallingLimiter struct {
+	limits.Limiter
+	deadlines chan time.Time
+}
+
+func (s stallingLimiter) Admit(ctx context.Context, client netip.Prefix) (limits.Verdict, func()) {
+	d, _ := ctx.Deadline()
+	s.deadlines <- d
+	<-ctx.Done()
+	return s.Limiter.Admit(ctx, client)
+}
+
+// The per-address limits decide within the handshake's bound: nothing
+// done for a connection outlives it, however long the limiter would wait.
+func TestAdmissionIsBoundByTheHandshakeDeadline(t *testing.T) {
+	const bound = time.Second
+	l := generousLimits()
+	l.HandshakeTimeout = bound
+	stalling := stallingLimiter{Limiter: local.New(l.addr), deadlines: make(chan time.Time, 1)}
+	ts := startServerShared(t, memstore.New(ttl), l.Limits, stalling)
+	start := time.Now()
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(attacker)}}).Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var deadline time.Time
+	select {
+	case deadline = <-stalling.deadlines:
+	case <-time.After(waitLimit):
+		t.Fatal("the connection was never put to the limits")
+	}
+	asked := time.Now()
+	if deadline.IsZero() || deadline.Before(start.Add(bound)) || deadline.After(asked.Add(bound)) {
+		t.Fatalf("Admit's deadline is %v after the dial (asked %v after), want the handshake's bound, %v after the accept",
+			deadline.Sub(start), asked.Sub(start), bound)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("the connection is still open long after its handshake's bound")
 		}
 	}
 }
