@@ -151,6 +151,9 @@ func TestDecisionsDoNotQueueBehindASilentRedis(t *testing.T) {
 	for _, known := range []bool{true, false} {
 		t.Run(fmt.Sprintf("secret known %v", known), func(t *testing.T) {
 			proxy := redistest.StartProxy(t, srv.Addr)
+			if !known {
+				proxy.Cut() // before the limiter's first lookup
+			}
 			l := newLimiter(t, "", redislimits.Config{Client: newClient(t, proxy.Addr)})
 			if known {
 				if v, release := l.Admit(t.Context(), limitstest.Bystander); v != limits.Admitted {
@@ -158,8 +161,8 @@ func TestDecisionsDoNotQueueBehindASilentRedis(t *testing.T) {
 				} else {
 					release()
 				}
+				proxy.Cut()
 			}
-			proxy.Cut()
 			// A queue of decisions, each waiting out the call
 			// timeout of the one before, would take 16 of them.
 			const decisions = 16

@@ -109,7 +109,7 @@ func TestOpenChatsCountAcrossARotation(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := newClient(t, srv.Addr)
-	const rotation = time.Second
+	const rotation = 2 * time.Second
 	l := newLimiter(t, srv.Addr, redislimits.Config{Client: client, Rotation: rotation})
 	for range 2 {
 		if v, _ := l.Admit(t.Context(), alice); v != limits.Admitted {
