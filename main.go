@@ -86,6 +86,8 @@ type config struct {
 	outageTolerance time.Duration
 	// maxSessions caps open chat sessions on this replica.
 	maxSessions int
+	// addressBudget is the per-address byte budget's burst, in bytes.
+	addressBudget int
 	// trustedProxies are load balancers whose PROXY protocol header names
 	// the real client, which the per-address limits need.
 	trustedProxies []netip.Prefix
@@ -112,6 +114,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		lease    = fs.String("seat-lease", redisstore.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (1s-1m; env CHAT_SEAT_LEASE)")
 		outage   = fs.String("redis-outage-tolerance", redisstore.DefaultOutageTolerance.String(), "with -redis, `duration` an outage of Redis may last before the seats on this replica are given up;\nshorter outages (a pause, a restart that keeps the data, a failover) end no session (1s-1h; env CHAT_REDIS_OUTAGE_TOLERANCE)")
 		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (5,000 per CPU within the open-files limit,\nunless set); beyond it people are told the server is busy (env CHAT_MAX_SESSIONS)")
+		budget   = fs.String("address-budget", strconv.Itoa(limits.DefaultBudgetBurst>>10), "`KiB` one client address may make the service keep at once (rooms, seats, messages, at their padded\nsizes); twice that comes back per room TTL (8-65536; env CHAT_ADDRESS_BUDGET)")
 		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
 		httpAddr = fs.String("http", "", "`address` of the operations listener (/healthz, /readyz, /metrics), e.g. :9090; never the SSH port;\nempty: none (env CHAT_HTTP_LISTEN)")
 		pprof    = fs.String("pprof", "false", "serve Go's profiles under /debug/pprof/ on the operations listener too, if `true` (env CHAT_PPROF)")
@@ -143,7 +146,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	for name, env := range map[string]string{
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
 		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE", "trusted-proxies": "CHAT_TRUSTED_PROXIES",
-		"max-sessions": "CHAT_MAX_SESSIONS", "redis-outage-tolerance": "CHAT_REDIS_OUTAGE_TOLERANCE",
+		"max-sessions": "CHAT_MAX_SESSIONS", "redis-outage-tolerance": "CHAT_REDIS_OUTAGE_TOLERANCE", "address-budget": "CHAT_ADDRESS_BUDGET",
 		"http": "CHAT_HTTP_LISTEN", "pprof": "CHAT_PPROF", "log-format": "CHAT_LOG_FORMAT", "log-level": "CHAT_LOG_LEVEL",
 		"drain-timeout": "CHAT_DRAIN_TIMEOUT",
 	} {
@@ -213,6 +216,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if cfg.maxSessions, err = strconv.Atoi(*sessions); err != nil || cfg.maxSessions < 1 {
 		return config{}, fmt.Errorf("%s %q: want a whole number of at least 1", setting("max-sessions"), *sessions)
 	}
+	// At least the largest single cost (a message of the largest size).
+	kib, err := strconv.Atoi(*budget)
+	if err != nil || kib < 8 || kib > 64<<10 {
+		return config{}, fmt.Errorf("%s %q: want a whole number of KiB from 8 to 65536", setting("address-budget"), *budget)
+	}
+	cfg.addressBudget = kib << 10
 	if cfg.httpListen = *httpAddr; cfg.httpListen != "" {
 		_, httpPort, err := net.SplitHostPort(cfg.httpListen)
 		if err != nil {
@@ -409,6 +418,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// An address's byte budget comes back over a room's life, as what
 	// it made the store keep expires.
 	perAddr := limits.DefaultConfig()
+	perAddr.BudgetBurst, perAddr.BudgetRefill = cfg.addressBudget, 2*cfg.addressBudget
 	perAddr.BudgetWindow = cfg.roomTTL
 	var addrLimits limits.Limiter = local.New(perAddr)
 	shared := opened.sharedLimits != nil
