@@ -92,7 +92,8 @@ func (p *pacedSeat) pace(ctx context.Context, id store.MessageID) error {
 	return nil
 }
 
-// pay charges id's cost to the client's byte budget, once. The limiter
+// pay charges id's cost to the client's byte budget, once: the cost of
+// what the store would keep of body. The limiter
 // may ask Redis, so no lock is held while it decides; the screen sends
 // one message at a time.
 func (p *pacedSeat) pay(ctx context.Context, id store.MessageID, body string) error {
@@ -102,7 +103,11 @@ func (p *pacedSeat) pay(ctx context.Context, id store.MessageID, body string) er
 	if paid {
 		return nil
 	}
-	if v := p.addrs.Spend(ctx, p.client, store.MessageCost(body)); v != limits.Admitted {
+	clean, err := store.CleanMessage(body)
+	if err != nil {
+		return nil // the store refuses it, keeping nothing, and says why
+	}
+	if v := p.addrs.Spend(ctx, p.client, store.MessageCost(clean)); v != limits.Admitted {
 		return fmt.Errorf("send message: %s: %w", v.Reason(), store.ErrOverBudget)
 	}
 	p.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,11 @@ func TestPacedMessagesAreChargedToTheBudgetOnce(t *testing.T) {
 		if err := paced.Send(t.Context(), store.NewMessageID(), body); err != nil {
 			t.Fatalf("message %d of the budget: %v", i+2, err)
 		}
+	}
+	// What the store refuses anyway costs nothing, and is refused for
+	// what it is.
+	if err := paced.Send(t.Context(), store.NewMessageID(), strings.Repeat("x", 100_000)); !errors.Is(err, store.ErrMessageTooLong) {
+		t.Fatalf("a message far too long = %v, want ErrMessageTooLong", err)
 	}
 	refused := store.NewMessageID()
 	if err := paced.Send(t.Context(), refused, body); !errors.Is(err, store.ErrOverBudget) {
