@@ -3,6 +3,7 @@ package redislimits_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -64,7 +65,12 @@ func TestHeavyWritersAreRefusedFirstAsRedisFills(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := newClient(t, srv.Addr)
-	a := newLimiter(t, srv.Addr, redislimits.Config{MemoryEvery: 20 * time.Millisecond})
+	var logs lockedBuffer
+	a := newLimiter(t, srv.Addr, redislimits.Config{MemoryEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	logged := func(text string) {
+		t.Helper()
+		waitfor.Condition(t, waitfor.Timeout, "the log to say "+text, func() bool { return strings.Contains(logs.String(), text) })
+	}
 	b := newLimiter(t, srv.Addr, redislimits.Config{MemoryEvery: 20 * time.Millisecond})
 	heavy, fresh, newcomer := limitstest.Alice, limitstest.Bob, limitstest.Bystander
 	spend := func(l limits.Limiter, who netip.Prefix, cost int, want limits.Verdict) {
@@ -91,6 +97,7 @@ func TestHeavyWritersAreRefusedFirstAsRedisFills(t *testing.T) {
 	if p := a.Pressure(); p > 0.85 {
 		t.Fatalf("filled beyond the aim: %.2f", p)
 	}
+	logged("Redis is filling")
 	spend(b, heavy, 500, limits.Headroom) // it would keep 1,500
 	spend(a, heavy, 2500, limits.OverBudget)
 	spend(b, fresh, 500, limits.Admitted) // it keeps 9,500
@@ -110,6 +117,7 @@ func TestHeavyWritersAreRefusedFirstAsRedisFills(t *testing.T) {
 	waitfor.Condition(t, waitfor.Timeout, "both replicas to see no pressure", func() bool {
 		return a.Pressure() == 0 && b.Pressure() == 0
 	})
+	logged("Redis has room again")
 	spend(a, heavy, 2000, limits.Admitted)
 	spend(b, heavy, 1, limits.OverBudget)
 	spend(b, newcomer, 10_000, limits.Admitted)

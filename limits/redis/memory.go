@@ -54,12 +54,23 @@ func (l *Limiter) watchMemory(ctx context.Context, every time.Duration) {
 	defer l.wg.Done()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	pressed := false
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, CallTimeout)
 		p, err := memoryPressure(callCtx, l.rdb)
 		cancel()
 		if err == nil {
 			l.pressure.Store(math.Float64bits(p))
+			// Said once each way: operators see when the headroom rule
+			// starts and stops refusing.
+			switch {
+			case p >= reserveFrom && !pressed:
+				pressed = true
+				l.log.Warn("Redis is filling: the per-address byte budgets keep headroom for newcomers", "memory_used", fmt.Sprintf("%.0f%%", p*100))
+			case p < reserveFrom && pressed:
+				pressed = false
+				l.log.Info("Redis has room again: the per-address byte budgets keep no headroom", "memory_used", fmt.Sprintf("%.0f%%", p*100))
+			}
 		}
 		select {
 		case <-ctx.Done():
