@@ -193,11 +193,14 @@ func TestDecisionsDoNotQueueBehindASilentRedis(t *testing.T) {
 			}
 			wg.Wait()
 			close(took)
+			slowest := time.Duration(0)
 			for d := range took {
+				slowest = max(slowest, d)
 				if d > bound {
 					t.Errorf("a decision took %v with Redis silent, want at most %v", d, bound)
 				}
 			}
+			t.Logf("the slowest of %d decisions at once took %v", decisions, slowest)
 		})
 	}
 }
