@@ -32,8 +32,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/internal/ops"
+	"github.com/ssh-burn/chat/limits"
+	"github.com/ssh-burn/chat/limits/local"
+	redislimits "github.com/ssh-burn/chat/limits/redis"
 	"github.com/ssh-burn/chat/server"
-	"github.com/ssh-burn/chat/server/redislimits"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redisstore"
@@ -84,6 +86,8 @@ type config struct {
 	outageTolerance time.Duration
 	// maxSessions caps open chat sessions on this replica.
 	maxSessions int
+	// addressBudget is the per-address byte budget's burst, in bytes.
+	addressBudget int
 	// trustedProxies are load balancers whose PROXY protocol header names
 	// the real client, which the per-address limits need.
 	trustedProxies []netip.Prefix
@@ -110,6 +114,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		lease    = fs.String("seat-lease", redisstore.DefaultLease.String(), "with -redis, `duration` a seat outlives a replica that died holding it (1s-1m; env CHAT_SEAT_LEASE)")
 		outage   = fs.String("redis-outage-tolerance", redisstore.DefaultOutageTolerance.String(), "with -redis, `duration` an outage of Redis may last before the seats on this replica are given up;\nshorter outages (a pause, a restart that keeps the data, a failover) end no session (1s-1h; env CHAT_REDIS_OUTAGE_TOLERANCE)")
 		sessions = fs.String("max-sessions", strconv.Itoa(server.DefaultLimits().MaxSessions), "`number` of chat sessions this replica serves at once (5,000 per CPU within the open-files limit,\nunless set); beyond it people are told the server is busy (env CHAT_MAX_SESSIONS)")
+		budget   = fs.String("address-budget", strconv.Itoa(limits.DefaultBudgetBurst>>10), "`KiB` one client address may make the service keep at once (rooms, seats, messages, at their padded\nsizes); twice that comes back per room TTL (8-65536; env CHAT_ADDRESS_BUDGET)")
 		proxies  = fs.String("trusted-proxies", "", "comma-separated `CIDRs` of load balancers that send the PROXY protocol header (v1 or v2);\nconnections from them must carry it, and per-address limits apply to the client it names (env CHAT_TRUSTED_PROXIES)")
 		httpAddr = fs.String("http", "", "`address` of the operations listener (/healthz, /readyz, /metrics), e.g. :9090; never the SSH port;\nempty: none (env CHAT_HTTP_LISTEN)")
 		pprof    = fs.String("pprof", "false", "serve Go's profiles under /debug/pprof/ on the operations listener too, if `true` (env CHAT_PPROF)")
@@ -146,7 +151,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	for name, env := range map[string]string{
 		"listen": "CHAT_LISTEN", "public-addr": "CHAT_PUBLIC_ADDR", "host-key": "CHAT_HOST_KEY",
 		"room-ttl": "CHAT_ROOM_TTL", "redis": "CHAT_REDIS_URL", "seat-lease": "CHAT_SEAT_LEASE", "trusted-proxies": "CHAT_TRUSTED_PROXIES",
-		"max-sessions": "CHAT_MAX_SESSIONS", "redis-outage-tolerance": "CHAT_REDIS_OUTAGE_TOLERANCE",
+		"max-sessions": "CHAT_MAX_SESSIONS", "redis-outage-tolerance": "CHAT_REDIS_OUTAGE_TOLERANCE", "address-budget": "CHAT_ADDRESS_BUDGET",
 		"http": "CHAT_HTTP_LISTEN", "pprof": "CHAT_PPROF", "log-format": "CHAT_LOG_FORMAT", "log-level": "CHAT_LOG_LEVEL",
 		"drain-timeout": "CHAT_DRAIN_TIMEOUT",
 	} {
@@ -216,6 +221,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if cfg.maxSessions, err = strconv.Atoi(*sessions); err != nil || cfg.maxSessions < 1 {
 		return config{}, fmt.Errorf("%s %q: want a whole number of at least 1", setting("max-sessions"), *sessions)
 	}
+	// At least the largest single cost (a message of the largest size).
+	kib, err := strconv.Atoi(*budget)
+	if err != nil || kib < 8 || kib > 64<<10 {
+		return config{}, fmt.Errorf("%s %q: want a whole number of KiB from 8 to 65536", setting("address-budget"), *budget)
+	}
+	cfg.addressBudget = kib << 10
 	if cfg.httpListen = *httpAddr; cfg.httpListen != "" {
 		_, httpPort, err := net.SplitHostPort(cfg.httpListen)
 		if err != nil {
@@ -286,9 +297,10 @@ type openedStore struct {
 	// health is nil while the store serves (with Redis: while it answers,
 	// or has not for less than the outage tolerance).
 	health func() error
-	// sharedLimits makes the per-address limits every replica shares;
-	// nil: they are counted in this process.
-	sharedLimits func(server.Limits) server.AddrLimiter
+	// sharedLimits makes the per-address limits every replica shares,
+	// counting an open chat for at most hold; nil: they are counted in
+	// this process.
+	sharedLimits func(l limits.Config, hold time.Duration) limits.Limiter
 }
 
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (openedStore, error) {
@@ -316,8 +328,8 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (openedStor
 		rooms:  &closeBoth{Store: rooms, client: client},
 		kind:   "redis",
 		health: rooms.Health,
-		sharedLimits: func(l server.Limits) server.AddrLimiter {
-			return redislimits.New(redislimits.Config{Client: client, Limits: l, Replica: rooms, Logger: logger})
+		sharedLimits: func(l limits.Config, hold time.Duration) limits.Limiter {
+			return redislimits.New(redislimits.Config{Client: client, Limits: l, Replica: rooms, Hold: hold, Logger: logger})
 		},
 	}, nil
 }
@@ -403,19 +415,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	rooms := opened.rooms
 	defer rooms.Close()
-	limits := server.DefaultLimits()
-	limits.MaxSessions = cfg.maxSessions
+	sessionLimits := server.DefaultLimits()
+	sessionLimits.MaxSessions = cfg.maxSessions
 	// A session never outlives its room by much, however long the TTL.
-	limits.MaxSession = cfg.roomTTL + time.Minute
-	limits.IdleTimeout = min(limits.IdleTimeout, cfg.roomTTL)
-	var addrLimits server.AddrLimiter // nil: counted in this process
-	if opened.sharedLimits != nil {
-		addrLimits = opened.sharedLimits(limits)
+	sessionLimits.MaxSession = cfg.roomTTL + time.Minute
+	sessionLimits.IdleTimeout = min(sessionLimits.IdleTimeout, cfg.roomTTL)
+	// An address's byte budget comes back over a room's life, as what
+	// it made the store keep expires.
+	perAddr := limits.DefaultConfig()
+	perAddr.BudgetBurst, perAddr.BudgetRefill = cfg.addressBudget, 2*cfg.addressBudget
+	perAddr.BudgetWindow = cfg.roomTTL
+	var addrLimits limits.Limiter = local.New(perAddr)
+	shared := opened.sharedLimits != nil
+	if shared {
+		// An open chat counts a little longer than the longest session.
+		addrLimits = opened.sharedLimits(perAddr, sessionLimits.MaxSession+2*time.Minute)
 	}
+	defer addrLimits.Close()
 	registry := prometheus.NewRegistry()
 	srv, err := server.New(server.Config{
 		Store: rooms, HostKey: hostKey, PublicAddr: cfg.publicAddr, Logger: logger,
-		Limits: limits, AddrLimits: addrLimits, Metrics: ops.NewMetrics(registry),
+		Limits: sessionLimits, AddrLimits: addrLimits, Metrics: ops.NewMetrics(registry),
 	})
 	if err != nil {
 		closeListeners()
@@ -446,8 +466,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	logger.Info("listening", "addr", ln.Addr().String(), "http", listenerAddr(opsLn),
 		"version", buildVersion(), "store", opened.kind, "share", cfg.publicAddr.Command(""),
 		"host_key", gossh.FingerprintSHA256(hostKey.PublicKey()), "room_ttl", cfg.roomTTL,
-		"max_sessions", limits.MaxSessions, "trusted_proxies", prefixes(cfg.trustedProxies),
-		"limits", limitsSummary(limits, addrLimits != nil), "pprof", cfg.pprof)
+		"max_sessions", sessionLimits.MaxSessions, "trusted_proxies", prefixes(cfg.trustedProxies),
+		"limits", limitsSummary(sessionLimits, perAddr, shared), "pprof", cfg.pprof)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -523,13 +543,14 @@ func prefixes(ps []netip.Prefix) string {
 }
 
 // limitsSummary names the limits in force, for the startup line.
-func limitsSummary(l server.Limits, shared bool) string {
+func limitsSummary(l server.Limits, a limits.Config, shared bool) string {
 	where := "in this replica"
 	if shared {
 		where = "shared by the replicas"
 	}
-	return fmt.Sprintf("per address (%s): %d chats open, %g new connections/s (burst %d), %d rooms/min, %d failed joins/min; %g messages/s (burst %d) a session; idle %s",
-		where, l.ConnsPerAddr, float64(l.NewConnsPerSecond), l.NewConnsBurst, l.RoomsPerMinute, l.FailedJoins,
+	return fmt.Sprintf("per address (%s): %d chats open, %g new connections/s (burst %d), %d rooms/min, %d failed joins/min, %d KiB kept (burst; +%d KiB per %s); %g messages/s (burst %d) a session; idle %s",
+		where, a.ConnsPerAddr, float64(a.NewConnsPerSecond), a.NewConnsBurst, a.RoomsPerMinute, a.FailedJoins,
+		a.BudgetBurst>>10, a.BudgetRefill>>10, a.BudgetWindow,
 		float64(l.MessagesPerSecond), l.MessageBurst, l.IdleTimeout)
 }
 

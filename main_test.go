@@ -27,7 +27,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	if cfg.listen != ":2222" || cfg.hostKey != ".ssh/id_ed25519" || cfg.roomTTL != 10*time.Minute ||
 		cfg.redisURL != "" || cfg.publicAddr != (server.PublicAddr{}) ||
 		cfg.seatLease != 10*time.Second || cfg.outageTolerance != time.Minute ||
-		cfg.httpListen != "" || cfg.pprof || cfg.logFormat != "text" || cfg.logLevel != slog.LevelInfo || cfg.drainTimeout != 10*time.Second {
+		cfg.httpListen != "" || cfg.pprof || cfg.logFormat != "text" || cfg.logLevel != slog.LevelInfo || cfg.drainTimeout != 10*time.Second ||
+		cfg.addressBudget != 64<<10 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -35,12 +36,13 @@ func TestParseConfigDefaults(t *testing.T) {
 func TestParseConfigFlagsBeatEnvironment(t *testing.T) {
 	cfg, err := parseConfig([]string{"-room-ttl", "30s"}, env(map[string]string{
 		"CHAT_ROOM_TTL": "5m", "CHAT_LISTEN": "127.0.0.1:22", "CHAT_PUBLIC_ADDR": "chat.example.com",
-		"CHAT_HOST_KEY": "/keys/host", "CHAT_REDIS_OUTAGE_TOLERANCE": "90s",
+		"CHAT_HOST_KEY": "/keys/host", "CHAT_REDIS_OUTAGE_TOLERANCE": "90s", "CHAT_ADDRESS_BUDGET": "128",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.roomTTL != 30*time.Second || cfg.listen != "127.0.0.1:22" || cfg.hostKey != "/keys/host" || cfg.outageTolerance != 90*time.Second {
+	if cfg.roomTTL != 30*time.Second || cfg.listen != "127.0.0.1:22" || cfg.hostKey != "/keys/host" || cfg.outageTolerance != 90*time.Second ||
+		cfg.addressBudget != 128<<10 {
 		t.Errorf("cfg = %+v", cfg)
 	}
 	if got := cfg.publicAddr.Command("ID"); got != "ssh ID@chat.example.com" {
@@ -88,6 +90,8 @@ func TestParseConfigRejectsBadValues(t *testing.T) {
 		{nil, map[string]string{"CHAT_REDIS_OUTAGE_TOLERANCE": "a while"}, "CHAT_REDIS_OUTAGE_TOLERANCE \"a while\""},
 		{[]string{"-max-sessions", "0"}, nil, "-max-sessions \"0\": want a whole number"},
 		{nil, map[string]string{"CHAT_MAX_SESSIONS": "lots"}, "CHAT_MAX_SESSIONS \"lots\""},
+		{[]string{"-address-budget", "4"}, nil, "-address-budget \"4\": want a whole number of KiB from 8 to 65536"},
+		{nil, map[string]string{"CHAT_ADDRESS_BUDGET": "64KiB"}, "CHAT_ADDRESS_BUDGET \"64KiB\""},
 		{[]string{"-trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, "want an address or CIDR"},
 		{[]string{"-http", "9090"}, nil, "-http \"9090\": want host:port"},
 		{[]string{"-http", ":2222"}, nil, "a port of its own, not the SSH port"},

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -8,11 +9,14 @@ import (
 
 	"github.com/charmbracelet/ssh"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/ssh-burn/chat/limits"
 )
 
 type guardKey struct{}
 
-// refusalKey holds the refusal a connection's session is to get.
+// refusalKey holds the per-address limits' verdict that the connection's
+// session is to be refused with, inside SSH.
 type refusalKey struct{}
 
 // guardedConn enforces deadlines the SSH library cannot undo. The library
@@ -36,8 +40,8 @@ type guardedConn struct {
 	asked time.Time
 }
 
-func newGuardedConn(c net.Conn, handshake time.Duration, release, timedOut func()) *guardedConn {
-	g := &guardedConn{Conn: c, release: release, timedOut: timedOut, hard: time.Now().Add(handshake)}
+func newGuardedConn(c net.Conn, hard time.Time, release, timedOut func()) *guardedConn {
+	g := &guardedConn{Conn: c, release: release, timedOut: timedOut, hard: hard}
 	_ = c.SetDeadline(g.hard)
 	return g
 }
@@ -87,37 +91,41 @@ func (g *guardedConn) Close() error {
 	return g.Conn.Close()
 }
 
-// acceptConn is the first thing every TCP connection meets. Connections
-// over the rate limits are refused before any SSH work is done: a line of
-// text (which SSH allows before its version string, and `ssh -v` and `nc`
-// show) and a close. One over the limit of open connections is let through
-// uncounted, to be told why inside SSH.
+// acceptConn is the first thing every TCP connection meets. The
+// handshake's bound is set before anything else, and nothing done for the
+// connection (the per-address limits' Redis calls included) outlives it.
+// Connections over the rate limits are refused before any SSH work is
+// done: a line of text (which SSH allows before its version string, and
+// `ssh -v` and `nc` show) and a close. One over the limit of open
+// connections is let through uncounted, to be told why inside SSH.
 func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
-	verdict, release := s.addrs.Admit(ctx, ClientKey(conn.RemoteAddr()))
-	var refuseNow, tellInside, reason string
+	hard := time.Now().Add(s.limits.HandshakeTimeout)
+	_ = conn.SetDeadline(hard)
+	admitCtx, cancel := context.WithDeadline(ctx, hard)
+	verdict, release := s.addrs.Admit(admitCtx, limits.ClientKey(conn.RemoteAddr()))
+	cancel()
+	var refuseNow string
 	switch verdict {
-	case TooManyNew:
-		refuseNow, reason = "too many new connections from your address; try again in a few seconds", "new connections per address"
-	case Overloaded:
-		refuseNow, reason = "the server is busy; try again in a minute", "address table full"
-	case TooManyOpen:
-		tellInside = "Too many connections from your address at once: close one and try again."
+	case limits.Admitted:
+	case limits.TooManyOpen:
+		ctx.SetValue(refusalKey{}, verdict)
+	case limits.TooManyNew:
+		refuseNow = "too many new connections from your address; try again in a few seconds"
+	default:
+		refuseNow = "the server is busy; try again in a minute"
 	}
 	if refuseNow != "" {
-		s.refusedConnection(reason)
+		s.refusedConnection(connVerdict(verdict))
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = conn.Write([]byte("chat: " + refuseNow + "\r\n"))
 		return nil
 	}
-	if tellInside != "" {
-		ctx.SetValue(refusalKey{}, tellInside)
-	}
 	dropWhenUnacked(conn, s.limits.UnackedTimeout)
 	var g *guardedConn
-	g = newGuardedConn(conn, s.limits.HandshakeTimeout, func() {
+	g = newGuardedConn(conn, hard, func() {
 		release()
 		s.conns.remove(g)
-	}, func() { s.refusedConnection("handshake timeout") })
+	}, func() { s.refusedConnection(refusedHandshakeTimeout) })
 	if !s.conns.add(g) {
 		release() // shutting down: nothing new starts
 		return nil

@@ -20,6 +20,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/ssh-burn/chat/internal/waitfor"
+	"github.com/ssh-burn/chat/limits"
+	"github.com/ssh-burn/chat/limits/local"
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
@@ -46,12 +48,20 @@ func startServer(t testing.TB, ttl time.Duration) *testServer {
 	return startServerOn(t, memstore.New(ttl))
 }
 
+// testLimits are a test server's limits: the server's own, and those of
+// each client address.
+type testLimits struct {
+	server.Limits
+	addr limits.Config
+}
+
 // generousLimits keep the per-address limits out of the way of tests that
 // open many connections from 127.0.0.1; the hardening tests set their own.
-func generousLimits() server.Limits {
-	l := server.DefaultLimits()
-	l.ConnsPerAddr, l.NewConnsPerSecond, l.NewConnsBurst = 1000, 1000, 1000
-	l.RoomsPerMinute, l.FailedJoins = 1000, 1000
+func generousLimits() testLimits {
+	l := testLimits{Limits: server.DefaultLimits(), addr: limits.DefaultConfig()}
+	l.addr.ConnsPerAddr, l.addr.NewConnsPerSecond, l.addr.NewConnsBurst = 1000, 1000, 1000
+	l.addr.RoomsPerMinute, l.addr.FailedJoins = 1000, 1000
+	l.addr.BudgetBurst, l.addr.BudgetRefill = 1<<30, 1<<30
 	l.MessagesPerSecond, l.MessageBurst = 1000, 1000
 	return l
 }
@@ -62,16 +72,16 @@ func startServerOn(t testing.TB, rooms store.Store) *testServer {
 	return startServerWith(t, rooms, generousLimits())
 }
 
-// startServerWith starts a server on rooms with the given limits.
-func startServerWith(t testing.TB, rooms store.Store, limits server.Limits) *testServer {
+// startServerWith starts a server on rooms with the given limits, the
+// per-address ones kept in the server's memory.
+func startServerWith(t testing.TB, rooms store.Store, l testLimits) *testServer {
 	t.Helper()
-	return startServerShared(t, rooms, limits, nil)
+	return startServerShared(t, rooms, l.Limits, local.New(l.addr))
 }
 
-// startServerShared starts a server on rooms with the given limits, which
-// addrs enforces per address (nil: in the server's memory), after prepare
-// has had it.
-func startServerShared(t testing.TB, rooms store.Store, limits server.Limits, addrs server.AddrLimiter, prepare ...func(*server.Server)) *testServer {
+// startServerShared starts a server on rooms with the given limits, addrs
+// enforcing the per-address ones, after prepare has had it.
+func startServerShared(t testing.TB, rooms store.Store, sessionLimits server.Limits, addrs limits.Limiter, prepare ...func(*server.Server)) *testServer {
 	t.Helper()
 	key, err := server.LoadOrCreateHostKey(filepath.Join(t.TempDir(), "host_key"))
 	if err != nil {
@@ -88,7 +98,7 @@ func startServerShared(t testing.TB, rooms store.Store, limits server.Limits, ad
 		HostKey:    key,
 		PublicAddr: server.PublicAddr{Host: "127.0.0.1", Port: port},
 		Logger:     slog.New(slog.NewTextHandler(ts.logs, nil)),
-		Limits:     limits,
+		Limits:     sessionLimits,
 		AddrLimits: addrs,
 	})
 	if err != nil {

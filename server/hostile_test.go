@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,7 +17,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/ssh-burn/chat/internal/waitfor"
-	"github.com/ssh-burn/chat/server"
+	"github.com/ssh-burn/chat/limits"
+	"github.com/ssh-burn/chat/limits/local"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redistest"
@@ -57,16 +59,16 @@ func (b *bystanders) check() {
 	b.bob.waitFor(text)
 }
 
-func limitedServer(t *testing.T, tweak func(*server.Limits)) *testServer {
+func limitedServer(t *testing.T, tweak func(*testLimits)) *testServer {
 	t.Helper()
-	limits := generousLimits()
-	tweak(&limits)
-	return startServerWith(t, memstore.New(ttl), limits)
+	l := generousLimits()
+	tweak(&l)
+	return startServerWith(t, memstore.New(ttl), l)
 }
 
 func TestHostileTextNeverReachesThePartnersTerminal(t *testing.T) {
 	// The input throttles are raised so a megabyte arrives within the test.
-	ts := limitedServer(t, func(l *server.Limits) { l.InputBytesPerSecond, l.KeysPerSecond = 8<<20, 1<<20 })
+	ts := limitedServer(t, func(l *testLimits) { l.InputBytesPerSecond, l.KeysPerSecond = 8<<20, 1<<20 })
 	bys := startBystanders(t, ts)
 	victim := ts.dialWith(t, "victim", dialOptions{from: other})
 	evil := ts.dialWith(t, victim.roomID(), dialOptions{from: attacker})
@@ -164,7 +166,7 @@ func TestHostileUsernamesAreNeverEchoed(t *testing.T) {
 
 func TestSlowAndSilentHandshakesAreCut(t *testing.T) {
 	const bound = time.Second
-	ts := limitedServer(t, func(l *server.Limits) { l.HandshakeTimeout = bound })
+	ts := limitedServer(t, func(l *testLimits) { l.HandshakeTimeout = bound })
 	bys := startBystanders(t, ts)
 	dial := func() net.Conn {
 		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(attacker)}}).Dial("tcp", ts.addr)
@@ -232,9 +234,9 @@ func TestConnectionFloodsAreRefusedWithoutBanning(t *testing.T) {
 	// Refusal log lines: a burst, and then (for this test) next to none,
 	// so the bound below holds however long a loaded machine takes.
 	const logBurst = 20
-	ts := limitedServer(t, func(l *server.Limits) {
-		l.ConnsPerAddr = 3
-		l.NewConnsPerSecond, l.NewConnsBurst = 5, 5
+	ts := limitedServer(t, func(l *testLimits) {
+		l.addr.ConnsPerAddr = 3
+		l.addr.NewConnsPerSecond, l.addr.NewConnsBurst = 5, 5
 		l.RefusalLogsPerSecond, l.RefusalLogBurst = 0.0001, logBurst
 	})
 	bys := startBystanders(t, ts)
@@ -415,7 +417,7 @@ func TestAbsurdWindowsAndResizeStormsAreHarmless(t *testing.T) {
 
 func TestVanishedClientIsNoticedAndItsSeatKept(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	ts := limitedServer(t, func(l *server.Limits) { l.KeepaliveInterval = interval })
+	ts := limitedServer(t, func(l *testLimits) { l.KeepaliveInterval = interval })
 	bys := startBystanders(t, ts)
 	alice := ts.dial(t, "alice")
 	id := alice.roomID()
@@ -454,7 +456,7 @@ func TestVanishedClientIsNoticedAndItsSeatKept(t *testing.T) {
 }
 
 func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) { l.IdleTimeout = time.Second })
+	ts := limitedServer(t, func(l *testLimits) { l.IdleTimeout = time.Second })
 	idle := ts.dial(t, "idle")
 	idle.roomID()
 	// The countdown redraws every second; that is not activity.
@@ -475,7 +477,7 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 		t.Error("the idle timeout spoke over the room's expiry")
 	}
 
-	ts = limitedServer(t, func(l *server.Limits) { l.MaxSession = 2 * time.Second })
+	ts = limitedServer(t, func(l *testLimits) { l.MaxSession = 2 * time.Second })
 	busy := ts.dial(t, "busy")
 	busy.roomID()
 	// Typing all along, so it is not idleness that ends it.
@@ -497,7 +499,7 @@ var floodLabel = regexp.MustCompile(`flood (\d{3})`)
 // bounded, the rest stays in their input with a notice, and nobody is
 // banned: once the flood has gone out, a message goes out again.
 func TestMessageFloodsArePacedWithoutBanning(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) {
+	ts := limitedServer(t, func(l *testLimits) {
 		l.MessagesPerSecond, l.MessageBurst = 10, 5
 		// The flood is typed at once, not at a person's pace.
 		l.InputBytesPerSecond, l.KeysPerSecond = 8<<20, 1<<20
@@ -585,7 +587,7 @@ func TestCtrlCLeavesAtOnceBehindAFlood(t *testing.T) {
 }
 
 func TestRoomAndGuessingFloodsAreLimitedPerAddress(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) { l.RoomsPerMinute, l.FailedJoins = 3, 3 })
+	ts := limitedServer(t, func(l *testLimits) { l.addr.RoomsPerMinute, l.addr.FailedJoins = 3, 3 })
 	bys := startBystanders(t, ts) // one room from the bystanders' address
 
 	for range 3 {
@@ -632,7 +634,7 @@ func TestRefusedSessionsAreLoggedSparingly(t *testing.T) {
 }
 
 func TestServerBusyBeyondTheSessionCap(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) { l.MaxSessions = 2 })
+	ts := limitedServer(t, func(l *testLimits) { l.MaxSessions = 2 })
 	bys := startBystanders(t, ts) // two sessions: the cap
 	c := ts.dialWith(t, "x", dialOptions{from: attacker})
 	c.waitFor("The server is busy")
@@ -748,6 +750,95 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		case <-deadline:
 			t.Fatalf("timed out waiting until %s", what)
 		case <-tick.C:
+		}
+	}
+}
+
+// What an address makes the service keep is bounded in bytes: rooms,
+// seats and messages are charged to its budget, and beyond it a message is
+// not sent (its sender is told, and keeps the text) and a new room is
+// refused in one line; other addresses notice nothing.
+func TestByteBudgetBoundsWhatAnAddressMakesUsKeep(t *testing.T) {
+	long := func(i int) string { return fmt.Sprintf("msg%d %s", i, strings.Repeat("y", 980)) }
+	ts := limitedServer(t, func(l *testLimits) {
+		// A room with its creator's seat, four long messages, and a
+		// little more: short of a fifth message or another room.
+		l.addr.BudgetBurst = store.RoomCost + store.JoinCost + 4*store.MessageCost(long(1)) + 500
+		l.addr.BudgetRefill = 1 // practically none within the test
+		l.InputBytesPerSecond, l.KeysPerSecond = 1<<20, 1<<20
+	})
+	bys := startBystanders(t, ts)
+	evil := ts.dialWith(t, "evil", dialOptions{from: attacker})
+	victim := ts.dialWith(t, evil.roomID(), dialOptions{from: other})
+	victim.waitFor("you joined")
+	for i := 1; i <= 4; i++ {
+		evil.say(long(i))
+		victim.waitFor(fmt.Sprintf("msg%d", i))
+	}
+	evil.say(long(5))
+	evil.waitFor("Not sent")
+	victim.say("still here")
+	evil.waitFor("still here")
+	if strings.Contains(victim.screen.String(), "msg5") {
+		t.Fatal("a message beyond the budget reached the partner")
+	}
+
+	again := ts.dialWith(t, "evil", dialOptions{from: attacker})
+	again.waitFor("Your address has sent too much lately")
+	if again.exitCode() == 0 {
+		t.Error("a room refused for the budget exited 0")
+	}
+	if n := strings.Count(ts.logs.String(), `reason="byte budget"`); n == 0 {
+		t.Errorf("the refusal was not logged under its reason:\n%s", ts.logs.String())
+	}
+	ts.dialWith(t, "x", dialOptions{from: "127.0.0.4"}).roomID()
+	bys.check()
+}
+
+// stallingLimiter's Admit answers only when its context ends, as a shared
+// limiter would whose store never answers; it hands on the deadline it
+// was given.
+type stallingLimiter struct {
+	limits.Limiter
+	deadlines chan time.Time
+}
+
+func (s stallingLimiter) Admit(ctx context.Context, client netip.Prefix) (limits.Verdict, func()) {
+	d, _ := ctx.Deadline()
+	s.deadlines <- d
+	<-ctx.Done()
+	return s.Limiter.Admit(ctx, client)
+}
+
+// The per-address limits decide within the handshake's bound: nothing
+// done for a connection outlives it, however long the limiter would wait.
+func TestAdmissionIsBoundByTheHandshakeDeadline(t *testing.T) {
+	const bound = time.Second
+	l := generousLimits()
+	l.HandshakeTimeout = bound
+	stalling := stallingLimiter{Limiter: local.New(l.addr), deadlines: make(chan time.Time, 1)}
+	ts := startServerShared(t, memstore.New(ttl), l.Limits, stalling)
+	start := time.Now()
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(attacker)}}).Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var deadline time.Time
+	select {
+	case deadline = <-stalling.deadlines:
+	case <-time.After(waitLimit):
+		t.Fatal("the connection was never put to the limits")
+	}
+	asked := time.Now()
+	if deadline.IsZero() || deadline.Before(start.Add(bound)) || deadline.After(asked.Add(bound)) {
+		t.Fatalf("Admit's deadline is %v after the dial (asked %v after), want the handshake's bound, %v after the accept",
+			deadline.Sub(start), asked.Sub(start), bound)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("the connection is still open long after its handshake's bound")
 		}
 	}
 }

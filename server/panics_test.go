@@ -10,6 +10,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/ssh-burn/chat/limits/local"
 	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store/memstore"
 )
@@ -61,7 +62,8 @@ func (p *panicOnDemand) View() string {
 // which are not the logs.
 func TestAPanicAnywhereInAScreenEndsOnlyItsSession(t *testing.T) {
 	printed := captureProcessOutput(t)
-	ts := startServerShared(t, memstore.New(ttl), generousLimits(), nil, func(s *server.Server) {
+	l := generousLimits()
+	ts := startServerShared(t, memstore.New(ttl), l.Limits, local.New(l.addr), func(s *server.Server) {
 		server.WrapScreens(s, func(m tea.Model) tea.Model { return &panicOnDemand{Model: m} })
 	})
 	bys := startBystanders(t, ts)

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
 )
 
@@ -14,7 +13,7 @@ import (
 // does too, and the limit then refuses the address whatever it tries;
 // the room itself, and its people, notice nothing.
 func TestWrongKeysCountAsFailedJoins(t *testing.T) {
-	ts := limitedServer(t, func(l *server.Limits) { l.FailedJoins = 3 })
+	ts := limitedServer(t, func(l *testLimits) { l.addr.FailedJoins = 3 })
 	bys := startBystanders(t, ts)
 	id, err := store.ParseRoomID(shareCommand.FindStringSubmatch(bys.alice.screen.Raw())[2])
 	if err != nil {

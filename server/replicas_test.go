@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssh-burn/chat/server"
-	"github.com/ssh-burn/chat/server/redislimits"
+	redislimits "github.com/ssh-burn/chat/limits/redis"
 	"github.com/ssh-burn/chat/store/redisstore"
 	"github.com/ssh-burn/chat/store/redistest"
 )
@@ -19,7 +18,7 @@ import (
 type replicaOptions struct {
 	ttl    time.Duration
 	lease  time.Duration // zero: the default
-	limits server.Limits // zero: generous
+	limits testLimits    // zero: generous
 }
 
 func startReplicas(t testing.TB, redisAddr string, n int, ttl time.Duration) []*testServer {
@@ -31,7 +30,7 @@ func startReplicas(t testing.TB, redisAddr string, n int, ttl time.Duration) []*
 // the per-address limits through it.
 func startReplicasWith(t testing.TB, redisAddr string, n int, opts replicaOptions) []*testServer {
 	t.Helper()
-	if opts.limits == (server.Limits{}) {
+	if opts.limits == (testLimits{}) {
 		opts.limits = generousLimits()
 	}
 	replicas := make([]*testServer, n)
@@ -45,8 +44,9 @@ func startReplicasWith(t testing.TB, redisAddr string, n int, opts replicaOption
 		if err != nil {
 			t.Fatal(err)
 		}
-		addrs := redislimits.New(redislimits.Config{Client: client, Limits: opts.limits, Replica: rooms})
-		replicas[i] = startServerShared(t, rooms, opts.limits, addrs)
+		addrs := redislimits.New(redislimits.Config{Client: client, Limits: opts.limits.addr, Replica: rooms})
+		t.Cleanup(func() { addrs.Close() })
+		replicas[i] = startServerShared(t, rooms, opts.limits.Limits, addrs)
 	}
 	return replicas
 }
@@ -280,12 +280,12 @@ func TestReplicasSharePerAddressLimits(t *testing.T) {
 	t.Parallel()
 	redisServer := redistest.Start(t)
 	limits := generousLimits()
-	limits.ConnsPerAddr, limits.RoomsPerMinute = 3, 4
+	limits.addr.ConnsPerAddr, limits.addr.RoomsPerMinute = 3, 4
 	replicas := startReplicasWith(t, redisServer.Addr, 2, replicaOptions{ttl: 10 * time.Minute, limits: limits})
 	const from = "127.0.0.7"
 
 	var open []*client
-	for i := range limits.ConnsPerAddr {
+	for i := range limits.addr.ConnsPerAddr {
 		c := replicas[i%2].dialWith(t, "alice", dialOptions{from: from})
 		c.roomID()
 		open = append(open, c)

@@ -21,6 +21,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/internal/ops"
+	"github.com/ssh-burn/chat/limits"
+	"github.com/ssh-burn/chat/limits/local"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
 )
@@ -31,12 +33,14 @@ type Config struct {
 	HostKey    gossh.Signer
 	PublicAddr PublicAddr
 	Logger     *slog.Logger
-	// Limits bound clients and sessions; zero fields take DefaultLimits.
+	// Limits bound sessions and the server; zero fields take
+	// DefaultLimits.
 	Limits Limits
-	// AddrLimits enforces the per-address limits of Limits. Nil keeps them
-	// in this process (NewLocalLimiter); with several replicas give one
-	// they share (server/redislimits), or each replica counts alone.
-	AddrLimits AddrLimiter
+	// AddrLimits enforces the per-address limits. Nil keeps the default
+	// ones in this process (limits/local); with several replicas give one
+	// they share (limits/redis), or each replica counts alone. The server
+	// does not close it.
+	AddrLimits limits.Limiter
 	// Metrics are what the server counts; nil counts into a registry
 	// nobody reads.
 	Metrics *ops.Metrics
@@ -49,7 +53,7 @@ type Server struct {
 	log      *slog.Logger
 	ssh      *ssh.Server
 	limits   Limits
-	addrs    AddrLimiter
+	addrs    limits.Limiter
 	metrics  *ops.Metrics
 	sessions atomic.Int64 // open chat sessions
 	// conns are the connections taken in, for Shutdown to wait for;
@@ -75,18 +79,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.HostKey == nil || cfg.Logger == nil {
 		return nil, errors.New("server: Store, HostKey and Logger are required")
 	}
-	limits := cfg.Limits.WithDefaults()
+	sessionLimits := cfg.Limits.WithDefaults()
 	addrs := cfg.AddrLimits
 	if addrs == nil {
-		addrs = newLocalLimiter(limits)
+		addrs = local.New(limits.DefaultConfig())
 	}
 	metrics := cfg.Metrics
 	if metrics == nil {
 		metrics = ops.NewMetrics(prometheus.NewRegistry())
 	}
+	initCounters(metrics)
 	s := &Server{
-		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: limits, addrs: addrs, metrics: metrics,
-		refusalLog: rate.NewLimiter(limits.RefusalLogsPerSecond, limits.RefusalLogBurst),
+		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: sessionLimits, addrs: addrs, metrics: metrics,
+		refusalLog: rate.NewLimiter(sessionLimits.RefusalLogsPerSecond, sessionLimits.RefusalLogBurst),
 		clock:      ui.NewClock(),
 	}
 	srv, err := wish.NewServer(
@@ -98,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
 			srv.RequestHandlers = map[string]ssh.RequestHandler{}
 			// A backstop: sessions end themselves at MaxSession, politely.
-			srv.MaxTimeout = limits.MaxSession + time.Minute
+			srv.MaxTimeout = sessionLimits.MaxSession + time.Minute
 			return nil
 		},
 		// No password, keyboard-interactive or public-key handler is
@@ -188,15 +193,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // refusedConnection counts and logs a connection cut before its chat.
-func (s *Server) refusedConnection(reason string) {
-	s.metrics.ConnectionsRefused.WithLabelValues(reason).Inc()
-	s.logRefusal(slog.LevelInfo, "connection refused", reason)
+func (s *Server) refusedConnection(reason connRefusal) {
+	s.metrics.ConnectionsRefused.WithLabelValues(string(reason)).Inc()
+	s.logRefusal(slog.LevelInfo, "connection refused", string(reason))
 }
 
 // refusedSession counts and logs a session turned away before its chat.
-func (s *Server) refusedSession(level slog.Level, reason string) {
-	s.metrics.JoinsRefused.WithLabelValues(reason).Inc()
-	s.logRefusal(level, "session refused", reason)
+func (s *Server) refusedSession(level slog.Level, reason joinRefusal) {
+	s.metrics.JoinsRefused.WithLabelValues(string(reason)).Inc()
+	s.logRefusal(level, "session refused", string(reason))
 }
 
 // Sessions is the number of chat sessions open now.

@@ -17,6 +17,7 @@ import (
 	"github.com/muesli/termenv"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/ssh-burn/chat/limits"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
 	"github.com/ssh-burn/chat/ui/screen"
@@ -67,10 +68,10 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 		_, _, hasPty := sess.Pty()
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
-			s.refusedSession(slog.LevelInfo, "command")
+			s.refusedSession(slog.LevelInfo, refusedCommand)
 			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User(), "-t"))
 		case !hasPty:
-			s.refusedSession(slog.LevelInfo, "no terminal")
+			s.refusedSession(slog.LevelInfo, refusedNoTerminal)
 			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
 		default:
 			next(sess)
@@ -94,14 +95,14 @@ func (s *Server) commandFor(user string, options ...string) string {
 
 func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
-		if text, ok := sess.Context().Value(refusalKey{}).(string); ok {
-			s.refusedConnection("open connections per address")
-			refuse(sess, text)
+		if v, ok := sess.Context().Value(refusalKey{}).(limits.Verdict); ok {
+			s.refusedConnection(connVerdict(v))
+			refuse(sess, "Too many connections from your address at once: close one and try again.")
 			return
 		}
 		defer s.sessions.Add(-1)
 		if s.sessions.Add(1) > int64(s.limits.MaxSessions) {
-			s.refusedSession(slog.LevelWarn, "busy")
+			s.refusedSession(slog.LevelWarn, refusedBusy)
 			refuse(sess, "The server is busy. Please try again in a minute.")
 			return
 		}
@@ -109,11 +110,11 @@ func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
 	}
 }
 
-// Refusals of the per-address limits.
-var (
-	errTooManyRooms    = errors.New("too many rooms created from this address")
-	errTooManyFailures = errors.New("too many failed joins from this address")
-)
+// refusedByLimits is a refusal by the per-address limits while a seat is
+// taken.
+type refusedByLimits struct{ verdict limits.Verdict }
+
+func (r refusedByLimits) Error() string { return "per-address limits: " + r.verdict.Reason() }
 
 func (s *Server) runChat(ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
@@ -128,7 +129,7 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 			defer cancel()
 			if err := seat.Leave(ctx); err != nil {
-				s.metrics.StoreErrors.WithLabelValues("leave").Inc()
+				s.metrics.StoreErrors.WithLabelValues(string(opLeave)).Inc()
 				s.log.Warn("leave room", "room", seat.Snapshot().Room.ID, "err", err)
 			}
 		}()
@@ -165,12 +166,6 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 	}
 }
 
-// Ends that only the server sees, beside the screen's own (ui.Ending).
-const (
-	endingConnectionLost ui.Ending = "connection lost"
-	endingError          ui.Ending = "error"
-)
-
 // errConnectionGone ends a chat whose client went away: there is nobody
 // left to tell anything.
 var errConnectionGone = errors.New("the connection is gone")
@@ -179,30 +174,42 @@ var errConnectionGone = errors.New("the connection is gone")
 // takes its person's own seat back, and anything shaped like neither (such
 // as the local login name OpenSSH sends by default) creates a room. A
 // wrong key counts as a failed join, like an unknown room, whose answer it
-// gets. The seat it returns sends at most the server's message rate.
+// gets. What the store is made to keep (a room, a seat) is charged to the
+// client's byte budget first. The seat it returns sends at most the
+// server's message rate, and charges each message to the budget.
 func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat store.Seat, created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	client := ClientKey(from)
+	client := limits.ClientKey(from)
 	want, err := parseUser(user)
 	id := want.id
 	switch {
 	case errors.Is(err, store.ErrNotRoomID):
-		if !s.addrs.AllowRoom(ctx, client) {
-			return nil, false, errTooManyRooms
+		if v := s.addrs.AllowRoom(ctx, client); v != limits.Admitted {
+			return nil, false, refusedByLimits{v}
+		}
+		// The room, and the creator's seat in it.
+		if v := s.addrs.Spend(ctx, client, store.RoomCost+store.JoinCost); v != limits.Admitted {
+			return nil, false, refusedByLimits{v}
 		}
 		room, err := s.store.Create(ctx)
 		if err != nil {
 			return nil, false, err // the store says "create room: …"
 		}
 		id, created = room.ID, true
-	case !s.addrs.MayTryJoin(ctx, client):
+	default:
 		// Checked before the ID is: guessing room IDs stays slow whether
 		// the guesses are well-formed or not.
-		return nil, false, errTooManyFailures
-	case err != nil:
-		s.addrs.FailedJoin(ctx, client)
-		return nil, false, err
+		if v := s.addrs.MayTryJoin(ctx, client); v != limits.Admitted {
+			return nil, false, refusedByLimits{v}
+		}
+		if err != nil {
+			s.addrs.FailedJoin(ctx, client)
+			return nil, false, err
+		}
+		if v := s.addrs.Spend(ctx, client, store.JoinCost); v != limits.Admitted {
+			return nil, false, refusedByLimits{v}
+		}
 	}
 	if want.rejoin {
 		seat, err = s.store.Rejoin(ctx, id, want.key)
@@ -215,44 +222,64 @@ func (s *Server) takeSeat(ctx context.Context, user string, from net.Addr) (seat
 	if err != nil {
 		return nil, created, err // the store says "join room: …"
 	}
-	return newPacedSeat(seat, s.limits.MessagesPerSecond, s.limits.MessageBurst, s.metrics), created, nil
+	return newPacedSeat(seat, pacing{
+		perSecond: s.limits.MessagesPerSecond, burst: s.limits.MessageBurst, addrs: s.addrs, client: client,
+	}, s.metrics), created, nil
 }
 
 func (s *Server) refuseJoin(sess ssh.Session, err error) {
-	var text, reason string
+	var (
+		text    string
+		reason  joinRefusal
+		limited refusedByLimits
+	)
 	switch {
+	case errors.As(err, &limited):
+		text, reason = limitsRefusal(limited.verdict), joinVerdict(limited.verdict)
 	case errors.Is(err, store.ErrFull):
-		text, reason = "This room is full: it already holds two people.", "full"
+		text, reason = "This room is full: it already holds two people.", refusedFull
 	case errors.Is(err, store.ErrSealed):
-		text, reason = "This room is private to the two people who met in it.", "sealed"
+		text, reason = "This room is private to the two people who met in it.", refusedSealed
 	case errors.Is(err, store.ErrNotFound):
 		// A rejoin command with a wrong key gets this answer too.
-		text, reason = "No such room (it may have expired or been destroyed).", "not found"
+		text, reason = "No such room (it may have expired or been destroyed).", refusedNotFound
 	case errors.Is(err, errMistypedRejoin):
-		text, reason = "No such room: that command has a typo. Check it and try again.", "mistyped"
+		text, reason = "No such room: that command has a typo. Check it and try again.", refusedMistyped
 	case errors.Is(err, store.ErrMistypedRoomID):
-		text, reason = "No such room: that room ID has a typo. Check it and try again.", "mistyped"
-	case errors.Is(err, errTooManyRooms):
-		text, reason = "You have opened too many rooms in the last minute. Please wait a minute.", "room rate"
-	case errors.Is(err, errTooManyFailures):
-		text, reason = "Too many attempts to join rooms that do not exist. Please wait a minute.", "failed joins"
+		text, reason = "No such room: that room ID has a typo. Check it and try again.", refusedMistyped
 	case errors.Is(err, store.ErrClosed):
-		text, reason = "The server is shutting down. Please try again in a moment.", "closed"
+		text, reason = "The server is shutting down. Please try again in a moment.", refusedClosed
 	case errors.Is(err, store.ErrServiceFull):
 		// The store logs it, sparingly, with a count.
-		s.metrics.StoreErrors.WithLabelValues("join").Inc()
-		text, reason = "The service is full right now. Please try again in a few minutes.", "service full"
+		s.metrics.StoreErrors.WithLabelValues(string(opJoin)).Inc()
+		text, reason = "The service is full right now. Please try again in a few minutes.", refusedServiceFull
 	case errors.Is(err, store.ErrUnavailable):
-		s.metrics.StoreErrors.WithLabelValues("join").Inc()
+		s.metrics.StoreErrors.WithLabelValues(string(opJoin)).Inc()
 		s.log.Warn("take seat", "err", err)
-		text, reason = "The chat cannot reach its room store right now. Please try again in a moment.", "unavailable"
+		text, reason = "The chat cannot reach its room store right now. Please try again in a moment.", refusedUnavailable
 	default:
-		s.metrics.StoreErrors.WithLabelValues("join").Inc()
+		s.metrics.StoreErrors.WithLabelValues(string(opJoin)).Inc()
 		s.log.Error("take seat", "err", err)
-		text, reason = "Something went wrong on our side. Please try again.", "error"
+		text, reason = "Something went wrong on our side. Please try again.", refusedError
 	}
 	s.refusedSession(slog.LevelInfo, reason)
 	refuse(sess, text)
+}
+
+// limitsRefusal is what a person is told when the per-address limits
+// refuse them a room or a seat.
+func limitsRefusal(v limits.Verdict) string {
+	switch v {
+	case limits.TooManyRooms:
+		return "You have opened too many rooms in the last minute. Please wait a minute."
+	case limits.TooManyFailedJoins:
+		return "Too many attempts to join rooms that do not exist. Please wait a minute."
+	case limits.OverBudget:
+		return "Your address has sent too much lately. Please try again in a few minutes."
+	case limits.Headroom:
+		return "The service is nearly full and keeps what is left for lighter use. Please try again in a few minutes."
+	}
+	return "The server is busy. Please try again in a minute."
 }
 
 // refuse tells the user why in one line and exits non-zero.

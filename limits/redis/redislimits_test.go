@@ -12,8 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssh-burn/chat/internal/waitfor"
-	"github.com/ssh-burn/chat/server"
-	"github.com/ssh-burn/chat/server/redislimits"
+	"github.com/ssh-burn/chat/limits"
+	"github.com/ssh-burn/chat/limits/limitstest"
+	redislimits "github.com/ssh-burn/chat/limits/redis"
 	"github.com/ssh-burn/chat/store/redisstore"
 	"github.com/ssh-burn/chat/store/redistest"
 )
@@ -43,63 +44,40 @@ func newClient(t *testing.T, addr string) redis.UniversalClient {
 	return client
 }
 
-func limits() server.Limits {
-	l := server.DefaultLimits()
-	l.ConnsPerAddr, l.NewConnsPerSecond, l.NewConnsBurst = 2, 1000, 1000
-	l.RoomsPerMinute, l.FailedJoins = 3, 3
+// newLimiter is a limiter on its own client to addr, closed at cleanup.
+func newLimiter(t *testing.T, addr string, cfg redislimits.Config) *redislimits.Limiter {
+	t.Helper()
+	if cfg.Client == nil {
+		cfg.Client = newClient(t, addr)
+	}
+	if cfg.Replica == nil {
+		cfg.Replica = &replica{id: "replica-" + t.Name()}
+	}
+	if cfg.Limits == (limits.Config{}) {
+		cfg.Limits = limitstest.Config()
+	}
+	l := redislimits.New(cfg)
+	t.Cleanup(func() { l.Close() })
 	return l
 }
 
 var (
-	alice = netip.MustParsePrefix("203.0.113.7/32")
-	bob   = netip.MustParsePrefix("2001:db8:1:2::/64")
+	alice = limitstest.Alice
+	bob   = limitstest.Bob
 )
 
-// Open chats count across replicas, whichever replica serves them, and a
-// released one frees its place everywhere.
-func TestOpenChatsCountAcrossReplicas(t *testing.T) {
+// Two limiters on one Redis are two replicas.
+func TestRedisLimiter(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	a := redislimits.New(redislimits.Config{Client: newClient(t, srv.Addr), Limits: limits(), Replica: &replica{id: "replica-a"}})
-	b := redislimits.New(redislimits.Config{Client: newClient(t, srv.Addr), Limits: limits(), Replica: &replica{id: "replica-b"}})
-
-	v1, release1 := a.Admit(t.Context(), alice)
-	v2, _ := b.Admit(t.Context(), alice)
-	if v1 != server.Admitted || v2 != server.Admitted {
-		t.Fatalf("the first two chats: %v, %v", v1, v2)
-	}
-	for _, l := range []*redislimits.Limiter{a, b} {
-		if v, _ := l.Admit(t.Context(), alice); v != server.TooManyOpen {
-			t.Fatalf("a third chat from the address: %v, want TooManyOpen", v)
+	limitstest.Run(t, func(t *testing.T, cfg limits.Config) (a, b limits.Limiter) {
+		// A Redis of its own for each test of the suite, which runs them
+		// in parallel on the same addresses.
+		srv := redistest.Start(t)
+		replica := func(id string) limits.Limiter {
+			return redislimits.New(redislimits.Config{Client: newClient(t, srv.Addr), Limits: cfg, Replica: &replica{id: id}})
 		}
-	}
-	if v, _ := a.Admit(t.Context(), bob); v != server.Admitted {
-		t.Fatalf("another address: %v", v)
-	}
-	release1()
-	release1() // idempotent
-	if v, _ := b.Admit(t.Context(), alice); v != server.Admitted {
-		t.Fatalf("after a release: %v, want Admitted", v)
-	}
-
-	// Rooms and failed joins: one budget for all replicas.
-	for i, l := range []*redislimits.Limiter{a, b, a} {
-		if !l.AllowRoom(t.Context(), alice) {
-			t.Fatalf("room %d refused", i)
-		}
-	}
-	if b.AllowRoom(t.Context(), alice) || a.AllowRoom(t.Context(), alice) {
-		t.Fatal("a fourth room in the minute was allowed")
-	}
-	for range 3 {
-		if !b.MayTryJoin(t.Context(), bob) {
-			t.Fatal("a join was refused before any failed")
-		}
-		a.FailedJoin(t.Context(), bob)
-	}
-	if b.MayTryJoin(t.Context(), bob) {
-		t.Fatal("joins allowed after the failures of a minute were spent on the other replica")
-	}
+		return replica("replica-a"), replica("replica-b")
+	})
 }
 
 // The open chats of a replica found dead stop counting.
@@ -108,20 +86,20 @@ func TestOpenChatsOfADeadReplicaLapse(t *testing.T) {
 	srv := redistest.Start(t)
 	doomed := &replica{id: "replica-doomed"}
 	survivor := &replica{id: "replica-survivor"}
-	a := redislimits.New(redislimits.Config{Client: newClient(t, srv.Addr), Limits: limits(), Replica: doomed})
-	b := redislimits.New(redislimits.Config{Client: newClient(t, srv.Addr), Limits: limits(), Replica: survivor})
+	a := newLimiter(t, srv.Addr, redislimits.Config{Replica: doomed})
+	b := newLimiter(t, srv.Addr, redislimits.Config{Replica: survivor})
 	for range 2 {
-		if v, _ := a.Admit(t.Context(), alice); v != server.Admitted {
+		if v, _ := a.Admit(t.Context(), alice); v != limits.Admitted {
 			t.Fatalf("%v", v)
 		}
 	}
-	if v, _ := b.Admit(t.Context(), alice); v != server.TooManyOpen {
+	if v, _ := b.Admit(t.Context(), alice); v != limits.TooManyOpen {
 		t.Fatalf("%v, want TooManyOpen", v)
 	}
 	survivor.mu.Lock()
 	survivor.dead = []string{doomed.id}
 	survivor.mu.Unlock()
-	if v, _ := b.Admit(t.Context(), alice); v != server.Admitted {
+	if v, _ := b.Admit(t.Context(), alice); v != limits.Admitted {
 		t.Fatalf("the dead replica's chats still count: %v", v)
 	}
 }
@@ -131,23 +109,19 @@ func TestOpenChatsCountAcrossARotation(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := newClient(t, srv.Addr)
-	const rotation = time.Second
-	l := redislimits.New(redislimits.Config{Client: client, Limits: limits(), Replica: &replica{id: "r"}, Rotation: rotation})
+	const rotation = 2 * time.Second
+	l := newLimiter(t, srv.Addr, redislimits.Config{Client: client, Rotation: rotation})
 	for range 2 {
-		if v, _ := l.Admit(t.Context(), alice); v != server.Admitted {
+		if v, _ := l.Admit(t.Context(), alice); v != limits.Admitted {
 			t.Fatalf("%v", v)
 		}
 	}
 	secret := func() string { return client.HGet(t.Context(), "chat:v2:lim:secret", "cur").Val() }
 	first := secret()
-	// A fresh limiter asks Redis for the secret on its first decision.
-	waitfor.Condition(t, waitfor.Timeout, "the secret to be replaced", func() bool {
-		fresh := redislimits.New(redislimits.Config{Client: client, Limits: limits(), Replica: &replica{id: "x"}, Rotation: rotation})
-		fresh.MayTryJoin(t.Context(), bob)
-		return secret() != first
-	})
-	later := redislimits.New(redislimits.Config{Client: client, Limits: limits(), Replica: &replica{id: "r2"}, Rotation: rotation})
-	if v, _ := later.Admit(t.Context(), alice); v != server.TooManyOpen {
+	// The limiter replaces the secret when its time is up.
+	waitfor.Condition(t, waitfor.Timeout, "the secret to be replaced", func() bool { return secret() != first })
+	later := newLimiter(t, srv.Addr, redislimits.Config{Client: client, Rotation: rotation})
+	if v, _ := later.Admit(t.Context(), alice); v != limits.TooManyOpen {
 		t.Fatalf("after a rotation the open chats were forgotten: %v", v)
 	}
 }
@@ -166,12 +140,13 @@ func TestAddressesNeverReachRedisInClear(t *testing.T) {
 	t.Cleanup(func() { monitor.Process.Kill(); monitor.Wait() })
 	waitfor.Condition(t, waitfor.Timeout, "monitor to start", func() bool { return strings.Contains(traffic.String(), "OK") })
 
-	l := redislimits.New(redislimits.Config{Client: client, Limits: limits(), Replica: &replica{id: "r"}})
+	l := newLimiter(t, srv.Addr, redislimits.Config{Client: client})
 	for _, who := range []netip.Prefix{alice, bob} {
 		_, release := l.Admit(t.Context(), who)
 		l.AllowRoom(t.Context(), who)
 		l.FailedJoin(t.Context(), who)
 		l.MayTryJoin(t.Context(), who)
+		l.Spend(t.Context(), who, 100)
 		release()
 	}
 	client.Ping(t.Context()) // the last command MONITOR must show
@@ -190,8 +165,10 @@ func TestAddressesNeverReachRedisInClear(t *testing.T) {
 			t.Errorf("Redis holds %q", clear)
 		}
 	}
-	if !strings.Contains(stored.String(), "chat:v2:lim:") {
-		t.Errorf("nothing of the limits is in Redis:\n%s", stored.String())
+	for _, kind := range []string{":new", ":rooms", ":failed", ":bytes"} {
+		if !strings.Contains(stored.String(), kind) {
+			t.Errorf("no %s key of the limits is in Redis:\n%s", kind, stored.String())
+		}
 	}
 }
 
@@ -217,14 +194,20 @@ func (b *lockedBuffer) String() string {
 func TestWithoutRedisTheReplicaCountsAlone(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	l := redislimits.New(redislimits.Config{Client: newClient(t, srv.Addr), Limits: limits(), Replica: &replica{id: "r"}})
+	l := newLimiter(t, srv.Addr, redislimits.Config{})
 	srv.Stop()
 	for range 2 {
-		if v, _ := l.Admit(t.Context(), alice); v != server.Admitted {
+		if v, _ := l.Admit(t.Context(), alice); v != limits.Admitted {
 			t.Fatalf("%v", v)
 		}
 	}
-	if v, _ := l.Admit(t.Context(), alice); v != server.TooManyOpen {
+	if v, _ := l.Admit(t.Context(), alice); v != limits.TooManyOpen {
 		t.Fatalf("the replica's own count: %v, want TooManyOpen", v)
+	}
+	if v := l.Spend(t.Context(), alice, 10_000); v != limits.Admitted {
+		t.Fatalf("a whole budget: %v", v)
+	}
+	if v := l.Spend(t.Context(), alice, 1); v != limits.OverBudget {
+		t.Fatalf("beyond the replica's own budget: %v, want OverBudget", v)
 	}
 }
