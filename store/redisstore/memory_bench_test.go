@@ -16,7 +16,8 @@ import (
 
 // BenchmarkRedisMemory reports what Redis really spends, as the growth of
 // INFO used_memory on a redis-server of its own: per empty room, per first
-// and second join (the first makes the keys seats live in), per room's
+// and second join (the first makes the keys seats live in), per leave and
+// rejoin (what coming and going adds to the log), per room's
 // first message (which makes the keys messages live in) and per further
 // message of each size class, with two replicas seated as in production
 // (each subscribed to the room's channel). store.RoomCost,
@@ -60,6 +61,37 @@ func BenchmarkRedisMemory(b *testing.B) {
 		before := usedMemory(b, probe)
 		for _, id := range rooms {
 			memJoin(b, c, id) // from the other replica, as a partner usually is
+		}
+		reportBytes(b, probe, before, b.N, "bytes/join")
+	})
+	b.Run("leave-and-rejoin", func(b *testing.B) {
+		// Coming and going adds to the log, which keeps its newest
+		// entries: rooms are kept below that, so nothing is trimmed.
+		const perRoom = 100
+		a, c := memReplicas(b, url)
+		rooms := (b.N + perRoom - 1) / perRoom
+		ids := make([]store.RoomID, rooms)
+		seats := make([]store.Seat, rooms)
+		for i := range ids {
+			ids[i] = memCreate(b, a)
+			memJoin(b, a, ids[i])
+			seats[i] = memJoin(b, c, ids[i])
+		}
+		before := usedMemory(b, probe)
+		for i := range b.N {
+			r := i / perRoom
+			if err := seats[r].Leave(b.Context()); err != nil {
+				b.Fatalf("Leave: %v", err)
+			}
+			seat, err := c.Rejoin(b.Context(), ids[r], seats[r].Snapshot().Key)
+			if err != nil {
+				b.Fatalf("Rejoin: %v", err)
+			}
+			go func() {
+				for range seat.Events() {
+				}
+			}()
+			seats[r] = seat
 		}
 		reportBytes(b, probe, before, b.N, "bytes/join")
 	})

@@ -562,43 +562,45 @@ func sized(label string, size int) string {
 	return label + strings.Repeat(unit, fill/len(unit)) + strings.Repeat("a", fill%len(unit))
 }
 
+// NewestThatFit is the part of sent (oldest first) a room's history keeps:
+// the newest messages that fit store.HistoryLimit and store.HistoryBytes.
+func NewestThatFit(sent []string) []string {
+	cost, i := 0, len(sent)
+	for i > 0 && len(sent)-i < store.HistoryLimit && cost+store.MessageCost(sent[i-1]) <= store.HistoryBytes {
+		i--
+		cost += store.MessageCost(sent[i])
+	}
+	return sent[i:]
+}
+
 // A joiner gets the newest messages whose costs add up to at most
 // store.HistoryBytes: the oldest are trimmed first, whatever their size.
 func testHistoryBytes(t *testing.T, _ Harness, a, b store.Store) {
 	room := create(t, a)
 	alice := join(t, a, room.ID)
+	// Twenty of the largest messages, more than the history keeps; then
+	// small ones, enough to push out some of the large ones kept.
 	big := func(i int) string { return sized(fmt.Sprintf("big%02d ", i), safetext.MaxMessageBytes) }
-	small := func(i int) string { return fmt.Sprintf("small%d", i) }
-	// Twenty of the largest messages (4352 bytes each: 15 fit in 65536),
-	// then three small ones (320 each): the first small one pushes out the
-	// oldest large one left, and the others fit beside it.
 	var sent []string
 	for i := range 20 {
 		sent = append(sent, big(i))
 	}
-	for i := range 3 {
-		sent = append(sent, small(i))
+	bigsKept := len(NewestThatFit(sent))
+	for smalls := 0; len(NewestThatFit(sent))-smalls >= bigsKept || smalls < 3; smalls++ {
+		sent = append(sent, fmt.Sprintf("small%d", smalls))
+	}
+	want := NewestThatFit(sent)
+	if bigsKept >= 20 || len(want) >= len(sent) || len(want) >= store.HistoryLimit {
+		t.Fatalf("with these costs the case trims nothing by bytes (%d of 20 large kept, %d of %d)", bigsKept, len(want), len(sent))
 	}
 	for _, body := range sent {
 		send(t, alice, body)
 		nextOf[store.MessageEvent](t, alice)
 	}
-	want := sent[6:] // big06 .. big19, small0 .. small2
-	if store.MessageCost(big(0)) != 4352 || store.MessageCost(small(0)) != 320 || store.HistoryBytes != 65536 {
-		t.Fatalf("the costs this case is worked out for changed: big %d, small %d, budget %d",
-			store.MessageCost(big(0)), store.MessageCost(small(0)), store.HistoryBytes)
-	}
 	bob := join(t, b, room.ID)
 	got := historyBodies(bob)
 	if !slices.Equal(got, want) {
 		t.Fatalf("joiner's history has %d messages (%.8q...), want the %d newest that fit (%.8q...)", len(got), got, len(want), want)
-	}
-	cost := 0
-	for _, body := range got {
-		cost += store.MessageCost(body)
-	}
-	if cost > store.HistoryBytes {
-		t.Fatalf("joiner's history costs %d bytes, over %d", cost, store.HistoryBytes)
 	}
 	// Live messages follow the history, as ever.
 	send(t, alice, "after")
