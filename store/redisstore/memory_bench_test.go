@@ -20,7 +20,8 @@ import (
 // rejoin (what coming and going adds to the log), per room's
 // first message (which makes the keys messages live in) and per further
 // message of each size class, with two replicas seated as in production
-// (each subscribed to the room's channel). store.RoomCost,
+// (each subscribed to the room's channel); and what a room that was sent
+// far more of the largest messages than it keeps costs. store.RoomCost,
 // JoinCost and MessageCost are set from these figures. Counts are large so
 // that Redis's own noise (client buffers) averages out:
 //
@@ -71,7 +72,7 @@ func BenchmarkRedisMemory(b *testing.B) {
 		a, c := memReplicas(b, url)
 		rooms := (b.N + perRoom - 1) / perRoom
 		ids := make([]store.RoomID, rooms)
-		seats := make([]store.Seat, rooms)
+		seats := make([]*memSeat, rooms)
 		for i := range ids {
 			ids[i] = memCreate(b, a)
 			memJoin(b, a, ids[i])
@@ -87,11 +88,11 @@ func BenchmarkRedisMemory(b *testing.B) {
 			if err != nil {
 				b.Fatalf("Rejoin: %v", err)
 			}
+			seats[r] = &memSeat{Seat: seat}
 			go func() {
 				for range seat.Events() {
 				}
 			}()
-			seats[r] = seat
 		}
 		reportBytes(b, probe, before, b.N, "bytes/join")
 	})
@@ -122,6 +123,19 @@ func BenchmarkRedisMemory(b *testing.B) {
 			reportBytes(b, probe, before, b.N, "bytes/message")
 		})
 	}
+	b.Run("room-talked-full", func(b *testing.B) {
+		// What a room costs at most once its history is full: b.N of the
+		// largest messages, 40 to a room (three times what its history
+		// keeps), reported per room.
+		const perRoom = 40
+		a, c := memReplicas(b, url)
+		before := usedMemory(b, probe)
+		seats := memPairs(b, a, c, (b.N+perRoom-1)/perRoom)
+		for i := range b.N {
+			memSend(b, seats[i/perRoom], memBody(4096))
+		}
+		reportBytes(b, probe, before, len(seats), "bytes/room")
+	})
 }
 
 // memReplicas are two replicas with rooms that outlive the benchmark.
@@ -139,37 +153,59 @@ func memCreate(b *testing.B, s store.Store) store.RoomID {
 	return room.ID
 }
 
-// memJoin takes a seat, left to the store's Close, and reads its events
-// until then, so that no seat is evicted as a slow reader.
-func memJoin(b *testing.B, s store.Store, id store.RoomID) store.Seat {
+// memSeat is a seat whose events are read until the store's Close (so
+// that it is never evicted as a slow reader); msgs says when a message
+// arrived.
+type memSeat struct {
+	store.Seat
+	msgs chan struct{}
+}
+
+// memJoin takes a seat, left to the store's Close.
+func memJoin(b *testing.B, s store.Store, id store.RoomID) *memSeat {
 	b.Helper()
 	seat, err := s.Join(b.Context(), id)
 	if err != nil {
 		b.Fatalf("Join: %v", err)
 	}
+	m := &memSeat{Seat: seat, msgs: make(chan struct{}, store.EventBuffer)}
 	go func() {
-		for range seat.Events() {
+		for ev := range seat.Events() {
+			if _, ok := ev.(store.MessageEvent); ok {
+				m.msgs <- struct{}{}
+			}
 		}
 	}()
-	return seat
+	return m
 }
 
-// memPairs makes n rooms with a person from each replica, and returns one
-// seat of each room.
-func memPairs(b *testing.B, a, c store.Store, n int) []store.Seat {
-	seats := make([]store.Seat, n)
-	for i := range seats {
+// memPair is a room with a person from each replica.
+type memPair struct{ a, c *memSeat }
+
+func memPairs(b *testing.B, a, c store.Store, n int) []memPair {
+	pairs := make([]memPair, n)
+	for i := range pairs {
 		id := memCreate(b, a)
-		seats[i] = memJoin(b, a, id)
-		memJoin(b, c, id)
+		pairs[i] = memPair{memJoin(b, a, id), memJoin(b, c, id)}
 	}
-	return seats
+	return pairs
 }
 
-func memSend(b *testing.B, seat store.Seat, body string) {
+// memSend sends from the first of the pair and waits until both have the
+// message, as people talk: one message after another, each one read.
+func memSend(b *testing.B, p memPair, body string) {
 	b.Helper()
-	if err := seat.Send(b.Context(), store.NewMessageID(), body); err != nil {
+	if err := p.a.Send(b.Context(), store.NewMessageID(), body); err != nil {
 		b.Fatalf("Send: %v", err)
+	}
+	timer := time.NewTimer(benchWait)
+	defer timer.Stop()
+	for _, seat := range []*memSeat{p.a, p.c} {
+		select {
+		case <-seat.msgs:
+		case <-timer.C:
+			b.Fatalf("a message was not delivered within %v", benchWait)
+		}
 	}
 }
 
