@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -136,6 +137,12 @@ func (r *room) catchUp() {
 			r.vanished()
 			return
 		}
+		if st == "gap" {
+			if !r.gap(parts) {
+				return
+			}
+			continue
+		}
 		if st != "ok" || len(parts) != 2 {
 			r.s.log.Warn("read room log", "err", malformed("read reply "+st, parts))
 			return
@@ -217,12 +224,53 @@ func (r *room) typing(ev store.TypingEvent) {
 	}
 }
 
+// gap handles readScript's {'gap', cut}: the seats here that have not
+// read up to cut lost what was trimmed after their cursor, so they are
+// evicted, as a seat that fell behind its buffer is, rather than left to
+// skip it silently. It reports whether any seat was (and so whether
+// reading again for the others makes progress).
+func (r *room) gap(parts []any) bool {
+	var cut string
+	var err error
+	if len(parts) != 2 {
+		err = malformed("gap reply", parts)
+	} else if cut, err = asString("gap", parts[1]); err == nil {
+		if _, _, ok := parseStreamID(cut); !ok {
+			err = fmt.Errorf("%w: gap at %q", errMalformed, cut)
+		}
+	}
+	if err != nil {
+		r.s.log.Warn("read room log", "err", err)
+		return false
+	}
+	r.mu.Lock()
+	evicted := 0
+	for _, seat := range slices.Clone(r.seats) {
+		if streamIDLess(seat.cursor, cut) {
+			r.evictLocked(seat)
+			evicted++
+		}
+	}
+	r.mu.Unlock()
+	r.s.release(r)
+	if evicted == 0 {
+		r.s.log.Warn("read room log", "err", fmt.Errorf("%w: gap at %q behind every seat", errMalformed, cut))
+		return false
+	}
+	r.s.log.Info("evicted seats that fell behind what their room keeps", "seats", evicted)
+	return true
+}
+
 // pushLocked delivers ev without blocking. A seat that fell a whole buffer
 // behind is evicted rather than allowed to hold up the room.
 func (r *room) pushLocked(seat *seat, ev store.Event) {
-	if seat.events.Push(ev) {
-		return
+	if !seat.events.Push(ev) {
+		r.evictLocked(seat)
 	}
+}
+
+// evictLocked ends seat with EndEvicted and gives it up in Redis.
+func (r *room) evictLocked(seat *seat) {
 	r.endSeatLocked(seat, store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true})
 	l := seat.leave()
 	if !r.s.spawn("give up an evicted seat", func() {

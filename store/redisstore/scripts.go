@@ -31,8 +31,57 @@ end
 local function expire_all(d)
   for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], d) end
 end
+-- id_less orders two stream IDs ('ms-seq').
+local function id_less(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+-- note_cut records that every entry up to id is trimmed from the log or
+-- the history: a reader that has not read that far has lost something.
+local function note_cut(id)
+  local cut = redis.call('HGET', KEYS[1], 'cut')
+  if not cut or id_less(cut, id) then redis.call('HSET', KEYS[1], 'cut', id) end
+end
+-- append adds an entry to the log, keeping its newest maxlen entries. The
+-- log's entries are small and bounded (IDs, a sealed name; a message's is
+-- a reference to its history entry), so its length bounds its bytes.
 local function append(maxlen, ...)
-  return redis.call('XADD', KEYS[4], 'MAXLEN', maxlen, '*', ...)
+  local id = redis.call('XADD', KEYS[4], '*', ...)
+  local over = redis.call('XLEN', KEYS[4]) - tonumber(maxlen)
+  if over > 0 then
+    local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', over + 1)
+    redis.call('XTRIM', KEYS[4], 'MINID', oldest[over + 1][1])
+    note_cut(oldest[over][1])
+  end
+  return id
+end
+-- field reads one field of a stream entry's flat field list.
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+-- trim_history takes the oldest messages out of the history until its
+-- newest ones fit both limit messages and budget bytes (the sum of their
+-- costs, 'c'), and keeps that sum in the meta key ('hb'). added is the cost
+-- of a message just added.
+local function trim_history(limit, budget, added)
+  limit, budget = tonumber(limit), tonumber(budget)
+  local bytes = (tonumber(redis.call('HGET', KEYS[1], 'hb')) or 0) + tonumber(added)
+  local n = redis.call('XLEN', KEYS[5])
+  local cut
+  while n > 0 and (n > limit or bytes > budget) do
+    local oldest = redis.call('XRANGE', KEYS[5], '-', '+', 'COUNT', 1)[1]
+    bytes = bytes - (tonumber(field(oldest[2], 'c')) or 0)
+    redis.call('XDEL', KEYS[5], oldest[1])
+    cut = oldest[1]
+    n = n - 1
+  end
+  redis.call('HSET', KEYS[1], 'hb', bytes)
+  if cut then note_cut(cut) end
 end
 local function delete_room()
   redis.call('DEL', unpack(KEYS))
@@ -185,18 +234,23 @@ return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, na
 
 // sendScript ARGV: 1 member, 2 seat (replica/presence), 3 sealed name,
 // 4 sealed body, 5 message ID, 6 maxlen, 7 channel, 8 history length,
-// 9 how long message IDs are remembered (ms). Returns {'ok', entry ID},
-// {'dup'} when the message ID is stored already (an earlier attempt went
-// through), {'gone'} or {'unseated'} (the seat is no longer this one's:
-// freed, or taken over by its person's newer connection).
+// 9 how long message IDs are remembered (ms), 10 history bytes, 11 the
+// message's cost (store.MessageCost). Returns {'ok', entry ID}, {'dup'}
+// when the message ID is stored already (an earlier attempt went through),
+// {'gone'} or {'unseated'} (the seat is no longer this one's: freed, or
+// taken over by its person's newer connection). The message is kept once,
+// in the history; its log entry, under the same ID, refers to it (see
+// readScript). The history then keeps its newest messages that fit both
+// its length and its bytes.
 var sendScript = redis.NewScript("#!lua\n" + luaPrelude + `
 if redis.call('ZSCORE', KEYS[6], ARGV[5]) then return {'dup'} end
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'unseated'} end
-local id = append(ARGV[6], 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5])
-redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[8], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5])
+local id = append(ARGV[6], 't', 'm')
+redis.call('XADD', KEYS[5], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5], 'c', ARGV[11])
+trim_history(ARGV[8], ARGV[10], ARGV[11])
 redis.call('ZADD', KEYS[6], now, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - tonumber(ARGV[9])))
 expire_all(d)
@@ -263,11 +317,26 @@ end
 return n
 `)
 
-// readScript ARGV: after entry ID, count. Returns {'ok', entries} or
-// {'gone'}, so a reader learns in one step that the room vanished.
+// readScript ARGV: after entry ID, count. Returns {'ok', entries}: the
+// log's entries after that one, a message's taken from the history (its
+// log entry only refers to it); {'gap', cut} when something after that
+// entry is trimmed already (from the log, or a message from the history):
+// a reader that has not read up to cut lost it, and must not go on as if
+// it had not; or {'gone'}, so a reader learns in one step that the room
+// vanished.
 var readScript = redis.NewScript("#!lua flags=no-writes\n" + luaPrelude + `
 if not live_deadline(now_ms()) then return {'gone'} end
-return {'ok', redis.call('XRANGE', KEYS[4], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+local cut = redis.call('HGET', KEYS[1], 'cut')
+if cut and id_less(ARGV[1], cut) then return {'gap', cut} end
+local entries = redis.call('XRANGE', KEYS[4], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+for i, e in ipairs(entries) do
+  if field(e[2], 't') == 'm' then
+    local kept = redis.call('XRANGE', KEYS[5], e[1], e[1])[1]
+    if not kept then return {'gap', e[1]} end
+    entries[i] = kept
+  end
+end
+return {'ok', entries}
 `)
 
 // destroyScript ARGV: member, seat (replica/presence), channel, sealed

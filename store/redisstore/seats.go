@@ -46,7 +46,8 @@ func (seat *seat) Send(ctx context.Context, id store.MessageID, body string) err
 	}
 	r := seat.room
 	res, err := r.s.call(ctx, sendScript, r.keys, seat.snapshot.Me.ID, seat.value, seat.sealedName,
-		r.secrets.seal("body", body), string(id), streamMaxLen, r.channel, store.HistoryLimit, r.s.idWindow().Milliseconds())
+		r.secrets.sealBody(body), string(id), streamMaxLen, r.channel, store.HistoryLimit, r.s.idWindow().Milliseconds(),
+		store.HistoryBytes, store.MessageCost(body))
 	if classify(err) == full {
 		// Refused before it ran; but an earlier attempt of the same
 		// message, whose answer never came, may have gone through.

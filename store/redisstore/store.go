@@ -35,8 +35,12 @@ import (
 
 const (
 	// streamMaxLen bounds a room's log, which replicas read to catch up
-	// (a seat never holds more than store.EventBuffer unread events).
-	// History has a stream of its own, bounded at store.HistoryLimit.
+	// (a seat never holds more than store.EventBuffer unread events). Its
+	// entries are small and of bounded size (a message's only refers to
+	// its history entry), so this bounds its bytes too. History has a
+	// stream of its own, bounded at store.HistoryLimit messages and
+	// store.HistoryBytes; a reader that falls behind what either keeps
+	// is evicted (readScript's 'gap'), never left to skip.
 	streamMaxLen = 2 * store.HistoryLimit
 	// readBatch is how many log entries one catch-up read fetches.
 	readBatch = 128
@@ -226,7 +230,7 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	// curiosity, not a confusion worth a second round trip.
 	me := store.Member{ID: store.NewMemberID(), Name: store.NewMemberName()}
 	key := store.NewSeatKey(id)
-	sealedName := secrets.seal("name", me.Name)
+	sealedName := secrets.sealName(me.Name)
 	presence := store.NewMemberID()
 
 	dead := s.live.deadNow()
