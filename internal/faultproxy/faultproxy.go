@@ -39,6 +39,7 @@ type Proxy struct {
 	delayMax   time.Duration
 	holdMatch  func(request []byte) bool
 	holdFor    time.Duration
+	loseMatch  func(request []byte) bool
 	blackholed bool
 	closed     bool
 	conns      map[*pair]struct{}
@@ -105,6 +106,16 @@ func (p *Proxy) DelayReplies(min, max time.Duration) {
 func (p *Proxy) HoldReplies(match func(request []byte) bool, d time.Duration) {
 	p.mu.Lock()
 	p.holdMatch, p.holdFor = match, d
+	p.mu.Unlock()
+}
+
+// LoseRequests drops every client chunk that match accepts before it
+// reaches the target, as a request written just before its connection
+// broke is lost: the client waits for a reply that never comes. A nil
+// match ends it.
+func (p *Proxy) LoseRequests(match func(request []byte) bool) {
+	p.mu.Lock()
+	p.loseMatch = match
 	p.mu.Unlock()
 }
 
@@ -203,6 +214,7 @@ func (p *Proxy) read(c *pair, src net.Conn, q chan<- chunk, fromClient bool) {
 			now := time.Now()
 			release := now
 			p.mu.Lock()
+			lost := fromClient && p.loseMatch != nil && p.loseMatch(buf[:n])
 			if fromClient {
 				if p.holdMatch != nil && p.holdMatch(buf[:n]) {
 					if until := now.Add(p.holdFor); until.After(c.holdUntil) {
@@ -217,7 +229,9 @@ func (p *Proxy) read(c *pair, src net.Conn, q chan<- chunk, fromClient bool) {
 				release = last
 			}
 			last = release
-			q <- chunk{data: buf[:n], release: release}
+			if !lost {
+				q <- chunk{data: buf[:n], release: release}
+			}
 		}
 		if err != nil {
 			// Either side's end ends the connection: the writer drains what

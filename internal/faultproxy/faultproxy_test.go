@@ -234,3 +234,24 @@ func TestDropConnectionsClosesThemAndAcceptsNew(t *testing.T) {
 	fresh.send("PING")
 	fresh.want("+PONG")
 }
+
+// A lost request never reaches the target, and nothing answers it; the
+// connection stays open, and requests that do not match pass.
+func TestLoseRequestsDropsOnlyMatching(t *testing.T) {
+	t.Parallel()
+	p, direct := start(t)
+	p.LoseRequests(func(req []byte) bool { return bytes.Contains(req, []byte("lost")) })
+	c := dial(t, p)
+	c.send("SET lost 1")
+	if got, err := c.line(200 * time.Millisecond); err == nil {
+		t.Fatalf("a lost request was answered: %q", got)
+	}
+	c.send("SET kept 1")
+	c.want("+OK")
+	if direct.Exists(t.Context(), "lost").Val() != 0 {
+		t.Error("the lost request reached Redis")
+	}
+	p.LoseRequests(nil)
+	c.send("SET lost 2")
+	c.want("+OK")
+}
