@@ -79,11 +79,12 @@ type link struct {
 	// one call at a time, ending with the state the link is in.
 	onChange func(down bool)
 
-	mu        sync.Mutex
-	down      [2]bool // by path
-	isDown    bool
-	downSince time.Time
-	cause     error
+	mu         sync.Mutex
+	down       [2]bool // by path
+	isDown     bool
+	downSince  time.Time
+	cause      error
+	lastAnswer time.Time // when Redis last answered anything, on either path
 
 	announce  sync.Mutex // serialises onChange
 	announced bool       // the state onChange was last told (guarded by announce)
@@ -107,8 +108,25 @@ func (l *link) note(p path, err error) {
 	}
 }
 
+// late records that a caller stopped waiting for a reply that is still
+// on its way. A Redis that answers late is not down: the link goes down
+// only when nothing at all has answered for lateGrace, so replies a few
+// seconds late make no storm of reconnections, while a Redis that went
+// silent is noticed within lateGrace.
+func (l *link) late(p path) {
+	l.mu.Lock()
+	silent := time.Since(l.lastAnswer) > lateGrace
+	l.mu.Unlock()
+	if silent {
+		l.set(p, false, errNoReply)
+	}
+}
+
 func (l *link) set(p path, up bool, cause error) {
 	l.mu.Lock()
+	if up {
+		l.lastAnswer = time.Now()
+	}
 	l.down[p] = !up
 	down := l.down[pathCommands] || l.down[pathPubSub]
 	changed := down != l.isDown
@@ -224,6 +242,9 @@ func backoff(failures int) time.Duration {
 func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
+
+// errNoReply is a call whose reply did not come within opTimeout.
+var errNoReply = fmt.Errorf("no reply from redis within %v: %w", opTimeout, context.DeadlineExceeded)
 
 func isTimeout(err error) bool {
 	var ne net.Error
