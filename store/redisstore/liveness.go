@@ -92,13 +92,31 @@ func (l *liveness) beat(ctx context.Context) error {
 	l.sent++
 	seq := l.sent
 	l.mu.Unlock()
-	// Tell the link a reply is late as a call's caller would, while still
-	// waiting for it.
-	late := time.AfterFunc(opTimeout, func() { l.s.link.late(pathCommands) })
-	res, err := heartbeatScript.Run(ctx, l.rdb, liveKeys, l.s.replica,
-		l.s.lease.Milliseconds(), l.gap.Milliseconds(), max(liveRetention, 2*l.s.lease).Milliseconds()).Result()
-	late.Stop()
-	l.s.link.note(pathCommands, err)
+	type result struct {
+		res any
+		err error
+	}
+	done := make(chan result, 1)
+	if !l.s.goOnce(func() {
+		res, err := heartbeatScript.Run(ctx, l.rdb, liveKeys, l.s.replica,
+			l.s.lease.Milliseconds(), l.gap.Milliseconds(), max(liveRetention, 2*l.s.lease).Milliseconds()).Result()
+		l.s.link.note(pathCommands, err)
+		done <- result{res, err}
+	}) {
+		return store.ErrClosed
+	}
+	late := time.NewTimer(opTimeout)
+	defer late.Stop()
+	var r result
+	select {
+	case r = <-done:
+	case <-late.C:
+		// Tell the link, as a caller who gave up would, and wait on for
+		// what the beat says.
+		l.s.link.late(pathCommands)
+		r = <-done
+	}
+	res, err := r.res, r.err
 	if err != nil {
 		return failure(err)
 	}

@@ -123,8 +123,13 @@ func (r *room) catchUp() {
 		}
 		res, err := r.s.call(r.s.bg, readScript, r.keys, from, readBatch)
 		if err != nil {
-			// Retried on the next poke: every reconnection pokes.
+			// Retried on the next poke: the link's return pokes every
+			// room. A late reply leaves the link up, and a quiet room
+			// would not be poked again: this read pokes itself.
 			r.s.log.Debug("read room log", "err", err)
+			if down, _ := r.s.link.state(); !down && classify(err) == unreachable {
+				r.s.afterFunc(readRetry, r.poke)
+			}
 			return
 		}
 		parts, err := asSlice("read reply", res)

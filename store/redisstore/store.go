@@ -40,6 +40,9 @@ const (
 	streamMaxLen = 2 * store.HistoryLimit
 	// readBatch is how many log entries one catch-up read fetches.
 	readBatch = 128
+	// readRetry is how soon a read of a room's log that got no answer is
+	// tried again.
+	readRetry = time.Second
 	// vanishGrace is how long a room found missing waits for the destroy
 	// notice that usually follows, to say who destroyed it.
 	vanishGrace = time.Second
@@ -193,20 +196,27 @@ func (s *Store) call(ctx context.Context, script *redis.Script, keys []string, a
 	return s.callOn(ctx, s.rdb, script, keys, args...)
 }
 
-// callOn runs a script on rdb and waits for its reply for opTimeout at
-// most (or until ctx is done), noting what the outcome says about the
+// callOn runs a script on rdb; see patiently.
+func (s *Store) callOn(ctx context.Context, rdb redis.Scripter, script *redis.Script, keys []string, args ...any) (any, error) {
+	return s.patiently(ctx, func(ctx context.Context) (any, error) {
+		return script.Run(ctx, rdb, keys, args...).Result()
+	})
+}
+
+// patiently runs one call to Redis and waits for its reply for opTimeout
+// at most (or until ctx is done), noting what the outcome says about the
 // link. A caller that stops waiting does not cut the call off: its reply
 // is awaited for replyWait in the background, so a Redis that answers
 // late keeps its connections (see replyWait) and counts as slow, not
 // down. Whether a call that returned no reply ran is unknown either way.
-func (s *Store) callOn(ctx context.Context, rdb redis.Scripter, script *redis.Script, keys []string, args ...any) (any, error) {
+func (s *Store) patiently(ctx context.Context, call func(context.Context) (any, error)) (any, error) {
 	type result struct {
 		res any
 		err error
 	}
 	done := make(chan result, 1)
 	run := func(ctx context.Context) {
-		res, err := script.Run(ctx, rdb, keys, args...).Result()
+		res, err := call(ctx)
 		s.link.note(pathCommands, err)
 		done <- result{res, err}
 	}
