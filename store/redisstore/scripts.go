@@ -58,6 +58,7 @@ local function drop_away(keep)
     local m = names[i]
     if m ~= keep and redis.call('HEXISTS', KEYS[2], m) == 0 then
       redis.call('HDEL', KEYS[3], m)
+      redis.call('HDEL', KEYS[1], 'j:' .. m)
       drop_owner(m)
     end
   end

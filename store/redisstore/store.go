@@ -9,8 +9,11 @@
 //
 // Liveness is per replica, not per seat: a seat names the replica holding
 // it, each replica beats once per period whatever it holds, and the seats
-// of a replica that stopped beating for a lease are freed by the replicas
-// that notice (its partners' replicas, or whoever joins). Idle seats cost
+// of a replica that Redis has not seen beat for a lease are freed by the
+// replicas that notice (its partners' replicas, or whoever joins). A beat
+// waits behind nothing (its own goroutine and connections, never the
+// reply to the beat before), so a Redis that answers a replica late does
+// not make it dead, and a replica that closes is dead at once. Idle seats cost
 // Redis nothing. An outage of Redis itself (a pause, a restart that keeps
 // the data, a failover) starts a new epoch in which nobody is found dead
 // before a lease has passed, so it costs no seat; a replica keeps its seats
@@ -210,6 +213,9 @@ func (s *Store) callOn(ctx context.Context, rdb redis.Scripter, script *redis.Sc
 // late keeps its connections (see replyWait) and counts as slow, not
 // down. Whether a call that returned no reply ran is unknown either way.
 func (s *Store) patiently(ctx context.Context, call func(context.Context) (any, error)) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // nothing was sent
+	}
 	type result struct {
 		res any
 		err error
