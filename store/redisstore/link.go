@@ -103,7 +103,11 @@ func (l *link) note(p path, err error) {
 	case answered, full:
 		l.set(p, true, nil)
 	case unreachable:
-		l.set(p, false, err)
+		if isLate(err) {
+			l.late(p)
+		} else {
+			l.set(p, false, err)
+		}
 	case cancelled:
 	}
 }
@@ -245,6 +249,14 @@ func jitter(d time.Duration) time.Duration {
 
 // errNoReply is a call whose reply did not come within opTimeout.
 var errNoReply = fmt.Errorf("no reply from redis within %v: %w", opTimeout, context.DeadlineExceeded)
+
+// isLate reports whether err is a reply that did not come in time (or a
+// connection that did not come free in time, calls awaiting late replies
+// holding them all), as opposed to a Redis that refused or dropped the
+// connection: late is not down.
+func isLate(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrPoolTimeout) || isTimeout(err)
+}
 
 func isTimeout(err error) bool {
 	var ne net.Error
