@@ -38,6 +38,7 @@ func runFaults(t *testing.T, h Harness) {
 		{"ADepartedReplicaIsDeadAndItsSeatsFreed", testDepartedReplicaReaped},
 		{"AJoinWhoseAnswerWasLostIsRetriedAsItself", testJoinRetried},
 		{"AnAbandonedJoinLeavesNoGhost", testJoinAbandoned},
+		{"ARejoinWhoseAnswerWasLostOrNeverCameLeavesOneSeat", testRejoinRetriedOrAbandoned},
 		{"ASeatAttachedDuringAReadMissesNothing", testAttachDuringRead},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -622,5 +623,67 @@ func testAttachDuringRead(t *testing.T, f *Faulty) {
 	t.Cleanup(func() { _ = bob.Leave(context.Background()) })
 	if got := bodies(t, bob, 3); !slices.Equal(got, []string{"one", "two", "three"}) {
 		t.Errorf("the seat that joined got %q, want every message after its join", got)
+	}
+}
+
+// A rejoin is as safe to repeat as a join: one whose answer is lost is
+// tried again and brings the person back once; one whose answer never
+// comes and is given up leaves their seat kept for them, not held by a
+// connection nobody has, and they come back with their key.
+func testRejoinRetriedOrAbandoned(t *testing.T, f *Faulty) {
+	a := f.New(t, longLived, faultLease, faultTolerance)
+	b, line := f.NewBehind(t, longLived, faultLease, faultTolerance)
+	room, alice, bob := aPair(t, a, b)
+	leave := func(seat store.Seat) {
+		t.Helper()
+		if err := seat.Leave(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if left := nextOf[store.LeftEvent](t, alice); left.Member != bob.Snapshot().Me || !left.Kept {
+			t.Fatalf("partner saw %+v, want %v leave with the seat kept", left, bob.Snapshot().Me)
+		}
+	}
+	leave(bob)
+
+	line.Hold(OpRejoin, longerThanAWait, 1)
+	back := rejoin(t, b, room.ID, bob)
+	if got := nextOf[store.JoinedEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Back {
+		t.Errorf("partner saw %+v, want %v back", got, bob.Snapshot().Me)
+	}
+	send(t, back, "back once")
+	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "back once" {
+		t.Errorf("partner got %q", got)
+	}
+	nextOf[store.MessageEvent](t, back)
+	leave(back)
+
+	line.Hold(OpRejoin, 8*time.Second, 0)
+	rctx, cancel := context.WithTimeout(ctx(t), 4*time.Second)
+	_, err := b.Rejoin(rctx, room.ID, bob.Snapshot().Key)
+	cancel()
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Rejoin whose answers are held = %v, want ErrUnavailable", err)
+	}
+	line.Hold("", 0, 0)
+	// The partner sees the given-up rejoin come and go, and the seat kept.
+	for {
+		ev := next(t, alice)
+		if left, ok := ev.(store.LeftEvent); ok {
+			if left.Member != bob.Snapshot().Me || !left.Kept {
+				t.Fatalf("partner saw %+v", left)
+			}
+			break
+		}
+		if _, ok := ev.(store.JoinedEvent); !ok {
+			t.Fatalf("partner got %#v", ev)
+		}
+	}
+	again := rejoin(t, a, room.ID, bob)
+	if got := nextOf[store.JoinedEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Back {
+		t.Errorf("partner saw %+v, want %v back", got, bob.Snapshot().Me)
+	}
+	send(t, again, "back for good")
+	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "back for good" {
+		t.Errorf("partner got %q", got)
 	}
 }

@@ -92,9 +92,10 @@ type Op string
 
 // The operations a Line tells apart.
 const (
-	OpJoin  Op = "join"
-	OpLeave Op = "leave"
-	OpRead  Op = "read"
+	OpJoin   Op = "join"
+	OpRejoin Op = "rejoin"
+	OpLeave  Op = "leave"
+	OpRead   Op = "read"
 )
 
 // wait bounds every wait for an event. With fake time it costs nothing.
