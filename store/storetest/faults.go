@@ -540,6 +540,7 @@ func testJoinAbandoned(t *testing.T, f *Faulty) {
 		t.Fatalf("Join whose answers are held = %v, want ErrUnavailable", err)
 	}
 	line.Hold("", 0, 0)
+	answering := time.Now()
 
 	// The person tries again, as they would, until let in.
 	var bob store.Seat
@@ -565,6 +566,7 @@ func testJoinAbandoned(t *testing.T, f *Faulty) {
 		case <-tick.C:
 		}
 	}
+	t.Logf("let in %v after the backend answered again", time.Since(answering).Round(time.Millisecond))
 	// The partner may see the ghost come and go; then the person.
 	for {
 		ev := next(t, alice)
