@@ -636,3 +636,36 @@ func nextEvent(t *testing.T, seat store.Seat) store.Event {
 	}
 	return nil
 }
+
+// A room ends by Redis's clock, not the replica's: a replica whose clock
+// runs ahead of Redis's, told at its own deadline that the room has time
+// left, waits for it rather than end the room early for its people only.
+func TestExpiryFollowsRedisClock(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := newClient(t, "redis://"+srv.Addr)
+	// Long enough to move the deadline before it passes on a loaded machine.
+	s := newStore(t, newClient(t, "redis://"+srv.Addr), redisstore.Config{TTL: 4 * time.Second})
+	room := create(t, s)
+	alice := join(t, s, room.ID)
+	// Redis's deadline moves 2 s past the one the replica was told, as if
+	// the replica's clock ran 2 s ahead.
+	const skew = 2 * time.Second
+	later := room.ExpiresAt.Add(skew)
+	keys, _ := redisstore.RoomKeys(room.ID)
+	if err := client.HSet(t.Context(), keys[0], "deadline", later.UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keys {
+		if err := client.PExpireAt(t.Context(), key, later).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := await[store.EndedEvent](t, alice, waitfor.Timeout)
+	if ended.Reason != store.EndExpired {
+		t.Errorf("ended with %v, want expired", ended.Reason)
+	}
+	if now := time.Now(); now.Before(later) {
+		t.Errorf("ended %v before Redis's deadline", later.Sub(now).Round(time.Millisecond))
+	}
+}

@@ -20,9 +20,10 @@ type room struct {
 	wake     chan struct{} // a read of the log is due
 	stop     chan struct{} // closed once the room is released
 	stopOnce sync.Once
-	expiry   *time.Timer // set once, by attach, under s.mu
 
 	mu       sync.Mutex
+	expiry   *time.Timer // the end at the deadline
+	stopped  bool        // stopWork ran: no timer may be set any more
 	seats    []*seat
 	ended    bool
 	members  map[string]string // everyone seated, as far as read: member ID -> replica
@@ -73,8 +74,11 @@ func (r *room) endIfIdle() bool {
 // stopWork stops the room's follower and timers.
 func (r *room) stopWork() {
 	r.stopOnce.Do(func() {
-		r.expiry.Stop()
 		r.mu.Lock()
+		r.stopped = true
+		if r.expiry != nil {
+			r.expiry.Stop()
+		}
 		if r.vanish != nil {
 			r.vanish.Stop()
 		}
@@ -120,8 +124,13 @@ func (r *room) catchUp() {
 		}
 		res, err := r.s.call(r.s.bg, readScript, r.keys, from, readBatch)
 		if err != nil {
-			// Retried on the next poke: every reconnection pokes.
+			// Retried on the next poke: the link's return pokes every
+			// room. A late reply leaves the link up, and a quiet room
+			// would not be poked again: this read pokes itself.
 			r.s.log.Debug("read room log", "err", err)
+			if down, _ := r.s.link.state(); !down && classify(err) == unreachable {
+				r.s.afterFunc(readRetry, r.poke)
+			}
 			return
 		}
 		parts, err := asSlice("read reply", res)
@@ -154,9 +163,16 @@ func (r *room) catchUp() {
 		}
 		r.mu.Lock()
 		for _, e := range entries {
-			r.deliverLocked(e)
+			r.deliverLocked(e, from)
 		}
 		caughtUp := len(entries) < readBatch
+		for _, seat := range r.seats {
+			if streamIDLess(seat.cursor, from) {
+				// Attached while the read was in flight, with an older
+				// cursor than it read from: read again from there.
+				caughtUp = false
+			}
+		}
 		if down, _ := r.s.link.state(); caughtUp && r.announce && !down {
 			r.announce = false
 			for _, seat := range slices.Clone(r.seats) {
@@ -171,8 +187,11 @@ func (r *room) catchUp() {
 	}
 }
 
-// deliverLocked hands e to every seat that has not seen it.
-func (r *room) deliverLocked(e entry) {
+// deliverLocked hands e, read from after the entry from, to every seat
+// that has not seen it. A seat whose cursor is older than from (attached
+// while the read was in flight) gets nothing of this read, which does not
+// cover what it has not seen: the next read, from its cursor, does.
+func (r *room) deliverLocked(e entry, from string) {
 	if streamIDLess(r.cursor, e.id) {
 		r.cursor = e.id
 		switch e.fields["t"] {
@@ -184,7 +203,7 @@ func (r *room) deliverLocked(e entry) {
 	}
 	ev := r.secrets.event(e)
 	for _, seat := range slices.Clone(r.seats) {
-		if !streamIDLess(seat.cursor, e.id) {
+		if !streamIDLess(seat.cursor, e.id) || streamIDLess(seat.cursor, from) {
 			continue
 		}
 		seat.cursor = e.id
@@ -325,9 +344,30 @@ func (r *room) shutdown() []leave {
 	return leaves
 }
 
-// expire runs at the deadline, on this replica's own clock.
+// armExpiry sets the room to end in d, unless its work has stopped.
+func (r *room) armExpiry(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	if r.expiry != nil {
+		r.expiry.Stop()
+	}
+	r.expiry = r.s.afterFunc(d, r.expire)
+}
+
+// expire runs at the deadline as this replica's clock tells it, and ends
+// the room once Redis says the deadline has passed: clocks differ, and a
+// room must end for both people at once, by the clock of the deadline.
+// Told "not yet", it waits for what Redis says is left; when Redis cannot
+// answer, the local deadline stands.
 func (r *room) expire() {
-	_, _ = r.s.call(r.s.bg, expireScript, r.keys)
+	res, err := r.s.call(r.s.bg, expireScript, r.keys)
+	if left, ok := res.(int64); err == nil && ok && left > 0 {
+		r.armExpiry(time.Duration(left) * time.Millisecond)
+		return
+	}
 	r.end(store.EndedEvent{Reason: store.EndExpired})
 }
 

@@ -107,6 +107,7 @@ local function drop_away(keep)
     local m = names[i]
     if m ~= keep and redis.call('HEXISTS', KEYS[2], m) == 0 then
       redis.call('HDEL', KEYS[3], m)
+      redis.call('HDEL', KEYS[1], 'j:' .. m)
       drop_owner(m)
     end
   end
@@ -168,68 +169,137 @@ return {now, d}
 // joinScript ARGV: 1 member, 2 sealed name, 3 replica, 4 presence,
 // 5 capacity, 6 maxlen, 7 channel, 8 history length, 9 key digest,
 // 10.. replicas known to be dead. Returns {'ok', created, deadline, join
-// entry ID, seats (flat member / seat pairs, before the join), names
-// (flat member / sealed name pairs), history (newest first), sealed (0|1)},
-// {'gone'}, {'sealed'} or {'full', seats}. The seats of dead replicas are
-// freed first; then check and insert are one step, so the cap holds under
-// any number of concurrent joins from any number of replicas, and the
-// join that brings two people together seals the room. History comes from
-// its own stream, so joins and leaves never push messages out of it, and
-// it ends just before the join entry, where the joiner's reading begins.
+// entry ID, seats (flat member / seat pairs, the joiner's included),
+// names (flat member / sealed name pairs), history (newest first), sealed
+// (0|1)}, {'gone'}, {'sealed'} or {'full', seats}. The seats of dead
+// replicas are freed first; then check and insert are one step, so the
+// cap holds under any number of concurrent joins from any number of
+// replicas, and the join that brings two people together seals the room.
+// History comes from its own stream, so joins and leaves never push
+// messages out of it, and it ends just before the join entry, where the
+// joiner's reading begins.
+//
+// A join is idempotent: member and presence, chosen before its first try,
+// name it. A repeat of a join that took its seat (its answer was lost)
+// answers that seat again, with the same join entry; a join withdrawn
+// (withdrawScript) takes nothing, however late a copy of it arrives.
 var joinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
-if reap(ARGV[6], 10) > 0 then
+if redis.call('HEXISTS', KEYS[1], 'w:' .. ARGV[4]) == 1 then return {'gone'} end
+local mine = ARGV[3] .. '/' .. ARGV[4]
+local id = false
+if redis.call('HGET', KEYS[2], ARGV[1]) == mine then
+  id = redis.call('HGET', KEYS[1], 'j:' .. ARGV[1])
+end
+if not id then
+  if reap(ARGV[6], 10) > 0 then
+    expire_all(d)
+    redis.call('PUBLISH', ARGV[7], 'n')
+  end
+  if is_sealed() then return {'sealed'} end
+  local seats = redis.call('HGETALL', KEYS[2])
+  if #seats / 2 >= tonumber(ARGV[5]) then return {'full', seats} end
+  redis.call('HSET', KEYS[2], ARGV[1], mine)
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[7], ARGV[9], ARGV[1])
+  id = append(ARGV[6], 't', 'j', 'm', ARGV[1], 'n', ARGV[2], 'r', ARGV[3])
+  redis.call('HSET', KEYS[1], 'j:' .. ARGV[1], id)
+  seal_if_met(ARGV[5])
   expire_all(d)
   redis.call('PUBLISH', ARGV[7], 'n')
 end
-if is_sealed() then return {'sealed'} end
-local seats = redis.call('HGETALL', KEYS[2])
-if #seats / 2 >= tonumber(ARGV[5]) then return {'full', seats} end
-local names = redis.call('HGETALL', KEYS[3])
-local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[8])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '/' .. ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[7], ARGV[9], ARGV[1])
-local id = append(ARGV[6], 't', 'j', 'm', ARGV[1], 'n', ARGV[2], 'r', ARGV[3])
-seal_if_met(ARGV[5])
-expire_all(d)
-redis.call('PUBLISH', ARGV[7], 'n')
-return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history, sealed_flag()}
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]), redis.call('XREVRANGE', KEYS[5], '(' .. id, '-', 'COUNT', ARGV[8]), sealed_flag()}
 `)
 
 // rejoinScript ARGV: 1 key digest, 2 replica, 3 presence, 4 capacity,
 // 5 maxlen, 6 channel, 7 history length, 8.. replicas known to be dead.
-// Returns {'ok', created, deadline, join entry ID, seats (before the
-// rejoin: the member's own, if its person is seated elsewhere, included),
-// names, history, sealed, member}, or {'gone'} for an unknown room and for
-// a digest that opens no seat alike. A seat in use is taken over: its
-// presence changes, and the replica holding the old one ends it when it
-// reads the join entry.
+// Returns {'ok', created, deadline, join entry ID, seats (the rejoiner's
+// included), names, history, sealed, member}, or {'gone'} for an unknown
+// room and for a digest that opens no seat alike. A digest opens a seat
+// while the room keeps it for its member: the others leave a seat free
+// for them, and a sealed room keeps seats for its two people only. A seat
+// in use is taken over: its presence changes, and the replica holding the
+// old one ends it when it reads the join entry. Repeats and withdrawals
+// are as for joinScript.
 var rejoinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
+if redis.call('HEXISTS', KEYS[1], 'w:' .. ARGV[3]) == 1 then return {'gone'} end
 local reaped = reap(ARGV[5], 8)
 local member = redis.call('HGET', KEYS[7], ARGV[1])
-if not member then
-  if reaped > 0 then
-    expire_all(d)
-    redis.call('PUBLISH', ARGV[6], 'n')
-  end
-  return {'gone'}
+local mine = ARGV[2] .. '/' .. ARGV[3]
+local id = false
+if member and redis.call('HGET', KEYS[2], member) == mine then
+  id = redis.call('HGET', KEYS[1], 'j:' .. member)
 end
-local seats = redis.call('HGETALL', KEYS[2])
-local names = redis.call('HGETALL', KEYS[3])
-local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[7])
-local name = redis.call('HGET', KEYS[3], member) or ''
-redis.call('HSET', KEYS[2], member, ARGV[2] .. '/' .. ARGV[3])
-local id = append(ARGV[5], 't', 'j', 'm', member, 'n', name, 'r', ARGV[2], 'b', '1')
-seal_if_met(ARGV[4])
+if not id then
+  local others = 0
+  local seats = redis.call('HGETALL', KEYS[2])
+  for i = 1, #seats, 2 do
+    if seats[i] ~= member then others = others + 1 end
+  end
+  if not member or others >= tonumber(ARGV[4])
+    or (is_sealed() and redis.call('HEXISTS', KEYS[3], member) == 0) then
+    if reaped > 0 then
+      expire_all(d)
+      redis.call('PUBLISH', ARGV[6], 'n')
+    end
+    return {'gone'}
+  end
+  local name = redis.call('HGET', KEYS[3], member) or ''
+  redis.call('HSET', KEYS[2], member, mine)
+  id = append(ARGV[5], 't', 'j', 'm', member, 'n', name, 'r', ARGV[2], 'b', '1')
+  redis.call('HSET', KEYS[1], 'j:' .. member, id)
+  seal_if_met(ARGV[4])
+  expire_all(d)
+  redis.call('PUBLISH', ARGV[6], 'n')
+end
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]), redis.call('XREVRANGE', KEYS[5], '(' .. id, '-', 'COUNT', ARGV[7]), sealed_flag(), member}
+`)
+
+// withdrawScript ARGV: 1 member (for a rejoin, the key digest that names
+// it), 2 seat (replica/presence), 3 maxlen, 4 channel, 5 whole (1 for a
+// join, 0 for a rejoin). Undoes a join or
+// rejoin whose answer never came and whose caller gave up: whatever copy
+// of it arrives later takes nothing. A withdrawn join leaves no trace of
+// its member (nobody ever held its key): its seat is freed, kept or not,
+// and a room it sealed is unsealed, so the person it was for can join. A
+// withdrawn rejoin gives its seat up as leaveScript does. Returns 1 if
+// anything was undone, else 0.
+var withdrawScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
+local d = live_deadline(now_ms())
+if not d then return 0 end
+local m = ARGV[1]
+if ARGV[5] ~= '1' then m = redis.call('HGET', KEYS[7], ARGV[1]) end
+redis.call('HSET', KEYS[1], 'w:' .. string.match(ARGV[2], '[^/]*$'), '1')
+if not m then return 0 end
+local seat = redis.call('HGET', KEYS[2], m)
+if seat and seat ~= ARGV[2] then return 0 end
+if ARGV[5] ~= '1' then
+  if not seat then return 0 end
+  depart(ARGV[3], m)
+else
+  local name = redis.call('HGET', KEYS[3], m)
+  if not seat and not name then return 0 end
+  redis.call('HDEL', KEYS[2], m)
+  redis.call('HDEL', KEYS[3], m)
+  redis.call('HDEL', KEYS[1], 'j:' .. m)
+  drop_owner(m)
+  if is_sealed() then redis.call('HSET', KEYS[1], 'sealed', '0') end
+  if seat then
+    append(ARGV[3], 't', 'l', 'm', m, 'n', name or '', 'k', '0')
+  else
+    append(ARGV[3], 't', 'o', 'm', m, 'n', name or '')
+  end
+end
 expire_all(d)
-redis.call('PUBLISH', ARGV[6], 'n')
-return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history, sealed_flag(), member}
+redis.call('PUBLISH', ARGV[4], 'n')
+return 1
 `)
 
 // sendScript ARGV: 1 member, 2 seat (replica/presence), 3 sealed name,
@@ -352,12 +422,16 @@ return 1
 `)
 
 // expireScript deletes the room once Redis agrees its deadline has passed
-// (PEXPIREAT would, a moment later; this makes "gone" exact).
+// (PEXPIREAT would, a moment later; this makes "gone" exact). Returns 0
+// when the room is gone, or how many ms it has left by Redis's clock.
 var expireScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
 local d = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-if d ~= nil and now_ms() < d then return 0 end
+if d ~= nil then
+  local now = now_ms()
+  if now < d then return d - now end
+end
 delete_room()
-return 1
+return 0
 `)
 
 // Liveness: one sorted set of replicas scored by their last heartbeat (Redis
@@ -417,9 +491,10 @@ end
 return dead
 `)
 
-// departScript ARGV: replica. A replica that closes says so: it is dead
-// from now on (as if its last beat were long ago), so should it have
-// failed to give up a seat, the partner's replica frees it.
-var departScript = redis.NewScript("#!lua flags=allow-oom\n" + `
-return redis.call('ZADD', KEYS[1], 0, ARGV[1])
+// departScript ARGV: replica, lease ms. A replica that closes says so: it
+// is dead from now on, as if its last beat were a lease ago, and known as
+// dead (not forgotten: the retention trims it like any dead replica), so
+// should it have failed to give up a seat, its partner's replica frees it.
+var departScript = redis.NewScript("#!lua flags=allow-oom\n" + livePrelude + `
+return redis.call('ZADD', KEYS[1], now_ms() - tonumber(ARGV[2]), ARGV[1])
 `)

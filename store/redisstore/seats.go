@@ -144,10 +144,9 @@ func (seat *seat) Typing(ctx context.Context, typing bool) error {
 	if typing {
 		flag = "1"
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	err := r.s.rdb.Publish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
-	r.s.link.note(pathCommands, err)
+	_, err := r.s.patiently(ctx, func(ctx context.Context) (any, error) {
+		return nil, r.s.rdb.Publish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
+	})
 	if err != nil {
 		return fmt.Errorf("typing: %w", failure(err))
 	}

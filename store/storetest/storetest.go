@@ -62,7 +62,41 @@ type Faulty struct {
 	Restart func(t *testing.T, keepData bool)
 	// Fill makes the backend refuse whatever needs more memory until free.
 	Fill func(t *testing.T) (free func())
+	// NewBehind returns one more store, as New does, that reaches the
+	// backend over a line the case can degrade (a fault proxy). Nil for a
+	// backend reached over no line; the cases that need one fail then.
+	NewBehind func(t *testing.T, ttl, lease, tolerance time.Duration) (store.Store, *Line)
 }
+
+// Line is one replica's way to the backend, which a fault case degrades as
+// a struggling network or backend does: replies late, held or lost, rather
+// than none at all.
+type Line struct {
+	// Delay makes every reply on the line come between min and max late,
+	// in order; Delay(0, 0) ends it.
+	Delay func(min, max time.Duration)
+	// Hold holds the replies on a connection for d from when a request of
+	// op passes on it (the request itself goes through at once), for the
+	// next times such requests (0: every one); Hold("", 0, 0) ends it.
+	Hold func(op Op, d time.Duration, times int)
+	// Lose drops every request of op before it reaches the backend, as a
+	// request written just before its connection broke; Lose("") ends it.
+	Lose func(op Op)
+	// Close takes the line down; the suite calls it once the stores on
+	// it are closed.
+	Close func()
+}
+
+// Op names a kind of request a store makes of its backend, for Line.
+type Op string
+
+// The operations a Line tells apart.
+const (
+	OpJoin   Op = "join"
+	OpRejoin Op = "rejoin"
+	OpLeave  Op = "leave"
+	OpRead   Op = "read"
+)
 
 // wait bounds every wait for an event. With fake time it costs nothing.
 const wait = 10 * time.Second
