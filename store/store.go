@@ -28,16 +28,23 @@ const HistoryBytes = 64 << 10
 
 // Costs in bytes of what a person makes a store keep: a store keeps each
 // within a small factor of its figure, so that budgets in bytes (per room,
-// per client address) bound memory rather than counts.
+// per client address) bound memory rather than counts. They are what Redis
+// really spends (BenchmarkRedisMemory in store/redisstore: the growth of
+// used_memory over thousands of rooms, joins and messages), rounded up.
 const (
-	// RoomCost is what an empty room costs.
-	RoomCost = 2048
+	// RoomCost is what a room costs beside its joins and messages: an
+	// empty room's keys (about 250 bytes), and the streams its first join
+	// and first message make (Redis gives each a whole 4 KiB node at once:
+	// 5.0 and 5.4 KiB more than a later join or message).
+	RoomCost = 12 << 10
 	// JoinCost is what taking a seat costs (the seat, the name, the log
-	// entries of coming and going).
-	JoinCost = 256
+	// entries of coming and going, the other replica's subscription):
+	// 490-650 bytes measured; a leave and rejoin, 240.
+	JoinCost = 768
 	// messageOverhead is what a message costs beside its body: its IDs,
-	// sender, time and log entries.
-	messageOverhead = 256
+	// sender's sealed name, time, log entry and remembered ID (350 bytes
+	// measured for the smallest class).
+	messageOverhead = 320
 )
 
 // bodyClasses are the sizes a message body is padded to wherever it is
@@ -54,8 +61,14 @@ func BodyCost(body string) int {
 	return len(body)
 }
 
-// MessageCost is what keeping a message with body costs a store, in bytes.
-func MessageCost(body string) int { return BodyCost(body) + messageOverhead }
+// MessageCost is what keeping a message with body costs a store, in bytes:
+// its padded body, a quarter of that again (Redis's allocator rounds up the
+// stream node a large body fills: a 4096-byte class costs 5.2 KiB, a
+// 2048-byte one 2.6 KiB), and messageOverhead.
+func MessageCost(body string) int {
+	c := BodyCost(body)
+	return c + c/4 + messageOverhead
+}
 
 // Sentinel errors for states a caller acts on.
 var (

@@ -46,7 +46,10 @@ type room struct {
 	// and at most one who left before anyone met.
 	records []*record
 	sealed  bool
-	history []store.Message // at most store.HistoryLimit, oldest first
+	// history is the newest messages that fit store.HistoryLimit and
+	// store.HistoryBytes, oldest first; historyCost is what they cost.
+	history     []store.Message
+	historyCost int
 	// sent is every message ID the room stored, so a message sent twice
 	// is kept once.
 	sent map[store.MessageID]struct{}
@@ -317,7 +320,7 @@ func (r *room) end(ev store.EndedEvent) {
 	}
 	r.records = nil
 	clear(r.history)
-	r.history = nil
+	r.history, r.historyCost = nil, 0
 	clear(r.sent)
 	r.mu.Unlock()
 
@@ -348,15 +351,26 @@ func (s *seat) Send(_ context.Context, id store.MessageID, body string) error {
 	}
 	r.sent[id] = struct{}{}
 	msg := store.Message{ID: id, From: s.snapshot.Me, Body: body, At: time.Now()}
-	if len(r.history) == store.HistoryLimit {
-		// Shift in place rather than re-slicing, so dropped messages do
-		// not linger in the backing array.
-		copy(r.history, r.history[1:])
-		r.history = r.history[:store.HistoryLimit-1]
-	}
-	r.history = append(r.history, msg)
+	r.keepLocked(msg)
 	r.publishLocked(store.MessageEvent{Message: msg}, nil)
 	return nil
+}
+
+// keepLocked adds msg to the history, after trimming the oldest messages
+// until it fits both the count and the byte budget.
+func (r *room) keepLocked(msg store.Message) {
+	cost := store.MessageCost(msg.Body)
+	drop := 0
+	for drop < len(r.history) && (len(r.history)-drop >= store.HistoryLimit || r.historyCost+cost > store.HistoryBytes) {
+		r.historyCost -= store.MessageCost(r.history[drop].Body)
+		drop++
+	}
+	// Shift in place rather than re-slicing, so dropped messages do not
+	// linger in the backing array.
+	n := copy(r.history, r.history[drop:])
+	clear(r.history[n:])
+	r.history = append(r.history[:n], msg)
+	r.historyCost += cost
 }
 
 func (s *seat) Destroy(context.Context) error {

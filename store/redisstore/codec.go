@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -20,7 +21,7 @@ import (
 
 // keyPrefix starts every key and channel of this store. The version names
 // the layout: replicas of an older layout never share keys with these.
-const keyPrefix = "chat:v3:"
+const keyPrefix = "chat:v4:"
 
 // roomSecrets is everything this store derives from a room ID. The ID is
 // the only secret: whoever holds it can join, so it is also what protects
@@ -55,16 +56,33 @@ func deriveRoomSecrets(id store.RoomID) (roomSecrets, error) {
 	return roomSecrets{tag: hex.EncodeToString(tag), aead: aead}, nil
 }
 
-// seal encrypts plain. purpose is authenticated with it, with the room's tag,
+// sealedNameSize is what every name is padded to before it is sealed: more
+// than the longest store.NewMemberName makes.
+const sealedNameSize = 32
+
+// sealName seals a member's name, padded so that every sealed name has
+// one length.
+func (s roomSecrets) sealName(name string) string { return s.seal("name", name, sealedNameSize) }
+
+// sealBody seals a message body padded to its size class (store.BodyCost),
+// so that Redis learns the class of each message and not its length.
+func (s roomSecrets) sealBody(body string) string { return s.seal("body", body, store.BodyCost(body)) }
+
+// seal encrypts plain, padded with NULs to size bytes if it is shorter.
+// Sanitised text never holds a NUL, so the padding is told apart from it
+// without a length. purpose is authenticated with it, with the room's tag,
 // so a ciphertext cannot be replayed as another field or into another room.
-func (s roomSecrets) seal(purpose, plain string) string {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+func (s roomSecrets) seal(purpose, plain string, size int) string {
+	padded := make([]byte, max(size, len(plain)))
+	copy(padded, plain)
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(padded)+s.aead.Overhead())
 	rand.Read(nonce) // never returns an error (crypto/rand)
-	return string(s.aead.Seal(nonce, nonce, []byte(plain), s.additionalData(purpose)))
+	return string(s.aead.Seal(nonce, nonce, padded, s.additionalData(purpose)))
 }
 
 var errUnsealable = errors.New("stored value failed authentication")
 
+// open decrypts what seal made and strips its padding.
 func (s roomSecrets) open(purpose, sealed string) (string, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n+s.aead.Overhead() {
@@ -73,6 +91,9 @@ func (s roomSecrets) open(purpose, sealed string) (string, error) {
 	plain, err := s.aead.Open(nil, []byte(sealed[:n]), []byte(sealed[n:]), s.additionalData(purpose))
 	if err != nil {
 		return "", errUnsealable
+	}
+	if i := bytes.IndexByte(plain, 0); i >= 0 {
+		plain = plain[:i]
 	}
 	return string(plain), nil
 }
@@ -83,11 +104,11 @@ func (s roomSecrets) additionalData(purpose string) []byte {
 
 // Key indexes: every script gets a room's keys in this order.
 const (
-	keyMeta    = iota // hash: created, deadline (unix ms), sealed (0|1)
+	keyMeta    = iota // hash: created, deadline (unix ms), sealed (0|1), hb (the history's bytes), cut (the newest entry trimmed from log or history)
 	keySeats          // hash: member ID -> seat in use: "replica/presence" (the replica holding it, and which of its person's connections)
 	keyNames          // hash: member ID -> sealed anonymous name, for every member present or away
-	keyLog            // stream: t (m|j|l|o), m (member), n (sealed name), b (sealed body; for j: back), i (message ID), r (replica), k (l: seat kept)
-	keyHistory        // stream: the log's messages only, under the same entry IDs
+	keyLog            // stream: t (m|j|l|o), m (member), n (sealed name), b (j: back), r (replica), k (l: seat kept); a message's entry is t alone, its history entry's ID
+	keyHistory        // stream: the messages, under their log entries' IDs: t (m), m, n, b (sealed body), i (message ID), c (cost in bytes)
 	keyIDs            // sorted set: message IDs stored lately -> when (unix ms)
 	keyOwners         // hash: digest of a member's key (store.SeatKey.Digest) -> member ID
 	keyCount

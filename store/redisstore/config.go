@@ -28,6 +28,18 @@ const (
 	opTimeout = 3 * time.Second
 	// dialTimeout bounds connecting to Redis.
 	dialTimeout = 2 * time.Second
+	// replyWait is how long a call's connection keeps waiting for the
+	// reply after its caller stopped waiting (opTimeout). A call cut off
+	// mid-reply costs its connection, and a new connection's handshake
+	// waits for Redis too: against a Redis that answers a few seconds late,
+	// cutting calls off at opTimeout would leave no connection that works.
+	replyWait = 3 * opTimeout
+	// lateGrace is how long nothing may answer, on either way to Redis,
+	// before a late reply counts as the link being down.
+	lateGrace = 2 * opTimeout
+	// joinPatience bounds how long a join repeats itself while Redis does
+	// not answer, beside the caller's context.
+	joinPatience = replyWait
 )
 
 // Config configures New.

@@ -79,11 +79,12 @@ type link struct {
 	// one call at a time, ending with the state the link is in.
 	onChange func(down bool)
 
-	mu        sync.Mutex
-	down      [2]bool // by path
-	isDown    bool
-	downSince time.Time
-	cause     error
+	mu         sync.Mutex
+	down       [2]bool // by path
+	isDown     bool
+	downSince  time.Time
+	cause      error
+	lastAnswer time.Time // when Redis last answered anything, on either path
 
 	announce  sync.Mutex // serialises onChange
 	announced bool       // the state onChange was last told (guarded by announce)
@@ -102,13 +103,34 @@ func (l *link) note(p path, err error) {
 	case answered, full:
 		l.set(p, true, nil)
 	case unreachable:
-		l.set(p, false, err)
+		if isLate(err) {
+			l.late(p)
+		} else {
+			l.set(p, false, err)
+		}
 	case cancelled:
+	}
+}
+
+// late records that a caller stopped waiting for a reply that is still
+// on its way. A Redis that answers late is not down: the link goes down
+// only when nothing at all has answered for lateGrace, so replies a few
+// seconds late make no storm of reconnections, while a Redis that went
+// silent is noticed within lateGrace.
+func (l *link) late(p path) {
+	l.mu.Lock()
+	silent := time.Since(l.lastAnswer) > lateGrace
+	l.mu.Unlock()
+	if silent {
+		l.set(p, false, errNoReply)
 	}
 }
 
 func (l *link) set(p path, up bool, cause error) {
 	l.mu.Lock()
+	if up {
+		l.lastAnswer = time.Now()
+	}
 	l.down[p] = !up
 	down := l.down[pathCommands] || l.down[pathPubSub]
 	changed := down != l.isDown
@@ -223,6 +245,17 @@ func backoff(failures int) time.Duration {
 // jitter spreads d by up to a tenth either way.
 func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
+}
+
+// errNoReply is a call whose reply did not come within opTimeout.
+var errNoReply = fmt.Errorf("no reply from redis within %v: %w", opTimeout, context.DeadlineExceeded)
+
+// isLate reports whether err is a reply that did not come in time (or a
+// connection that did not come free in time, calls awaiting late replies
+// holding them all), as opposed to a Redis that refused or dropped the
+// connection: late is not down.
+func isLate(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrPoolTimeout) || isTimeout(err)
 }
 
 func isTimeout(err error) bool {

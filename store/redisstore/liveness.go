@@ -9,31 +9,114 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ssh-burn/chat/store"
 )
 
 // liveness is this replica's heartbeat and what the last one said about
 // the others. Its Redis work is one call a period, whatever the number of
 // seats.
+//
+// A replica is dead when Redis has not seen it beat for a lease, so the
+// beat must reach Redis every period whatever else this replica is doing:
+// it has a goroutine of its own (heartbeat), never waits for the reply to
+// the beat before (a slow Redis answers it late, but has recorded it on
+// arrival), and has connections of its own, so that it never queues for
+// one behind calls awaiting late replies.
 type liveness struct {
-	s *Store
+	s   *Store
+	rdb redis.UniversalClient // the beats' own client, or the store's
+	own bool                  // rdb is this store's to close
 	// period is how often the replica beats; gap is the silence (from
 	// every replica together) that counts as an outage of Redis itself.
 	period, gap time.Duration
 
-	mu    sync.Mutex
-	alive map[string]bool
-	dead  []string
+	mu      sync.Mutex
+	sent    uint64 // beats sent so far
+	applied uint64 // the latest beat whose reply was taken in
+	alive   map[string]bool
+	dead    []string
+	lastOK  time.Time // when a beat was last answered
 }
 
-func newLiveness(s *Store) *liveness {
-	return &liveness{s: s, period: s.lease / 4, gap: s.lease * 3 / 4, alive: map[string]bool{}}
+// beatsInFlight bounds the beats awaiting replies: each waits a lease at
+// most, and one goes out every period, so this many never skip one.
+const beatsInFlight = 5
+
+func newLiveness(s *Store, client redis.UniversalClient) *liveness {
+	l := &liveness{s: s, rdb: client, period: s.lease / 4, gap: s.lease * 3 / 4, alive: map[string]bool{}}
+	if own := ownPool(client, beatsInFlight+1); own != nil {
+		l.rdb, l.own = own, true
+	}
+	return l
 }
 
-// beat records that this replica lives and learns who else does.
+// ownPool is a client of its own on the Redis that c reaches, with size
+// connections, or nil for a kind of client it cannot copy. The options
+// are c's as its client resolved them; what that client made of them for
+// itself (its push processor) is not shared, and retries stay off as
+// NewClient set them (resolved, -1 reads as 0, which a new client takes
+// for its default).
+func ownPool(c redis.UniversalClient, size int) redis.UniversalClient {
+	switch c := c.(type) {
+	case *redis.Client:
+		opts := *c.Options()
+		opts.PoolSize, opts.MinIdleConns, opts.MaxIdleConns, opts.MaxActiveConns = size, 0, size, 0
+		opts.PushNotificationProcessor, opts.MaxRetries = nil, -1
+		return redis.NewClient(&opts)
+	case *redis.ClusterClient:
+		opts := *c.Options()
+		opts.PoolSize, opts.MinIdleConns, opts.MaxIdleConns, opts.MaxActiveConns = size, 0, size, 0
+		opts.PushNotificationProcessor, opts.MaxRetries = nil, -1
+		return redis.NewClusterClient(&opts)
+	}
+	return nil
+}
+
+// close closes the beats' own client, if they have one.
+func (l *liveness) close() error {
+	if !l.own {
+		return nil
+	}
+	return l.rdb.Close()
+}
+
+// beat records that this replica lives and learns who else does. It waits
+// for the reply for a lease at most: a later one says nothing current, and
+// Redis recorded the beat when it arrived.
 func (l *liveness) beat(ctx context.Context) error {
-	res, err := l.s.call(ctx, heartbeatScript, liveKeys, l.s.replica,
-		l.s.lease.Milliseconds(), l.gap.Milliseconds(), max(liveRetention, 2*l.s.lease).Milliseconds())
+	ctx, cancel := context.WithTimeout(ctx, l.s.lease)
+	defer cancel()
+	l.mu.Lock()
+	l.sent++
+	seq := l.sent
+	l.mu.Unlock()
+	type result struct {
+		res any
+		err error
+	}
+	done := make(chan result, 1)
+	if !l.s.goOnce(func() {
+		res, err := heartbeatScript.Run(ctx, l.rdb, liveKeys, l.s.replica,
+			l.s.lease.Milliseconds(), l.gap.Milliseconds(), max(liveRetention, 2*l.s.lease).Milliseconds()).Result()
+		l.s.link.note(pathCommands, err)
+		done <- result{res, err}
+	}) {
+		return store.ErrClosed
+	}
+	late := time.NewTimer(opTimeout)
+	defer late.Stop()
+	var r result
+	select {
+	case r = <-done:
+	case <-late.C:
+		// Tell the link, as a caller who gave up would, and wait on for
+		// what the beat says.
+		l.s.link.late(pathCommands)
+		r = <-done
+	}
+	res, err := r.res, r.err
 	if err != nil {
 		return failure(err)
 	}
@@ -50,13 +133,25 @@ func (l *liveness) beat(ctx context.Context) error {
 		return err
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastOK = time.Now()
+	if seq < l.applied {
+		return nil // a newer beat was answered first: its news is fresher
+	}
+	l.applied = seq
 	l.alive = make(map[string]bool, len(alive))
 	for _, rid := range alive {
 		l.alive[rid] = true
 	}
 	l.dead = dead
-	l.mu.Unlock()
 	return nil
+}
+
+// answeredWithin reports whether a beat was answered within d.
+func (l *liveness) answeredWithin(d time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Since(l.lastOK) <= d
 }
 
 // knownAlive reports whether rid beat within a lease at the last heartbeat.
@@ -86,18 +181,52 @@ func (l *liveness) confirmDead(ctx context.Context, rids []string) ([]string, er
 	return asStrings("dead replicas", res)
 }
 
-// depart says this replica holds nothing any more.
+// depart says this replica holds nothing any more: it is dead from now on,
+// and stays known as dead (not forgotten) for as long as any dead replica,
+// so the replicas of its partners free whatever seat its Close could not
+// give up.
 func (l *liveness) depart(ctx context.Context) error {
-	if _, err := l.s.call(ctx, departScript, liveKeys[:1], l.s.replica); err != nil {
+	if _, err := l.s.callOn(ctx, l.rdb, departScript, liveKeys[:1], l.s.replica, l.s.lease.Milliseconds()); err != nil {
 		return fmt.Errorf("leave the replica registry: %w", failure(err))
 	}
 	return nil
 }
 
-// keep is the store's one periodic job: the heartbeat, freeing the seats
-// of partners whose replica died, giving up seats Redis has not heard of
-// yet, and ending seats here once Redis has been out of reach for longer
-// than the outage tolerance.
+// heartbeat beats every period, in a goroutine of its own, whatever became
+// of the beats before: each is sent at once and waits for its reply apart.
+func (s *Store) heartbeat() {
+	slots := make(chan struct{}, beatsInFlight)
+	timer := time.NewTimer(jitter(s.live.period))
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-timer.C:
+		}
+		select {
+		case slots <- struct{}{}:
+			if !s.goOnce(func() {
+				defer func() { <-slots }()
+				if err := s.live.beat(s.bg); err != nil {
+					s.log.Debug("heartbeat", "err", err)
+				}
+			}) {
+				return
+			}
+		default:
+			// Every beat of the last lease still awaits its reply: Redis
+			// is silent, which the link knows by now.
+		}
+		timer.Reset(jitter(s.live.period))
+	}
+}
+
+// keep is the store's periodic housekeeping, apart from the heartbeat so
+// that none of it can make a beat late: freeing the seats of partners
+// whose replica died, giving up seats Redis has not heard of yet, and
+// ending seats here once Redis has been out of reach for longer than the
+// outage tolerance.
 func (s *Store) keep() {
 	timer := time.NewTimer(jitter(s.live.period))
 	defer timer.Stop()
@@ -107,7 +236,7 @@ func (s *Store) keep() {
 			return
 		case <-timer.C:
 		}
-		if err := s.live.beat(s.bg); err == nil {
+		if s.live.answeredWithin(s.lease) {
 			s.reapDeadPartners(s.bg)
 			s.releasePending(s.bg)
 		}

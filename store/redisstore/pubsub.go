@@ -13,11 +13,14 @@ import (
 )
 
 // listen is the one Pub/Sub connection of this replica. It pings when the
-// line is quiet, and replaces the connection when a ping goes unanswered,
-// because a silently dropped TCP connection would otherwise look idle
-// forever.
+// line is quiet, and replaces the connection when a ping goes unanswered
+// for replyWait, because a silently dropped TCP connection would otherwise
+// look idle forever. A pong that is merely late (a slow Redis) is waited
+// for: replacing the connection then would only add a resubscription,
+// whose answers are late too, to the wait.
 func (s *Store) listen() {
 	awaitingPong := false
+	var pinged time.Time
 	failures := 0
 	for {
 		s.psMu.Lock()
@@ -31,10 +34,16 @@ func (s *Store) listen() {
 		}
 		if err != nil {
 			if isTimeout(err) && !awaitingPong {
-				awaitingPong = true
+				awaitingPong, pinged = true, time.Now()
 				pctx, cancel := context.WithTimeout(s.bg, s.pingEvery)
 				_ = ps.Ping(pctx)
 				cancel()
+				continue
+			}
+			if isTimeout(err) && time.Since(pinged) < replyWait {
+				if time.Since(pinged) > opTimeout {
+					s.link.late(pathPubSub)
+				}
 				continue
 			}
 			awaitingPong = false

@@ -2,13 +2,16 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ssh-burn/chat/internal/faultproxy"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/redisstore"
 	"github.com/ssh-burn/chat/store/redistest"
@@ -27,7 +30,9 @@ func newStore(t testing.TB, client redis.UniversalClient, cfg redisstore.Config)
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
+		// A test that breaks Redis may leave Close unable to give up a
+		// seat, which the other replicas free: not an error of the test.
+		if err := s.Close(); err != nil && !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("Close: %v", err)
 		}
 	})
@@ -95,6 +100,11 @@ func TestConformance(t *testing.T) {
 			New: func(t *testing.T, ttl, lease, tolerance time.Duration) store.Store {
 				return newStore(t, newClient(t, "redis://"+srv.Addr), redisstore.Config{TTL: ttl, Lease: lease, OutageTolerance: tolerance})
 			},
+			NewBehind: func(t *testing.T, ttl, lease, tolerance time.Duration) (store.Store, *storetest.Line) {
+				proxy := redistest.StartProxy(t, srv.Addr)
+				s := newStore(t, newClient(t, "redis://"+proxy.Addr), redisstore.Config{TTL: ttl, Lease: lease, OutageTolerance: tolerance})
+				return s, line(proxy.Proxy)
+			},
 			Pause:   func(*testing.T) func() { return srv.Pause() },
 			Restart: func(_ *testing.T, keepData bool) { srv.RestartWith(keepData) },
 			Fill:    func(*testing.T) func() { return srv.Fill() },
@@ -110,6 +120,46 @@ func TestClusterConformance(t *testing.T) {
 		t.Fatalf("%s made a %T, want a cluster client", cluster.URL(), client)
 	}
 	storetest.Run(t, harness(cluster.URL()))
+}
+
+// line degrades a replica's way to Redis through the fault proxy p.
+func line(p *faultproxy.Proxy) *storetest.Line {
+	match := func(op storetest.Op) func([]byte) bool {
+		if op == "" {
+			return nil
+		}
+		return redisstore.MatchScript(string(op))
+	}
+	return &storetest.Line{
+		Delay: p.DelayReplies,
+		Hold: func(op storetest.Op, d time.Duration, times int) {
+			m := match(op)
+			if m == nil {
+				p.HoldReplies(nil, 0)
+				return
+			}
+			var mu sync.Mutex
+			left := times
+			p.HoldReplies(func(req []byte) bool {
+				if !m(req) {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if times == 0 {
+					return true // every one
+				}
+				left--
+				return left >= 0
+			}, d)
+		},
+		Lose: func(op storetest.Op) { p.LoseRequests(match(op)) },
+		Close: func() {
+			if err := p.Close(); err != nil {
+				panic(err)
+			}
+		},
+	}
 }
 
 // discard is a logger for tests that do not read the logs.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/internal/waitfor"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/redisstore"
@@ -559,4 +561,111 @@ func readCommand(in *bufio.Reader) ([]string, error) {
 		args[i] = string(buf[:size])
 	}
 	return args, nil
+}
+
+// A replica that falls behind what its room keeps (cut off while the
+// partner talks past the history's bytes) does not go on as if nothing
+// were missing: on its return its seat is evicted, the partner sees it
+// leave with the seat kept, and its person comes back with the history,
+// the newest messages that fit.
+func TestAReaderBehindWhatTheRoomKeepsIsEvicted(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	// A long lease: the cut-off replica is slow, not dead, for the test.
+	cfg := redisstore.Config{TTL: time.Minute, Lease: time.Minute}
+	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
+	behind := newStore(t, newClient(t, "redis://"+proxy.Addr), cfg)
+	room := create(t, healthy)
+	alice := join(t, healthy, room.ID)
+	bob := join(t, behind, room.ID)
+	await[store.JoinedEvent](t, alice, waitfor.Timeout)
+
+	proxy.Cut()
+	await[store.ReconnectingEvent](t, bob, waitfor.Timeout)
+	// Twenty of the largest messages, more than the history keeps.
+	var sent []string
+	for i := range 20 {
+		body := fmt.Sprintf("%02d ", i) + strings.Repeat("e\u0301\u0302\u0303", (safetext.MaxMessageBytes-3)/7)
+		sent = append(sent, body)
+		send(t, alice, body)
+		await[store.MessageEvent](t, alice, waitfor.Timeout)
+	}
+	proxy.Restore()
+
+	// Nothing of what Alice said reaches Bob's stream before it ends: a
+	// part of it would be a silent gap.
+	switch ev := nextEvent(t, bob).(type) {
+	case store.EndedEvent:
+		if ev.Reason != store.EndEvicted || !ev.RoomLivesOn {
+			t.Fatalf("the seat behind ended with %+v, want evicted, the room living on", ev)
+		}
+	default:
+		t.Fatalf("the seat behind got %#v, want its end (evicted)", ev)
+	}
+	if left := await[store.LeftEvent](t, alice, waitfor.Timeout); left.Member != bob.Snapshot().Me || !left.Kept {
+		t.Fatalf("partner saw %+v leave, want %v, seat kept", left, bob.Snapshot().Me)
+	}
+	back, err := behind.Rejoin(t.Context(), room.ID, bob.Snapshot().Key)
+	if err != nil {
+		t.Fatalf("Rejoin: %v", err)
+	}
+	t.Cleanup(func() { _ = back.Leave(context.Background()) })
+	var history []string
+	for _, m := range back.Snapshot().History {
+		history = append(history, m.Body)
+	}
+	if want := storetest.NewestThatFit(sent); len(want) == len(sent) || !slices.Equal(history, want) {
+		t.Fatalf("back, the history has %d messages, want the newest %d", len(history), len(want))
+	}
+}
+
+// nextEvent is seat's next event, within waitfor.Timeout.
+func nextEvent(t *testing.T, seat store.Seat) store.Event {
+	t.Helper()
+	timer := time.NewTimer(waitfor.Timeout)
+	defer timer.Stop()
+	select {
+	case ev, ok := <-seat.Events():
+		if !ok {
+			t.Fatalf("%s: stream closed", seat.Snapshot().Me.Name)
+		}
+		return ev
+	case <-timer.C:
+		t.Fatalf("%s: no event within %v", seat.Snapshot().Me.Name, waitfor.Timeout)
+	}
+	return nil
+}
+
+// A room ends by Redis's clock, not the replica's: a replica whose clock
+// runs ahead of Redis's, told at its own deadline that the room has time
+// left, waits for it rather than end the room early for its people only.
+func TestExpiryFollowsRedisClock(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := newClient(t, "redis://"+srv.Addr)
+	// Long enough to move the deadline before it passes on a loaded machine.
+	s := newStore(t, newClient(t, "redis://"+srv.Addr), redisstore.Config{TTL: 4 * time.Second})
+	room := create(t, s)
+	alice := join(t, s, room.ID)
+	// Redis's deadline moves 2 s past the one the replica was told, as if
+	// the replica's clock ran 2 s ahead.
+	const skew = 2 * time.Second
+	later := room.ExpiresAt.Add(skew)
+	keys, _ := redisstore.RoomKeys(room.ID)
+	if err := client.HSet(t.Context(), keys[0], "deadline", later.UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keys {
+		if err := client.PExpireAt(t.Context(), key, later).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := await[store.EndedEvent](t, alice, waitfor.Timeout)
+	if ended.Reason != store.EndExpired {
+		t.Errorf("ended with %v, want expired", ended.Reason)
+	}
+	if now := time.Now(); now.Before(later) {
+		t.Errorf("ended %v before Redis's deadline", later.Sub(now).Round(time.Millisecond))
+	}
 }

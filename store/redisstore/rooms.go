@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -19,9 +20,10 @@ type room struct {
 	wake     chan struct{} // a read of the log is due
 	stop     chan struct{} // closed once the room is released
 	stopOnce sync.Once
-	expiry   *time.Timer // set once, by attach, under s.mu
 
 	mu       sync.Mutex
+	expiry   *time.Timer // the end at the deadline
+	stopped  bool        // stopWork ran: no timer may be set any more
 	seats    []*seat
 	ended    bool
 	members  map[string]string // everyone seated, as far as read: member ID -> replica
@@ -72,8 +74,11 @@ func (r *room) endIfIdle() bool {
 // stopWork stops the room's follower and timers.
 func (r *room) stopWork() {
 	r.stopOnce.Do(func() {
-		r.expiry.Stop()
 		r.mu.Lock()
+		r.stopped = true
+		if r.expiry != nil {
+			r.expiry.Stop()
+		}
 		if r.vanish != nil {
 			r.vanish.Stop()
 		}
@@ -119,8 +124,13 @@ func (r *room) catchUp() {
 		}
 		res, err := r.s.call(r.s.bg, readScript, r.keys, from, readBatch)
 		if err != nil {
-			// Retried on the next poke: every reconnection pokes.
+			// Retried on the next poke: the link's return pokes every
+			// room. A late reply leaves the link up, and a quiet room
+			// would not be poked again: this read pokes itself.
 			r.s.log.Debug("read room log", "err", err)
+			if down, _ := r.s.link.state(); !down && classify(err) == unreachable {
+				r.s.afterFunc(readRetry, r.poke)
+			}
 			return
 		}
 		parts, err := asSlice("read reply", res)
@@ -136,6 +146,12 @@ func (r *room) catchUp() {
 			r.vanished()
 			return
 		}
+		if st == "gap" {
+			if !r.gap(parts) {
+				return
+			}
+			continue
+		}
 		if st != "ok" || len(parts) != 2 {
 			r.s.log.Warn("read room log", "err", malformed("read reply "+st, parts))
 			return
@@ -147,9 +163,16 @@ func (r *room) catchUp() {
 		}
 		r.mu.Lock()
 		for _, e := range entries {
-			r.deliverLocked(e)
+			r.deliverLocked(e, from)
 		}
 		caughtUp := len(entries) < readBatch
+		for _, seat := range r.seats {
+			if streamIDLess(seat.cursor, from) {
+				// Attached while the read was in flight, with an older
+				// cursor than it read from: read again from there.
+				caughtUp = false
+			}
+		}
 		if down, _ := r.s.link.state(); caughtUp && r.announce && !down {
 			r.announce = false
 			for _, seat := range slices.Clone(r.seats) {
@@ -164,8 +187,11 @@ func (r *room) catchUp() {
 	}
 }
 
-// deliverLocked hands e to every seat that has not seen it.
-func (r *room) deliverLocked(e entry) {
+// deliverLocked hands e, read from after the entry from, to every seat
+// that has not seen it. A seat whose cursor is older than from (attached
+// while the read was in flight) gets nothing of this read, which does not
+// cover what it has not seen: the next read, from its cursor, does.
+func (r *room) deliverLocked(e entry, from string) {
 	if streamIDLess(r.cursor, e.id) {
 		r.cursor = e.id
 		switch e.fields["t"] {
@@ -177,7 +203,7 @@ func (r *room) deliverLocked(e entry) {
 	}
 	ev := r.secrets.event(e)
 	for _, seat := range slices.Clone(r.seats) {
-		if !streamIDLess(seat.cursor, e.id) {
+		if !streamIDLess(seat.cursor, e.id) || streamIDLess(seat.cursor, from) {
 			continue
 		}
 		seat.cursor = e.id
@@ -217,12 +243,53 @@ func (r *room) typing(ev store.TypingEvent) {
 	}
 }
 
+// gap handles readScript's {'gap', cut}: the seats here that have not
+// read up to cut lost what was trimmed after their cursor, so they are
+// evicted, as a seat that fell behind its buffer is, rather than left to
+// skip it silently. It reports whether any seat was (and so whether
+// reading again for the others makes progress).
+func (r *room) gap(parts []any) bool {
+	var cut string
+	var err error
+	if len(parts) != 2 {
+		err = malformed("gap reply", parts)
+	} else if cut, err = asString("gap", parts[1]); err == nil {
+		if _, _, ok := parseStreamID(cut); !ok {
+			err = fmt.Errorf("%w: gap at %q", errMalformed, cut)
+		}
+	}
+	if err != nil {
+		r.s.log.Warn("read room log", "err", err)
+		return false
+	}
+	r.mu.Lock()
+	evicted := 0
+	for _, seat := range slices.Clone(r.seats) {
+		if streamIDLess(seat.cursor, cut) {
+			r.evictLocked(seat)
+			evicted++
+		}
+	}
+	r.mu.Unlock()
+	r.s.release(r)
+	if evicted == 0 {
+		r.s.log.Warn("read room log", "err", fmt.Errorf("%w: gap at %q behind every seat", errMalformed, cut))
+		return false
+	}
+	r.s.log.Info("evicted seats that fell behind what their room keeps", "seats", evicted)
+	return true
+}
+
 // pushLocked delivers ev without blocking. A seat that fell a whole buffer
 // behind is evicted rather than allowed to hold up the room.
 func (r *room) pushLocked(seat *seat, ev store.Event) {
-	if seat.events.Push(ev) {
-		return
+	if !seat.events.Push(ev) {
+		r.evictLocked(seat)
 	}
+}
+
+// evictLocked ends seat with EndEvicted and gives it up in Redis.
+func (r *room) evictLocked(seat *seat) {
 	r.endSeatLocked(seat, store.EndedEvent{Reason: store.EndEvicted, RoomLivesOn: true})
 	l := seat.leave()
 	if !r.s.spawn("give up an evicted seat", func() {
@@ -277,9 +344,30 @@ func (r *room) shutdown() []leave {
 	return leaves
 }
 
-// expire runs at the deadline, on this replica's own clock.
+// armExpiry sets the room to end in d, unless its work has stopped.
+func (r *room) armExpiry(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	if r.expiry != nil {
+		r.expiry.Stop()
+	}
+	r.expiry = r.s.afterFunc(d, r.expire)
+}
+
+// expire runs at the deadline as this replica's clock tells it, and ends
+// the room once Redis says the deadline has passed: clocks differ, and a
+// room must end for both people at once, by the clock of the deadline.
+// Told "not yet", it waits for what Redis says is left; when Redis cannot
+// answer, the local deadline stands.
 func (r *room) expire() {
-	_, _ = r.s.call(r.s.bg, expireScript, r.keys)
+	res, err := r.s.call(r.s.bg, expireScript, r.keys)
+	if left, ok := res.(int64); err == nil && ok && left > 0 {
+		r.armExpiry(time.Duration(left) * time.Millisecond)
+		return
+	}
 	r.end(store.EndedEvent{Reason: store.EndExpired})
 }
 

@@ -31,8 +31,57 @@ end
 local function expire_all(d)
   for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], d) end
 end
+-- id_less orders two stream IDs ('ms-seq').
+local function id_less(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+-- note_cut records that every entry up to id is trimmed from the log or
+-- the history: a reader that has not read that far has lost something.
+local function note_cut(id)
+  local cut = redis.call('HGET', KEYS[1], 'cut')
+  if not cut or id_less(cut, id) then redis.call('HSET', KEYS[1], 'cut', id) end
+end
+-- append adds an entry to the log, keeping its newest maxlen entries. The
+-- log's entries are small and bounded (IDs, a sealed name; a message's is
+-- a reference to its history entry), so its length bounds its bytes.
 local function append(maxlen, ...)
-  return redis.call('XADD', KEYS[4], 'MAXLEN', maxlen, '*', ...)
+  local id = redis.call('XADD', KEYS[4], '*', ...)
+  local over = redis.call('XLEN', KEYS[4]) - tonumber(maxlen)
+  if over > 0 then
+    local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', over + 1)
+    redis.call('XTRIM', KEYS[4], 'MINID', oldest[over + 1][1])
+    note_cut(oldest[over][1])
+  end
+  return id
+end
+-- field reads one field of a stream entry's flat field list.
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+-- trim_history takes the oldest messages out of the history until its
+-- newest ones fit both limit messages and budget bytes (the sum of their
+-- costs, 'c'), and keeps that sum in the meta key ('hb'). added is the cost
+-- of a message just added.
+local function trim_history(limit, budget, added)
+  limit, budget = tonumber(limit), tonumber(budget)
+  local bytes = (tonumber(redis.call('HGET', KEYS[1], 'hb')) or 0) + tonumber(added)
+  local n = redis.call('XLEN', KEYS[5])
+  local cut
+  while n > 0 and (n > limit or bytes > budget) do
+    local oldest = redis.call('XRANGE', KEYS[5], '-', '+', 'COUNT', 1)[1]
+    bytes = bytes - (tonumber(field(oldest[2], 'c')) or 0)
+    redis.call('XDEL', KEYS[5], oldest[1])
+    cut = oldest[1]
+    n = n - 1
+  end
+  redis.call('HSET', KEYS[1], 'hb', bytes)
+  if cut then note_cut(cut) end
 end
 local function delete_room()
   redis.call('DEL', unpack(KEYS))
@@ -58,6 +107,7 @@ local function drop_away(keep)
     local m = names[i]
     if m ~= keep and redis.call('HEXISTS', KEYS[2], m) == 0 then
       redis.call('HDEL', KEYS[3], m)
+      redis.call('HDEL', KEYS[1], 'j:' .. m)
       drop_owner(m)
     end
   end
@@ -119,84 +169,158 @@ return {now, d}
 // joinScript ARGV: 1 member, 2 sealed name, 3 replica, 4 presence,
 // 5 capacity, 6 maxlen, 7 channel, 8 history length, 9 key digest,
 // 10.. replicas known to be dead. Returns {'ok', created, deadline, join
-// entry ID, seats (flat member / seat pairs, before the join), names
-// (flat member / sealed name pairs), history (newest first), sealed (0|1)},
-// {'gone'}, {'sealed'} or {'full', seats}. The seats of dead replicas are
-// freed first; then check and insert are one step, so the cap holds under
-// any number of concurrent joins from any number of replicas, and the
-// join that brings two people together seals the room. History comes from
-// its own stream, so joins and leaves never push messages out of it, and
-// it ends just before the join entry, where the joiner's reading begins.
+// entry ID, seats (flat member / seat pairs, the joiner's included),
+// names (flat member / sealed name pairs), history (newest first), sealed
+// (0|1)}, {'gone'}, {'sealed'} or {'full', seats}. The seats of dead
+// replicas are freed first; then check and insert are one step, so the
+// cap holds under any number of concurrent joins from any number of
+// replicas, and the join that brings two people together seals the room.
+// History comes from its own stream, so joins and leaves never push
+// messages out of it, and it ends just before the join entry, where the
+// joiner's reading begins.
+//
+// A join is idempotent: member and presence, chosen before its first try,
+// name it. A repeat of a join that took its seat (its answer was lost)
+// answers that seat again, with the same join entry; a join withdrawn
+// (withdrawScript) takes nothing, however late a copy of it arrives.
 var joinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
-if reap(ARGV[6], 10) > 0 then
+if redis.call('HEXISTS', KEYS[1], 'w:' .. ARGV[4]) == 1 then return {'gone'} end
+local mine = ARGV[3] .. '/' .. ARGV[4]
+local id = false
+if redis.call('HGET', KEYS[2], ARGV[1]) == mine then
+  id = redis.call('HGET', KEYS[1], 'j:' .. ARGV[1])
+end
+if not id then
+  if reap(ARGV[6], 10) > 0 then
+    expire_all(d)
+    redis.call('PUBLISH', ARGV[7], 'n')
+  end
+  if is_sealed() then return {'sealed'} end
+  local seats = redis.call('HGETALL', KEYS[2])
+  if #seats / 2 >= tonumber(ARGV[5]) then return {'full', seats} end
+  redis.call('HSET', KEYS[2], ARGV[1], mine)
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[7], ARGV[9], ARGV[1])
+  id = append(ARGV[6], 't', 'j', 'm', ARGV[1], 'n', ARGV[2], 'r', ARGV[3])
+  redis.call('HSET', KEYS[1], 'j:' .. ARGV[1], id)
+  seal_if_met(ARGV[5])
   expire_all(d)
   redis.call('PUBLISH', ARGV[7], 'n')
 end
-if is_sealed() then return {'sealed'} end
-local seats = redis.call('HGETALL', KEYS[2])
-if #seats / 2 >= tonumber(ARGV[5]) then return {'full', seats} end
-local names = redis.call('HGETALL', KEYS[3])
-local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[8])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '/' .. ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[7], ARGV[9], ARGV[1])
-local id = append(ARGV[6], 't', 'j', 'm', ARGV[1], 'n', ARGV[2], 'r', ARGV[3])
-seal_if_met(ARGV[5])
-expire_all(d)
-redis.call('PUBLISH', ARGV[7], 'n')
-return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history, sealed_flag()}
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]), redis.call('XREVRANGE', KEYS[5], '(' .. id, '-', 'COUNT', ARGV[8]), sealed_flag()}
 `)
 
 // rejoinScript ARGV: 1 key digest, 2 replica, 3 presence, 4 capacity,
 // 5 maxlen, 6 channel, 7 history length, 8.. replicas known to be dead.
-// Returns {'ok', created, deadline, join entry ID, seats (before the
-// rejoin: the member's own, if its person is seated elsewhere, included),
-// names, history, sealed, member}, or {'gone'} for an unknown room and for
-// a digest that opens no seat alike. A seat in use is taken over: its
-// presence changes, and the replica holding the old one ends it when it
-// reads the join entry.
+// Returns {'ok', created, deadline, join entry ID, seats (the rejoiner's
+// included), names, history, sealed, member}, or {'gone'} for an unknown
+// room and for a digest that opens no seat alike. A digest opens a seat
+// while the room keeps it for its member: the others leave a seat free
+// for them, and a sealed room keeps seats for its two people only. A seat
+// in use is taken over: its presence changes, and the replica holding the
+// old one ends it when it reads the join entry. Repeats and withdrawals
+// are as for joinScript.
 var rejoinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
+if redis.call('HEXISTS', KEYS[1], 'w:' .. ARGV[3]) == 1 then return {'gone'} end
 local reaped = reap(ARGV[5], 8)
 local member = redis.call('HGET', KEYS[7], ARGV[1])
-if not member then
-  if reaped > 0 then
-    expire_all(d)
-    redis.call('PUBLISH', ARGV[6], 'n')
-  end
-  return {'gone'}
+local mine = ARGV[2] .. '/' .. ARGV[3]
+local id = false
+if member and redis.call('HGET', KEYS[2], member) == mine then
+  id = redis.call('HGET', KEYS[1], 'j:' .. member)
 end
-local seats = redis.call('HGETALL', KEYS[2])
-local names = redis.call('HGETALL', KEYS[3])
-local history = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', ARGV[7])
-local name = redis.call('HGET', KEYS[3], member) or ''
-redis.call('HSET', KEYS[2], member, ARGV[2] .. '/' .. ARGV[3])
-local id = append(ARGV[5], 't', 'j', 'm', member, 'n', name, 'r', ARGV[2], 'b', '1')
-seal_if_met(ARGV[4])
+if not id then
+  local others = 0
+  local seats = redis.call('HGETALL', KEYS[2])
+  for i = 1, #seats, 2 do
+    if seats[i] ~= member then others = others + 1 end
+  end
+  if not member or others >= tonumber(ARGV[4])
+    or (is_sealed() and redis.call('HEXISTS', KEYS[3], member) == 0) then
+    if reaped > 0 then
+      expire_all(d)
+      redis.call('PUBLISH', ARGV[6], 'n')
+    end
+    return {'gone'}
+  end
+  local name = redis.call('HGET', KEYS[3], member) or ''
+  redis.call('HSET', KEYS[2], member, mine)
+  id = append(ARGV[5], 't', 'j', 'm', member, 'n', name, 'r', ARGV[2], 'b', '1')
+  redis.call('HSET', KEYS[1], 'j:' .. member, id)
+  seal_if_met(ARGV[4])
+  expire_all(d)
+  redis.call('PUBLISH', ARGV[6], 'n')
+end
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]), redis.call('XREVRANGE', KEYS[5], '(' .. id, '-', 'COUNT', ARGV[7]), sealed_flag(), member}
+`)
+
+// withdrawScript ARGV: 1 member (for a rejoin, the key digest that names
+// it), 2 seat (replica/presence), 3 maxlen, 4 channel, 5 whole (1 for a
+// join, 0 for a rejoin). Undoes a join or
+// rejoin whose answer never came and whose caller gave up: whatever copy
+// of it arrives later takes nothing. A withdrawn join leaves no trace of
+// its member (nobody ever held its key): its seat is freed, kept or not,
+// and a room it sealed is unsealed, so the person it was for can join. A
+// withdrawn rejoin gives its seat up as leaveScript does. Returns 1 if
+// anything was undone, else 0.
+var withdrawScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
+local d = live_deadline(now_ms())
+if not d then return 0 end
+local m = ARGV[1]
+if ARGV[5] ~= '1' then m = redis.call('HGET', KEYS[7], ARGV[1]) end
+redis.call('HSET', KEYS[1], 'w:' .. string.match(ARGV[2], '[^/]*$'), '1')
+if not m then return 0 end
+local seat = redis.call('HGET', KEYS[2], m)
+if seat and seat ~= ARGV[2] then return 0 end
+if ARGV[5] ~= '1' then
+  if not seat then return 0 end
+  depart(ARGV[3], m)
+else
+  local name = redis.call('HGET', KEYS[3], m)
+  if not seat and not name then return 0 end
+  redis.call('HDEL', KEYS[2], m)
+  redis.call('HDEL', KEYS[3], m)
+  redis.call('HDEL', KEYS[1], 'j:' .. m)
+  drop_owner(m)
+  if is_sealed() then redis.call('HSET', KEYS[1], 'sealed', '0') end
+  if seat then
+    append(ARGV[3], 't', 'l', 'm', m, 'n', name or '', 'k', '0')
+  else
+    append(ARGV[3], 't', 'o', 'm', m, 'n', name or '')
+  end
+end
 expire_all(d)
-redis.call('PUBLISH', ARGV[6], 'n')
-return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, seats, names, history, sealed_flag(), member}
+redis.call('PUBLISH', ARGV[4], 'n')
+return 1
 `)
 
 // sendScript ARGV: 1 member, 2 seat (replica/presence), 3 sealed name,
 // 4 sealed body, 5 message ID, 6 maxlen, 7 channel, 8 history length,
-// 9 how long message IDs are remembered (ms). Returns {'ok', entry ID},
-// {'dup'} when the message ID is stored already (an earlier attempt went
-// through), {'gone'} or {'unseated'} (the seat is no longer this one's:
-// freed, or taken over by its person's newer connection).
+// 9 how long message IDs are remembered (ms), 10 history bytes, 11 the
+// message's cost (store.MessageCost). Returns {'ok', entry ID}, {'dup'}
+// when the message ID is stored already (an earlier attempt went through),
+// {'gone'} or {'unseated'} (the seat is no longer this one's: freed, or
+// taken over by its person's newer connection). The message is kept once,
+// in the history; its log entry, under the same ID, refers to it (see
+// readScript). The history then keeps its newest messages that fit both
+// its length and its bytes.
 var sendScript = redis.NewScript("#!lua\n" + luaPrelude + `
 if redis.call('ZSCORE', KEYS[6], ARGV[5]) then return {'dup'} end
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'unseated'} end
-local id = append(ARGV[6], 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5])
-redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[8], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5])
+local id = append(ARGV[6], 't', 'm')
+redis.call('XADD', KEYS[5], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5], 'c', ARGV[11])
+trim_history(ARGV[8], ARGV[10], ARGV[11])
 redis.call('ZADD', KEYS[6], now, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - tonumber(ARGV[9])))
 expire_all(d)
@@ -263,11 +387,26 @@ end
 return n
 `)
 
-// readScript ARGV: after entry ID, count. Returns {'ok', entries} or
-// {'gone'}, so a reader learns in one step that the room vanished.
+// readScript ARGV: after entry ID, count. Returns {'ok', entries}: the
+// log's entries after that one, a message's taken from the history (its
+// log entry only refers to it); {'gap', cut} when something after that
+// entry is trimmed already (from the log, or a message from the history):
+// a reader that has not read up to cut lost it, and must not go on as if
+// it had not; or {'gone'}, so a reader learns in one step that the room
+// vanished.
 var readScript = redis.NewScript("#!lua flags=no-writes\n" + luaPrelude + `
 if not live_deadline(now_ms()) then return {'gone'} end
-return {'ok', redis.call('XRANGE', KEYS[4], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+local cut = redis.call('HGET', KEYS[1], 'cut')
+if cut and id_less(ARGV[1], cut) then return {'gap', cut} end
+local entries = redis.call('XRANGE', KEYS[4], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+for i, e in ipairs(entries) do
+  if field(e[2], 't') == 'm' then
+    local kept = redis.call('XRANGE', KEYS[5], e[1], e[1])[1]
+    if not kept then return {'gap', e[1]} end
+    entries[i] = kept
+  end
+end
+return {'ok', entries}
 `)
 
 // destroyScript ARGV: member, seat (replica/presence), channel, sealed
@@ -283,12 +422,16 @@ return 1
 `)
 
 // expireScript deletes the room once Redis agrees its deadline has passed
-// (PEXPIREAT would, a moment later; this makes "gone" exact).
+// (PEXPIREAT would, a moment later; this makes "gone" exact). Returns 0
+// when the room is gone, or how many ms it has left by Redis's clock.
 var expireScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
 local d = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-if d ~= nil and now_ms() < d then return 0 end
+if d ~= nil then
+  local now = now_ms()
+  if now < d then return d - now end
+end
 delete_room()
-return 1
+return 0
 `)
 
 // Liveness: one sorted set of replicas scored by their last heartbeat (Redis
@@ -348,9 +491,10 @@ end
 return dead
 `)
 
-// departScript ARGV: replica. A replica that closes says so: it is dead
-// from now on (as if its last beat were long ago), so should it have
-// failed to give up a seat, the partner's replica frees it.
-var departScript = redis.NewScript("#!lua flags=allow-oom\n" + `
-return redis.call('ZADD', KEYS[1], 0, ARGV[1])
+// departScript ARGV: replica, lease ms. A replica that closes says so: it
+// is dead from now on, as if its last beat were a lease ago, and known as
+// dead (not forgotten: the retention trims it like any dead replica), so
+// should it have failed to give up a seat, its partner's replica frees it.
+var departScript = redis.NewScript("#!lua flags=allow-oom\n" + livePrelude + `
+return redis.call('ZADD', KEYS[1], now_ms() - tonumber(ARGV[2]), ARGV[1])
 `)

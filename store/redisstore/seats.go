@@ -46,7 +46,8 @@ func (seat *seat) Send(ctx context.Context, id store.MessageID, body string) err
 	}
 	r := seat.room
 	res, err := r.s.call(ctx, sendScript, r.keys, seat.snapshot.Me.ID, seat.value, seat.sealedName,
-		r.secrets.seal("body", body), string(id), streamMaxLen, r.channel, store.HistoryLimit, r.s.idWindow().Milliseconds())
+		r.secrets.sealBody(body), string(id), streamMaxLen, r.channel, store.HistoryLimit, r.s.idWindow().Milliseconds(),
+		store.HistoryBytes, store.MessageCost(body))
 	if classify(err) == full {
 		// Refused before it ran; but an earlier attempt of the same
 		// message, whose answer never came, may have gone through.
@@ -143,10 +144,9 @@ func (seat *seat) Typing(ctx context.Context, typing bool) error {
 	if typing {
 		flag = "1"
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	err := r.s.rdb.Publish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
-	r.s.link.note(pathCommands, err)
+	_, err := r.s.patiently(ctx, func(ctx context.Context) (any, error) {
+		return nil, r.s.rdb.Publish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
+	})
 	if err != nil {
 		return fmt.Errorf("typing: %w", failure(err))
 	}

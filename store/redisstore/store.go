@@ -9,8 +9,11 @@
 //
 // Liveness is per replica, not per seat: a seat names the replica holding
 // it, each replica beats once per period whatever it holds, and the seats
-// of a replica that stopped beating for a lease are freed by the replicas
-// that notice (its partners' replicas, or whoever joins). Idle seats cost
+// of a replica that Redis has not seen beat for a lease are freed by the
+// replicas that notice (its partners' replicas, or whoever joins). A beat
+// waits behind nothing (its own goroutine and connections, never the
+// reply to the beat before), so a Redis that answers a replica late does
+// not make it dead, and a replica that closes is dead at once. Idle seats cost
 // Redis nothing. An outage of Redis itself (a pause, a restart that keeps
 // the data, a failover) starts a new epoch in which nobody is found dead
 // before a lease has passed, so it costs no seat; a replica keeps its seats
@@ -35,11 +38,18 @@ import (
 
 const (
 	// streamMaxLen bounds a room's log, which replicas read to catch up
-	// (a seat never holds more than store.EventBuffer unread events).
-	// History has a stream of its own, bounded at store.HistoryLimit.
+	// (a seat never holds more than store.EventBuffer unread events). Its
+	// entries are small and of bounded size (a message's only refers to
+	// its history entry), so this bounds its bytes too. History has a
+	// stream of its own, bounded at store.HistoryLimit messages and
+	// store.HistoryBytes; a reader that falls behind what either keeps
+	// is evicted (readScript's 'gap'), never left to skip.
 	streamMaxLen = 2 * store.HistoryLimit
 	// readBatch is how many log entries one catch-up read fetches.
 	readBatch = 128
+	// readRetry is how soon a read of a room's log that got no answer is
+	// tried again.
+	readRetry = time.Second
 	// vanishGrace is how long a room found missing waits for the destroy
 	// notice that usually follows, to say who destroyed it.
 	vanishGrace = time.Second
@@ -100,8 +110,36 @@ var _ store.Store = (*Store)(nil)
 type leave struct {
 	keys    []string
 	channel string
-	member  string
+	member  string // for undoRejoin, the digest of the key that opens it
 	value   string // the seat as Redis has it while it is this one's
+	undo    undo
+}
+
+// undo says how a leave gives its seat up.
+type undo int
+
+const (
+	// undoLeave gives up a seat someone held: leaveScript.
+	undoLeave undo = iota
+	// undoJoin withdraws a join nobody got the answer to: withdrawScript,
+	// which leaves no trace of its member.
+	undoJoin
+	// undoRejoin withdraws a rejoin nobody got the answer to: its seat is
+	// given up as by a leave, and a late copy of it takes nothing.
+	undoRejoin
+)
+
+// eval queues the script that gives l up on p.
+func (l leave) eval(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
+	// EVAL, not EVALSHA: a pipeline cannot fall back when Redis has
+	// forgotten the script (after a restart).
+	switch l.undo {
+	case undoJoin:
+		return withdrawScript.Eval(ctx, p, l.keys, l.member, l.value, streamMaxLen, l.channel, 1)
+	case undoRejoin:
+		return withdrawScript.Eval(ctx, p, l.keys, l.member, l.value, streamMaxLen, l.channel, 0)
+	}
+	return leaveScript.Eval(ctx, p, l.keys, l.member, l.value, streamMaxLen, l.channel)
 }
 
 // New connects a store to Redis. It fails if Redis cannot be reached, so a
@@ -126,15 +164,16 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.bg, s.cancelBg = context.WithCancel(context.Background())
 	s.link = &link{log: cfg.Logger, tolerance: cfg.OutageTolerance, onChange: s.linkChanged}
-	s.live = newLiveness(s)
+	s.live = newLiveness(s, cfg.Client)
 	// The first heartbeat proves Redis answers, and registers this replica
 	// before any seat names it.
 	if err := s.live.beat(ctx); err != nil {
 		s.cancelBg()
-		return nil, fmt.Errorf("reach redis: %w", err)
+		return nil, errors.Join(fmt.Errorf("reach redis: %w", err), s.live.close())
 	}
 	s.ps = cfg.Client.Subscribe(context.WithoutCancel(ctx))
 	s.spawn("pubsub listener", s.listen)
+	s.spawn("heartbeat", s.heartbeat)
 	s.spawn("keeper", s.keep)
 	return s, nil
 }
@@ -159,14 +198,85 @@ func (s *Store) Health() error {
 	return nil
 }
 
-// call runs a script with the store's bound on the wait, and notes what it
-// says about the link.
+// call runs a script on the store's client; see callOn.
 func (s *Store) call(ctx context.Context, script *redis.Script, keys []string, args ...any) (any, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	res, err := script.Run(ctx, s.rdb, keys, args...).Result()
-	s.link.note(pathCommands, err)
-	return res, err
+	return s.callOn(ctx, s.rdb, script, keys, args...)
+}
+
+// callOn runs a script on rdb; see patiently.
+func (s *Store) callOn(ctx context.Context, rdb redis.Scripter, script *redis.Script, keys []string, args ...any) (any, error) {
+	return s.patiently(ctx, func(ctx context.Context) (any, error) {
+		return script.Run(ctx, rdb, keys, args...).Result()
+	})
+}
+
+// patiently runs one call to Redis and waits for its reply for opTimeout
+// at most (or until ctx is done), noting what the outcome says about the
+// link. A caller that stops waiting does not cut the call off: its reply
+// is awaited for replyWait in the background, so a Redis that answers
+// late keeps its connections (see replyWait) and counts as slow, not
+// down. Whether a call that returned no reply ran is unknown either way.
+func (s *Store) patiently(ctx context.Context, call func(context.Context) (any, error)) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // nothing was sent
+	}
+	type result struct {
+		res any
+		err error
+	}
+	done := make(chan result, 1)
+	run := func(ctx context.Context) {
+		res, err := call(ctx)
+		s.link.note(pathCommands, err)
+		done <- result{res, err}
+	}
+	if !s.goCall(run) {
+		// Closing: nothing may outlive Close, so the caller's wait is the
+		// call's.
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
+		run(ctx)
+		r := <-done
+		return r.res, r.err
+	}
+	wait := time.NewTimer(opTimeout)
+	defer wait.Stop()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-wait.C:
+		s.link.late(pathCommands)
+		return nil, errNoReply
+	}
+}
+
+// goCall runs a call in a goroutine of the store, bounded by replyWait
+// and by Close. It reports false, and runs nothing, once Close has begun
+// to stop.
+func (s *Store) goCall(run func(context.Context)) bool {
+	return s.goOnce(func() {
+		ctx, cancel := context.WithTimeout(s.bg, replyWait)
+		defer cancel()
+		run(ctx)
+	})
+}
+
+// goOnce runs f once in a goroutine that Close waits for. It reports false,
+// and runs nothing, once Close has begun to stop.
+func (s *Store) goOnce(f func()) bool {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.panicked("call", f)
+	}()
+	return true
 }
 
 // Create implements store.Store.
@@ -226,15 +336,18 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	// curiosity, not a confusion worth a second round trip.
 	me := store.Member{ID: store.NewMemberID(), Name: store.NewMemberName()}
 	key := store.NewSeatKey(id)
-	sealedName := secrets.seal("name", me.Name)
+	sealedName := secrets.sealName(me.Name)
 	presence := store.NewMemberID()
 
+	// What names this join (member, presence, key) is chosen once, above:
+	// every try of it is the same request.
+	undo := leave{keys: keys, channel: channel, member: me.ID, value: s.replica + "/" + presence, undo: undoJoin}
 	dead := s.live.deadNow()
 	var reply joinReply
 	for attempt := 0; ; attempt++ {
 		args := append([]any{me.ID, sealedName, s.replica, presence, store.Capacity, streamMaxLen, channel,
 			store.HistoryLimit, key.Digest(id)}, anys(dead)...)
-		reply, err = s.tryJoin(ctx, joinScript, keys, args)
+		reply, err = s.tryJoin(ctx, joinScript, keys, args, undo)
 		if err != nil {
 			return nil, err
 		}
@@ -274,7 +387,10 @@ func (s *Store) Rejoin(ctx context.Context, id store.RoomID, key store.SeatKey) 
 	presence := store.NewMemberID()
 	args := append([]any{key.Digest(id), s.replica, presence, store.Capacity, streamMaxLen, channel,
 		store.HistoryLimit}, anys(s.live.deadNow())...)
-	reply, err := s.tryJoin(ctx, rejoinScript, keys, args)
+	// The member is unknown until Redis answers: withdrawScript finds it
+	// by the key's digest.
+	undo := leave{keys: keys, channel: channel, member: key.Digest(id), value: s.replica + "/" + presence, undo: undoRejoin}
+	reply, err := s.tryJoin(ctx, rejoinScript, keys, args, undo)
 	if err != nil {
 		return nil, err
 	}
@@ -344,8 +460,14 @@ func (s *Store) seat(ctx context.Context, id store.RoomID, secrets roomSecrets, 
 
 	r, err := s.attach(seat, secrets, keys, channel, members)
 	if err != nil {
-		// Closed while joining: give the seat back rather than leave a ghost.
-		_, _ = s.call(context.WithoutCancel(ctx), leaveScript, keys, me.ID, seat.value, streamMaxLen, channel)
+		// Closed while joining: withdraw the seat rather than leave a ghost.
+		undo := leave{keys: keys, channel: channel, member: me.ID, value: seat.value, undo: undoJoin}
+		if seat.snapshot.Back {
+			undo.member, undo.undo = key.Digest(id), undoRejoin
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+		defer cancel()
+		s.leaveAll(wctx, []leave{undo})
 		return nil, err
 	}
 	s.awaitSubscribed(ctx, channel)
@@ -371,12 +493,41 @@ type joinReply struct {
 	member            string // who rejoined
 }
 
-func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string, args []any) (joinReply, error) {
-	res, err := s.call(ctx, script, keys, args...)
-	if err != nil {
-		if classify(err) == full {
-			s.full.refused("join")
+// tryJoin runs a join or rejoin script until Redis answers it. While no
+// answer comes it repeats the very same request, which the script answers
+// with the seat the first one took, as long as ctx lasts and joinPatience
+// at most. A request given up unanswered may still have taken a seat, or
+// take it on arrival: undo withdraws it as soon as Redis answers again, so
+// nobody is left with a ghost in the room.
+func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string, args []any, undo leave) (joinReply, error) {
+	patience := time.NewTimer(joinPatience)
+	defer patience.Stop()
+	var res any
+	var err error
+	for tries := 0; ; tries++ {
+		res, err = s.call(ctx, script, keys, args...)
+		if c := classify(err); c == answered || c == full {
+			if c == full {
+				s.full.refused("join")
+				if tries > 0 {
+					s.giveUp(undo) // an earlier try may have run
+				}
+			}
+			break
 		}
+		wait := time.NewTimer(backoff(tries))
+		select {
+		case <-wait.C:
+			continue
+		case <-ctx.Done():
+		case <-patience.C:
+		case <-s.done:
+		}
+		wait.Stop()
+		s.giveUp(undo)
+		break
+	}
+	if err != nil {
 		return joinReply{}, fmt.Errorf("join room: %w", failure(err))
 	}
 	reply, err := parseJoinReply(res, script == rejoinScript)
@@ -454,12 +605,11 @@ func (s *Store) attach(seat *seat, secrets roomSecrets, keys []string, channel s
 	r := s.rooms[channel]
 	if r == nil || r.isEnded() {
 		r = newRoom(s, secrets, keys, channel, seat.snapshot.Room.ExpiresAt)
-		r.expiry = s.afterFunc(time.Until(r.deadline), r.expire)
 		if !s.spawn("room follower", r.follow) {
-			r.expiry.Stop()
 			s.mu.Unlock()
 			return nil, store.ErrClosed
 		}
+		r.armExpiry(time.Until(r.deadline))
 		s.rooms[channel] = r
 	}
 	down, _ := s.link.state()
@@ -530,9 +680,7 @@ func (s *Store) leaveAll(ctx context.Context, leaves []leave) (failed []leave) {
 		cmds := make([]*redis.Cmd, len(batch))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, l := range batch {
-				// EVAL, not EVALSHA: a pipeline cannot fall back when
-				// Redis has forgotten the script (after a restart).
-				cmds[i] = leaveScript.Eval(ctx, p, l.keys, l.member, l.value, streamMaxLen, l.channel)
+				cmds[i] = l.eval(ctx, p)
 			}
 			return nil
 		})
@@ -592,6 +740,9 @@ func (s *Store) close() error {
 	}
 	s.psMu.Unlock()
 	s.wg.Wait()
+	if err := s.live.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close the heartbeat's client: %w", err))
+	}
 	return errors.Join(errs...)
 }
 

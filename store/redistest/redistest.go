@@ -1,8 +1,8 @@
 // Package redistest starts real redis-server processes on loopback for tests,
 // breaks them as operators see Redis break (paused, restarted with or
-// without its data, full), and runs a TCP proxy that can cut a client off
-// from them. Tests fail, never skip, when redis-server is missing: `make
-// test` installs it.
+// without its data, full), and runs a TCP proxy (internal/faultproxy) that
+// can slow, hold or cut a client's line to them. Tests fail, never skip,
+// when redis-server is missing: `make test` installs it.
 package redistest
 
 import (
@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ssh-burn/chat/internal/faultproxy"
 )
 
 // startTimeout bounds how long a redis-server may take to answer.
@@ -378,122 +380,39 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// Proxy forwards loopback TCP to a Redis and can cut it off: while cut, no
-// byte passes in either direction on old or new connections, and nothing is
-// closed, as when a network partition silently drops packets.
+// Proxy forwards loopback TCP to a target (a Redis, or any server) and can
+// break the line: its faultproxy.Proxy delays, holds, blackholes or drops;
+// Cut and Restore are the partition most tests need.
 type Proxy struct {
-	Addr   string
-	target string
-	ln     net.Listener
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	// Addr is where clients connect.
+	Addr string
+	*faultproxy.Proxy
 }
 
-// StartProxy listens on a free loopback port and forwards to target.
+// StartProxy listens on a free loopback port and forwards to target; the
+// proxy is closed at cleanup.
 func StartProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fp, err := faultproxy.Start(target)
 	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
+		t.Fatal(err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: make(map[net.Conn]struct{})}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.Close)
-	return p
+	t.Cleanup(func() {
+		if err := fp.Close(); err != nil {
+			t.Errorf("close proxy: %v", err)
+		}
+	})
+	return &Proxy{Addr: fp.Addr(), Proxy: fp}
 }
 
-// Cut stops all traffic until Restore.
-func (p *Proxy) Cut() { p.setCut(true) }
+// Cut stops all traffic, on old and new connections, and closes nothing,
+// until Restore: a network partition that silently drops packets.
+func (p *Proxy) Cut() { p.Blackhole(true) }
 
-// Restore lets traffic flow again. Connections that were cut stay broken
-// (bytes were lost), as after a real partition; clients must reconnect.
+// Restore ends the partition and closes every connection that lived
+// through it, as clients find after a real one (their side timed out):
+// they must reconnect.
 func (p *Proxy) Restore() {
-	p.mu.Lock()
-	p.cut = false
-	for c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-}
-
-func (p *Proxy) setCut(cut bool) {
-	p.mu.Lock()
-	p.cut = cut
-	p.mu.Unlock()
-}
-
-func (p *Proxy) isCut() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cut
-}
-
-// Close stops the proxy and every connection through it.
-func (p *Proxy) Close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-func (p *Proxy) accept() {
-	defer p.wg.Done()
-	for {
-		client, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.wg.Add(1)
-		go p.serve(client)
-	}
-}
-
-func (p *Proxy) track(c net.Conn) {
-	p.mu.Lock()
-	p.conns[c] = struct{}{}
-	p.mu.Unlock()
-}
-
-func (p *Proxy) serve(client net.Conn) {
-	defer p.wg.Done()
-	p.track(client)
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		client.Close()
-		return
-	}
-	p.track(server)
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 && !p.isCut() {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
-		done <- struct{}{}
-	}
-	go pipe(server, client)
-	go pipe(client, server)
-	<-done
-	client.Close()
-	server.Close()
-	<-done
-	p.mu.Lock()
-	delete(p.conns, client)
-	delete(p.conns, server)
-	p.mu.Unlock()
+	p.Blackhole(false)
+	p.DropConnections()
 }

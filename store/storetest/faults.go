@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -33,6 +34,12 @@ func runFaults(t *testing.T, h Harness) {
 		{"RestartLosingDataEndsRooms", testRestartLosingData},
 		{"FullRefusesNewRoomsAndMessagesButKeepsPeople", testFull},
 		{"OutageBeyondToleranceEndsSeatsAndFreesThem", testBeyondTolerance},
+		{"SlowIsNotDead", testSlowIsNotDead},
+		{"ADepartedReplicaIsDeadAndItsSeatsFreed", testDepartedReplicaReaped},
+		{"AJoinWhoseAnswerWasLostIsRetriedAsItself", testJoinRetried},
+		{"AnAbandonedJoinLeavesNoGhost", testJoinAbandoned},
+		{"ARejoinWhoseAnswerWasLostOrNeverCameLeavesOneSeat", testRejoinRetriedOrAbandoned},
+		{"ASeatAttachedDuringAReadMissesNothing", testAttachDuringRead},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -40,18 +47,33 @@ func runFaults(t *testing.T, h Harness) {
 				f := *h.Faults(t)
 				// Every store the case opens is closed before the check.
 				var opened []store.Store
+				var lines []*Line
 				defer func() {
 					for _, s := range opened {
-						if err := s.Close(); err != nil {
+						// A case that loses requests may leave a Close
+						// unable to give up a seat: that is its point.
+						if err := s.Close(); err != nil && !errors.Is(err, store.ErrUnavailable) {
 							t.Errorf("Close: %v", err)
 						}
 					}
+					for _, l := range lines {
+						l.Close()
+					}
 				}()
-				newStore := f.New
+				newStore, newBehind := f.New, f.NewBehind
 				f.New = func(t *testing.T, ttl, lease, tolerance time.Duration) store.Store {
 					s := newStore(t, ttl, lease, tolerance)
 					opened = append(opened, s)
 					return s
+				}
+				f.NewBehind = func(t *testing.T, ttl, lease, tolerance time.Duration) (store.Store, *Line) {
+					if newBehind == nil {
+						t.Fatal("the backend offers no line to degrade (Faulty.NewBehind)")
+					}
+					s, line := newBehind(t, ttl, lease, tolerance)
+					opened = append(opened, s)
+					lines = append(lines, line)
+					return s, line
 				}
 				c.fn(t, &f)
 			})
@@ -86,12 +108,18 @@ func aPair(t *testing.T, a, b store.Store) (store.Room, store.Seat, store.Seat) 
 // ErrUnavailable fails t.
 func sendUntilStored(t *testing.T, seat store.Seat, id store.MessageID, body string) {
 	t.Helper()
+	sendTrying(t, seat, id, body, time.Second)
+}
+
+// sendTrying is sendUntilStored waiting perTry at most for each try.
+func sendTrying(t *testing.T, seat store.Seat, id store.MessageID, body string, perTry time.Duration) {
+	t.Helper()
 	deadline := time.NewTimer(faultTolerance)
 	defer deadline.Stop()
 	tick := time.NewTicker(retryEvery)
 	defer tick.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), perTry)
 		err := seat.Send(ctx, id, body)
 		cancel()
 		switch {
@@ -148,6 +176,19 @@ func readUntil(t *testing.T, seat store.Seat, s story, done func(story) bool) st
 		}
 	}
 	return s
+}
+
+// settled reports whether the story holds every one of bodies and, if
+// the link was lost, its return.
+func settled(bodies ...string) func(story) bool {
+	return func(s story) bool {
+		for _, b := range bodies {
+			if !slices.Contains(s.messages, b) {
+				return false
+			}
+		}
+		return !s.reconnecting || s.reconnected
+	}
 }
 
 // hasAll reports whether the story holds every one of bodies and the
@@ -379,5 +420,272 @@ func testBeyondTolerance(t *testing.T, f *Faulty) {
 	}
 	if _, err := b.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
 		t.Errorf("Join after the outage = %v, want ErrSealed", err)
+	}
+}
+
+// longerThanAWait is longer than a store waits for one answer of its
+// backend (redisstore: 3 s), so a reply held this long is one its caller
+// gave up on.
+const longerThanAWait = 5 * time.Second
+
+// A backend that answers one replica late, 2 to 4 s late (beyond what a
+// call waits, too), for several leases, ends no session and has no
+// replica declared dead; nothing is lost or doubled: a send whose answer
+// came too late is sent again under its ID, as the screen does.
+func testSlowIsNotDead(t *testing.T, f *Faulty) {
+	// The lease is the production one in proportion: longer than the
+	// latest reply, so a beat that waited for replies would be late.
+	const lease = 6 * time.Second
+	a := f.New(t, longLived, lease, faultTolerance)
+	b, line := f.NewBehind(t, longLived, lease, faultTolerance)
+	room, alice, bob := aPair(t, a, b)
+
+	line.Delay(2*time.Second, 4*time.Second)
+	// Two leases: a replica whose beats waited behind late replies
+	// would be found dead well within them.
+	slow := time.NewTimer(2 * lease)
+	defer slow.Stop()
+	var sent []string
+	for i := 0; ; i++ {
+		for _, seat := range []store.Seat{alice, bob} {
+			body := fmt.Sprintf("%s, slowly, %d", seat.Snapshot().Me.Name, i)
+			sendTrying(t, seat, store.NewMessageID(), body, faultTolerance)
+			sent = append(sent, body)
+		}
+		select {
+		case <-slow.C:
+		default:
+			continue
+		}
+		break
+	}
+	line.Delay(0, 0)
+	for _, seat := range []store.Seat{alice, bob} {
+		s := readUntil(t, seat, story{}, settled(sent...))
+		wantOnceEach(t, s, seat)
+	}
+	wantKeptAndOnce(t, a, room, alice, bob)
+}
+
+// A replica that closes is dead from then on: should its Close fail to
+// give up a seat (the request lost on the way), the partner's replica
+// frees it, as it would a crashed replica's, rather than keep it for
+// nobody.
+func testDepartedReplicaReaped(t *testing.T, f *Faulty) {
+	a := f.New(t, longLived, faultLease, faultTolerance)
+	b, line := f.NewBehind(t, longLived, faultLease, faultTolerance)
+	_, alice, bob := aPair(t, a, b)
+
+	line.Lose(OpLeave)
+	if err := b.Close(); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Close with its leave lost = %v, want ErrUnavailable: a seat it could not give up", err)
+	}
+	if ended := nextOf[store.EndedEvent](t, bob); ended.Reason != store.EndShutdown {
+		t.Errorf("the closed replica's seat ended with %v", ended.Reason)
+	}
+	left := nextOf[store.LeftEvent](t, alice)
+	if left.Member != bob.Snapshot().Me || !left.Kept {
+		t.Errorf("partner saw %+v, want %v leave with the seat kept", left, bob.Snapshot().Me)
+	}
+}
+
+// A join whose answer is lost is tried again as the same request: the
+// person gets the one seat it took, with the room as it was when it did,
+// and the partner sees them come once.
+func testJoinRetried(t *testing.T, f *Faulty) {
+	a := f.New(t, longLived, faultLease, faultTolerance)
+	b, line := f.NewBehind(t, longLived, faultLease, faultTolerance)
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	send(t, alice, "before bob")
+	nextOf[store.MessageEvent](t, alice)
+
+	line.Hold(OpJoin, longerThanAWait, 1)
+	bob := join(t, b, room.ID)
+	if h := historyBodies(bob); !slices.Equal(h, []string{"before bob"}) {
+		t.Errorf("history %q, want the message before the join", h)
+	}
+	if o := bob.Snapshot().Others; len(o) != 1 || o[0] != alice.Snapshot().Me {
+		t.Errorf("others %v, want %v", o, alice.Snapshot().Me)
+	}
+	if got := nextOf[store.JoinedEvent](t, alice).Member; got != bob.Snapshot().Me {
+		t.Errorf("partner saw %v join, want %v", got, bob.Snapshot().Me)
+	}
+	send(t, bob, "one seat")
+	for _, seat := range []store.Seat{alice, bob} {
+		if got := nextOf[store.MessageEvent](t, seat).Message.Body; got != "one seat" {
+			t.Errorf("%s got %q", seat.Snapshot().Me.Name, got)
+		}
+	}
+	if _, err := a.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Errorf("a third Join = %v, want ErrSealed", err)
+	}
+}
+
+// A join whose answer never comes and that its caller gives up on (the
+// person hung up) leaves no ghost: once the backend answers again the
+// seat it took is withdrawn, and the room it sealed unsealed, so the
+// person, trying again, is let in within seconds.
+func testJoinAbandoned(t *testing.T, f *Faulty) {
+	a := f.New(t, longLived, faultLease, faultTolerance)
+	b, line := f.NewBehind(t, longLived, faultLease, faultTolerance)
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+
+	line.Hold(OpJoin, 8*time.Second, 0)
+	jctx, cancel := context.WithTimeout(ctx(t), 4*time.Second)
+	_, err := b.Join(jctx, room.ID)
+	cancel()
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Join whose answers are held = %v, want ErrUnavailable", err)
+	}
+	line.Hold("", 0, 0)
+	answering := time.Now()
+
+	// The person tries again, as they would, until let in.
+	var bob store.Seat
+	deadline := time.NewTimer(faultTolerance)
+	defer deadline.Stop()
+	tick := time.NewTicker(retryEvery)
+	defer tick.Stop()
+	for bob == nil {
+		jctx, cancel := context.WithTimeout(ctx(t), longerThanAWait)
+		seat, err := b.Join(jctx, room.ID)
+		cancel()
+		switch {
+		case err == nil:
+			bob = seat
+			t.Cleanup(func() { _ = seat.Leave(context.Background()) })
+			continue
+		case !errors.Is(err, store.ErrSealed) && !errors.Is(err, store.ErrFull) && !errors.Is(err, store.ErrUnavailable):
+			t.Fatalf("Join after the held one = %v", err)
+		}
+		select {
+		case <-deadline.C:
+			t.Fatalf("the person could not get into the room after %v: %v (a ghost keeps the seat)", faultTolerance, err)
+		case <-tick.C:
+		}
+	}
+	t.Logf("let in %v after the backend answered again", time.Since(answering).Round(time.Millisecond))
+	// The partner may see the ghost come and go; then the person.
+	for {
+		ev := next(t, alice)
+		if e, ok := ev.(store.EndedEvent); ok {
+			t.Fatalf("the partner's seat ended: %+v", e)
+		}
+		if e, ok := ev.(store.JoinedEvent); ok && e.Member == bob.Snapshot().Me {
+			break
+		}
+	}
+	if _, err := a.Join(ctx(t), room.ID); !errors.Is(err, store.ErrSealed) {
+		t.Errorf("a third Join = %v, want ErrSealed: the two are in", err)
+	}
+	send(t, bob, "in at last")
+	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "in at last" {
+		t.Errorf("partner got %q", got)
+	}
+}
+
+// A seat that joins while the replica is reading the room's log for the
+// seats it has there gets every entry after its join, though that read
+// began past it.
+func testAttachDuringRead(t *testing.T, f *Faulty) {
+	b, line := f.NewBehind(t, longLived, faultLease, faultTolerance)
+	room := create(t, b)
+	alice := join(t, b, room.ID)
+
+	// Bob's join runs at once; its answer comes a second late.
+	line.Hold(OpJoin, time.Second, 1)
+	type joined struct {
+		seat store.Seat
+		err  error
+	}
+	bobs := make(chan joined, 1)
+	go func() {
+		seat, err := b.Join(ctx(t), room.ID)
+		bobs <- joined{seat, err}
+	}()
+	nextOf[store.JoinedEvent](t, alice)
+	send(t, alice, "one")
+	send(t, alice, "two")
+	for _, want := range []string{"one", "two"} {
+		if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	// The next read, past "two", is answered late: Bob's seat attaches
+	// while it is in flight.
+	line.Hold(OpRead, 2500*time.Millisecond, 1)
+	send(t, alice, "three")
+	j := <-bobs
+	if j.err != nil {
+		t.Fatalf("Join: %v", j.err)
+	}
+	bob := j.seat
+	t.Cleanup(func() { _ = bob.Leave(context.Background()) })
+	if got := bodies(t, bob, 3); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Errorf("the seat that joined got %q, want every message after its join", got)
+	}
+}
+
+// A rejoin is as safe to repeat as a join: one whose answer is lost is
+// tried again and brings the person back once; one whose answer never
+// comes and is given up leaves their seat kept for them, not held by a
+// connection nobody has, and they come back with their key.
+func testRejoinRetriedOrAbandoned(t *testing.T, f *Faulty) {
+	a := f.New(t, longLived, faultLease, faultTolerance)
+	b, line := f.NewBehind(t, longLived, faultLease, faultTolerance)
+	room, alice, bob := aPair(t, a, b)
+	leave := func(seat store.Seat) {
+		t.Helper()
+		if err := seat.Leave(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if left := nextOf[store.LeftEvent](t, alice); left.Member != bob.Snapshot().Me || !left.Kept {
+			t.Fatalf("partner saw %+v, want %v leave with the seat kept", left, bob.Snapshot().Me)
+		}
+	}
+	leave(bob)
+
+	line.Hold(OpRejoin, longerThanAWait, 1)
+	back := rejoin(t, b, room.ID, bob)
+	if got := nextOf[store.JoinedEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Back {
+		t.Errorf("partner saw %+v, want %v back", got, bob.Snapshot().Me)
+	}
+	send(t, back, "back once")
+	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "back once" {
+		t.Errorf("partner got %q", got)
+	}
+	nextOf[store.MessageEvent](t, back)
+	leave(back)
+
+	line.Hold(OpRejoin, 8*time.Second, 0)
+	rctx, cancel := context.WithTimeout(ctx(t), 4*time.Second)
+	_, err := b.Rejoin(rctx, room.ID, bob.Snapshot().Key)
+	cancel()
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Rejoin whose answers are held = %v, want ErrUnavailable", err)
+	}
+	line.Hold("", 0, 0)
+	// The partner sees the given-up rejoin come and go, and the seat kept.
+	for {
+		ev := next(t, alice)
+		if left, ok := ev.(store.LeftEvent); ok {
+			if left.Member != bob.Snapshot().Me || !left.Kept {
+				t.Fatalf("partner saw %+v", left)
+			}
+			break
+		}
+		if _, ok := ev.(store.JoinedEvent); !ok {
+			t.Fatalf("partner got %#v", ev)
+		}
+	}
+	again := rejoin(t, a, room.ID, bob)
+	if got := nextOf[store.JoinedEvent](t, alice); got.Member != bob.Snapshot().Me || !got.Back {
+		t.Errorf("partner saw %+v, want %v back", got, bob.Snapshot().Me)
+	}
+	send(t, again, "back for good")
+	if got := nextOf[store.MessageEvent](t, alice).Message.Body; got != "back for good" {
+		t.Errorf("partner got %q", got)
 	}
 }

@@ -62,7 +62,41 @@ type Faulty struct {
 	Restart func(t *testing.T, keepData bool)
 	// Fill makes the backend refuse whatever needs more memory until free.
 	Fill func(t *testing.T) (free func())
+	// NewBehind returns one more store, as New does, that reaches the
+	// backend over a line the case can degrade (a fault proxy). Nil for a
+	// backend reached over no line; the cases that need one fail then.
+	NewBehind func(t *testing.T, ttl, lease, tolerance time.Duration) (store.Store, *Line)
 }
+
+// Line is one replica's way to the backend, which a fault case degrades as
+// a struggling network or backend does: replies late, held or lost, rather
+// than none at all.
+type Line struct {
+	// Delay makes every reply on the line come between min and max late,
+	// in order; Delay(0, 0) ends it.
+	Delay func(min, max time.Duration)
+	// Hold holds the replies on a connection for d from when a request of
+	// op passes on it (the request itself goes through at once), for the
+	// next times such requests (0: every one); Hold("", 0, 0) ends it.
+	Hold func(op Op, d time.Duration, times int)
+	// Lose drops every request of op before it reaches the backend, as a
+	// request written just before its connection broke; Lose("") ends it.
+	Lose func(op Op)
+	// Close takes the line down; the suite calls it once the stores on
+	// it are closed.
+	Close func()
+}
+
+// Op names a kind of request a store makes of its backend, for Line.
+type Op string
+
+// The operations a Line tells apart.
+const (
+	OpJoin   Op = "join"
+	OpRejoin Op = "rejoin"
+	OpLeave  Op = "leave"
+	OpRead   Op = "read"
+)
 
 // wait bounds every wait for an event. With fake time it costs nothing.
 const wait = 10 * time.Second
@@ -93,7 +127,9 @@ func Run(t *testing.T, h Harness) {
 		{"HistoryThenLiveWithoutGap", testHistoryThenLive, false},
 		{"HistoryIsBounded", testHistoryIsBounded, false},
 		{"HistorySurvivesComingAndGoing", testHistorySurvivesComingAndGoing, false},
+		{"HistoryKeepsTheNewestThatFitItsBytes", testHistoryBytes, false},
 		{"MessagesAreSanitisedAndLimited", testMessagesSanitised, false},
+		{"AMessageOverTheByteLimitIsRefused", testMessageBytesLimit, false},
 		{"AMessageIsStoredOnceHoweverOftenSent", testSendIsStoredOnce, false},
 		{"LeaveAfterMeetingKeepsTheSeat", testLeaveKeepsSeat, false},
 		{"MeetingSealsTheRoom", testMeetingSeals, false},
@@ -496,21 +532,26 @@ func testHistoryThenLive(t *testing.T, _ Harness, a, b store.Store) {
 	}
 }
 
+// shortFit is how many short messages ("m0", "m1"...) a history keeps:
+// HistoryLimit, or fewer if their bytes run out first.
+func shortFit() int { return min(store.HistoryLimit, store.HistoryBytes/store.MessageCost("m0")) }
+
 func testHistoryIsBounded(t *testing.T, _ Harness, a, b store.Store) {
 	room := create(t, a)
 	alice := join(t, a, room.ID)
 	const extra = 10
-	for i := range store.HistoryLimit + extra {
+	fit := shortFit()
+	for i := range fit + extra {
 		send(t, alice, fmt.Sprintf("m%d", i))
 		// Keep Alice's stream drained so she is not evicted as a slow reader.
 		nextOf[store.MessageEvent](t, alice)
 	}
 	bob := join(t, b, room.ID)
 	h := historyBodies(bob)
-	if len(h) != store.HistoryLimit {
-		t.Fatalf("history has %d messages, want %d", len(h), store.HistoryLimit)
+	if len(h) != fit {
+		t.Fatalf("history has %d messages, want %d", len(h), fit)
 	}
-	if h[0] != fmt.Sprintf("m%d", extra) || h[len(h)-1] != fmt.Sprintf("m%d", store.HistoryLimit+extra-1) {
+	if h[0] != fmt.Sprintf("m%d", extra) || h[len(h)-1] != fmt.Sprintf("m%d", fit+extra-1) {
 		t.Fatalf("history runs %q..%q, want the most recent messages", h[0], h[len(h)-1])
 	}
 }
@@ -520,7 +561,8 @@ func testHistoryIsBounded(t *testing.T, _ Harness, a, b store.Store) {
 func testHistorySurvivesComingAndGoing(t *testing.T, _ Harness, a, b store.Store) {
 	room := create(t, a)
 	alice := join(t, a, room.ID)
-	for i := range store.HistoryLimit {
+	fit := shortFit()
+	for i := range fit {
 		send(t, alice, fmt.Sprintf("m%d", i))
 		nextOf[store.MessageEvent](t, alice)
 	}
@@ -539,9 +581,100 @@ func testHistorySurvivesComingAndGoing(t *testing.T, _ Harness, a, b store.Store
 		}
 	}
 	h := historyBodies(join(t, b, room.ID))
-	if len(h) != store.HistoryLimit || h[0] != "m0" || h[len(h)-1] != fmt.Sprintf("m%d", store.HistoryLimit-1) {
+	if len(h) != fit || h[0] != "m0" || h[len(h)-1] != fmt.Sprintf("m%d", fit-1) {
 		t.Fatalf("after %d joins and leaves, history holds %d messages (%q...), want all %d",
-			store.HistoryLimit, len(h), h[:min(len(h), 3)], store.HistoryLimit)
+			store.HistoryLimit, len(h), h[:min(len(h), 3)], fit)
+	}
+}
+
+// sized is a message of exactly size bytes that starts with label, filled
+// with letters carrying three combining marks each, as the heaviest
+// messages are: 7 bytes a character.
+func sized(label string, size int) string {
+	const unit = "a\u0301\u0302\u0303"
+	fill := size - len(label)
+	return label + strings.Repeat(unit, fill/len(unit)) + strings.Repeat("a", fill%len(unit))
+}
+
+// NewestThatFit is the part of sent (oldest first) a room's history keeps:
+// the newest messages that fit store.HistoryLimit and store.HistoryBytes.
+func NewestThatFit(sent []string) []string {
+	cost, i := 0, len(sent)
+	for i > 0 && len(sent)-i < store.HistoryLimit && cost+store.MessageCost(sent[i-1]) <= store.HistoryBytes {
+		i--
+		cost += store.MessageCost(sent[i])
+	}
+	return sent[i:]
+}
+
+// A joiner gets the newest messages whose costs add up to at most
+// store.HistoryBytes: the oldest are trimmed first, whatever their size.
+func testHistoryBytes(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	// Twenty of the largest messages, more than the history keeps; then
+	// small ones, enough to push out some of the large ones kept.
+	big := func(i int) string { return sized(fmt.Sprintf("big%02d ", i), safetext.MaxMessageBytes) }
+	var sent []string
+	for i := range 20 {
+		sent = append(sent, big(i))
+	}
+	bigsKept := len(NewestThatFit(sent))
+	for smalls := 0; len(NewestThatFit(sent))-smalls >= bigsKept || smalls < 3; smalls++ {
+		sent = append(sent, fmt.Sprintf("small%d", smalls))
+	}
+	want := NewestThatFit(sent)
+	if bigsKept >= 20 || len(want) >= len(sent) || len(want) >= store.HistoryLimit {
+		t.Fatalf("with these costs the case trims nothing by bytes (%d of 20 large kept, %d of %d)", bigsKept, len(want), len(sent))
+	}
+	for _, body := range sent {
+		send(t, alice, body)
+		nextOf[store.MessageEvent](t, alice)
+	}
+	bob := join(t, b, room.ID)
+	got := historyBodies(bob)
+	if !slices.Equal(got, want) {
+		t.Fatalf("joiner's history has %d messages (%.8q...), want the %d newest that fit (%.8q...)", len(got), got, len(want), want)
+	}
+	// Live messages follow the history, as ever.
+	send(t, alice, "after")
+	if body := nextOf[store.MessageEvent](t, bob).Message.Body; body != "after" {
+		t.Fatalf("after the history came %q, want %q", body, "after")
+	}
+}
+
+// A message over safetext.MaxMessageBytes once sanitised is refused
+// whatever its length in characters, and nothing of it is kept.
+func testMessageBytesLimit(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+
+	// 700 characters, each with three combining marks: 4900 bytes.
+	heavy := strings.Repeat("e\u0301\u0302\u0303", 700)
+	if n := safetext.RuneCount(heavy); n >= safetext.MaxMessageRunes {
+		t.Fatalf("the heavy message has %d characters, want fewer than %d", n, safetext.MaxMessageRunes)
+	}
+	for _, body := range []string{heavy, sized("over ", safetext.MaxMessageBytes+1)} {
+		if err := alice.Send(ctx(t), store.NewMessageID(), body); !errors.Is(err, store.ErrMessageTooLong) {
+			t.Errorf("Send(%d bytes, %d characters) = %v, want ErrMessageTooLong", len(body), safetext.RuneCount(body), err)
+		}
+	}
+	atLimit := sized("limit ", safetext.MaxMessageBytes)
+	send(t, alice, atLimit)
+	send(t, alice, "after")
+	for _, seat := range []store.Seat{alice, bob} {
+		if got := bodies(t, seat, 2); got[0] != atLimit || got[1] != "after" {
+			t.Fatalf("%s got %d and %q, want the message at the limit and %q: a refused one was kept",
+				seat.Snapshot().Me.Name, len(got[0]), got[1], "after")
+		}
+	}
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if h := historyBodies(rejoin(t, b, room.ID, bob)); !slices.Equal(h, []string{atLimit, "after"}) {
+		t.Fatalf("history has %d messages, want only the two accepted", len(h))
 	}
 }
 
