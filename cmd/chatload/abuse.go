@@ -65,6 +65,7 @@ var endings = []struct{ name, text string }{
 	{"unavailable", "cannot reach its room store"},
 	{"service_full", "service is full"},
 	{"private", "This room is private"},
+	{"room_full", "This room is full"},
 }
 
 // endingName names why a session ended, from what its screen said last.
@@ -110,21 +111,24 @@ func (st *abuseStats) endedWith(screen string) {
 // abuser is one abusive session and the session its messages go to (its
 // partner, from the same address).
 type abuser struct {
-	id      int
-	s, to   *session
-	retry   time.Duration
-	stats   *abuseStats
-	pasteOK bool // the paste has been tried
+	id    int
+	s, to *session
+	// every is the least time from one paste to the next; retry the
+	// least after a refusal.
+	every, retry time.Duration
+	stats        *abuseStats
+	pasteOK      bool // the paste has been tried
 }
 
 // errSessionEnded stops an abuser whose session the server ended.
 var errSessionEnded = errors.New("session ended")
 
 // run pastes the message once, then the largest message that
-// fits again and again until until: at once after one was accepted, after
-// a.retry after a refusal.
+// fits again and again until until: a.every after the last paste began,
+// and a.retry after a refusal.
 func (a *abuser) run(ctx context.Context, until time.Time) {
 	for seq := 0; time.Now().Before(until) && ctx.Err() == nil; seq++ {
+		began := time.Now()
 		token := fmt.Sprintf("a%dx%dq%04x", a.id, seq, rand.N(0x10000))
 		msg, oversize := abusetext.Largest(token), !a.pasteOK
 		if oversize {
@@ -150,10 +154,12 @@ func (a *abuser) run(ctx context.Context, until time.Time) {
 			a.stats.oversize[outcome]++
 			a.stats.mu.Unlock()
 		}
+		next := time.Until(began.Add(a.every))
 		if outcome != "accepted" {
-			if pause(ctx, a.retry) != nil {
-				return
-			}
+			next = max(next, a.retry)
+		}
+		if pause(ctx, next) != nil {
+			return
 		}
 	}
 }
@@ -259,8 +265,8 @@ func openAbusers(ctx context.Context, cfg config, srv *servers, stats *abuseStat
 			}
 			n := len(abusers)
 			abusers = append(abusers,
-				&abuser{id: n, s: p.a, to: p.b, retry: cfg.abuseRetry, stats: stats},
-				&abuser{id: n + 1, s: p.b, to: p.a, retry: cfg.abuseRetry, stats: stats})
+				&abuser{id: n, s: p.a, to: p.b, every: cfg.abuseEvery, retry: cfg.abuseRetry, stats: stats},
+				&abuser{id: n + 1, s: p.b, to: p.a, every: cfg.abuseEvery, retry: cfg.abuseRetry, stats: stats})
 			mu.Unlock()
 		}
 	})

@@ -9,7 +9,9 @@
 //
 // By default the tool builds the server from the module it is run in, and
 // for every run starts fresh servers (with CHAT_MAX_SESSIONS=-max-sessions,
-// room TTL 1h) and, with -redis, a fresh redis-server, and stops them
+// room TTL 1h, but the default 10m for abuse: the per-address budget
+// refills over a room's life) and, with -redis, a fresh redis-server
+// (maxmemory -redis-maxmemory, noeviction as deploy/redis.conf), and stops them
 // afterwards. -bin runs a given server binary instead (an older build, say),
 // and -addr measures servers that are already running.
 //
@@ -50,7 +52,25 @@
 //	         pprof) per abusive session, sessions the server ended, and a
 //	         newcomer pair on addresses of its own that opens a room
 //	         halfway through and talks at -rate until the end: whether it
-//	         got in, and its latency p50/p99.
+//	         got in, and its latency p50/p99. -abuse-every paces each
+//	         session (one paste every so long at most).
+//	slowredis  two replicas on Redis (-redis), the second through a fault
+//	         proxy (internal/faultproxy): -pairs pairs (default 100), A on
+//	         the first replica and B on the second, send numbered
+//	         messages, each once the last arrived (or was given up on
+//	         after -loss-after), at -rate a pair: 5 s as usual, then
+//	         -duration with every reply to the second replica delayed
+//	         -slow-min to -slow-max, then 5 s as usual. Reported: messages
+//	         lost (never seen) and late (seen after -loss-after),
+//	         duplicated (the replicas' deliveries to screens, from their
+//	         /metrics, beyond the messages seen), sends that failed in the
+//	         store (their /metrics) and "Not sent" statuses seen, sessions
+//	         ended by what their screens said, and screens that saw their
+//	         partner leave; then one join through the slow replica with its
+//	         reply held 8 s: whether the person got in (connecting again
+//	         every 2 s when turned away, as told), how long after the hold
+//	         ended, after how many attempts, and whether anyone was told the
+//	         room is private or full (a ghost took the seat).
 //
 // Sessions are opened at most -concurrency at a time; a failed dial or
 // handshake is retried with backoff, and sessions that still fail are
@@ -72,6 +92,7 @@
 //	go run ./cmd/chatload -scenario idle -redis -sessions 10000 -connect-rate 200 -runs 1
 //	go run ./cmd/chatload -scenario abuse -duration 2m
 //	go run ./cmd/chatload -scenario abuse -redis -redis-maxmemory 64mb -duration 2m
+//	go run ./cmd/chatload -scenario slowredis -redis -duration 1m
 //	go run ./cmd/chatload -bin /tmp/old/chat -scenario latency,connect,idle
 //	go run ./cmd/chatload -addr 127.0.0.1:2222 -pid 4242 -scenario idle
 //
@@ -95,6 +116,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ssh-burn/chat/internal/faultproxy"
 	"github.com/ssh-burn/chat/internal/safetext"
 )
 
@@ -154,10 +176,15 @@ type config struct {
 	lossAfter time.Duration
 
 	// abuseAddrs addresses with abuseSessions sessions each paste, in
-	// the abuse scenario; after a refusal, the next try comes abuseRetry
-	// later.
+	// the abuse scenario, at most one paste a session every abuseEvery;
+	// after a refusal, the next try comes abuseRetry later.
 	abuseAddrs, abuseSessions int
-	abuseRetry                time.Duration
+	abuseEvery, abuseRetry    time.Duration
+
+	// slowPairs pairs talk in the slowredis scenario while the slow
+	// replica's Redis replies slowMin–slowMax late.
+	slowPairs        int
+	slowMin, slowMax time.Duration
 
 	sessions    int // for connect and idle
 	connectRate float64
@@ -179,6 +206,7 @@ func defaultConfig() config {
 		scenarios: []string{"latency"}, runs: 3,
 		pairs: 50, rate: 2, duration: 30 * time.Second, lossAfter: 10 * time.Second,
 		abuseAddrs: 10, abuseSessions: 8, abuseRetry: time.Second,
+		slowPairs: 100, slowMin: 2 * time.Second, slowMax: 4 * time.Second,
 		sessions: 1000, connectRate: 100, concurrency: 64, window: 10 * time.Second,
 		settle: 2 * time.Second,
 		logf:   func(string, ...any) {},
@@ -186,14 +214,15 @@ func defaultConfig() config {
 }
 
 var scenarios = map[string]func(context.Context, config, *servers) (runResult, error){
-	"latency": runLatency,
-	"connect": runConnect,
-	"idle":    runIdle,
-	"abuse":   runAbuse,
+	"latency":   runLatency,
+	"connect":   runConnect,
+	"idle":      runIdle,
+	"abuse":     runAbuse,
+	"slowredis": runSlowRedis,
 }
 
 // scenarioNames lists the scenarios for messages.
-const scenarioNames = "latency, connect, idle, abuse"
+const scenarioNames = "latency, connect, idle, abuse, slowredis"
 
 func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	cfg := defaultConfig()
@@ -215,10 +244,13 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	fs.IntVar(&cfg.abuseAddrs, "abuse-addrs", cfg.abuseAddrs, "abuse: `number` of abusive addresses")
 	fs.IntVar(&cfg.abuseSessions, "abuse-sessions", cfg.abuseSessions, "abuse: `number` of sessions from each abusive address (pairs: even)")
 	fs.DurationVar(&cfg.abuseRetry, "abuse-retry", cfg.abuseRetry, "abuse: wait after a refused paste before the next")
+	fs.DurationVar(&cfg.abuseEvery, "abuse-every", 0, "abuse: the least `time` from one paste of a session to its next (0: as fast as the limits allow)")
 	fs.IntVar(&cfg.runs, "runs", cfg.runs, "runs of each scenario")
-	fs.IntVar(&cfg.pairs, "pairs", cfg.pairs, "latency: pairs of people talking")
+	fs.IntVar(&cfg.pairs, "pairs", cfg.pairs, "latency: pairs of people talking (slowredis: default 100)")
+	fs.DurationVar(&cfg.slowMin, "slow-min", cfg.slowMin, "slowredis: the least delay of a reply to the slow replica")
+	fs.DurationVar(&cfg.slowMax, "slow-max", cfg.slowMax, "slowredis: the most delay of a reply to the slow replica")
 	fs.Float64Var(&cfg.rate, "rate", cfg.rate, "latency: messages a second per pair")
-	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency, abuse: how long the pairs talk, the abusers paste")
+	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency, abuse: how long the pairs talk, the abusers paste; slowredis: how long replies are late")
 	fs.IntVar(&cfg.idle, "idle", 0, "latency: idle sessions, each alone in its room, held while the pairs talk")
 	fs.IntVar(&cfg.sessions, "sessions", cfg.sessions, "connect, idle: sessions to open")
 	fs.Float64Var(&cfg.connectRate, "connect-rate", cfg.connectRate, "sessions opened a second (idle sessions and pairs too)")
@@ -235,6 +267,11 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.lossAfter, cfg.maxSessions, cfg.replicas = *lossAfter, *maxSess, *replicas
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "pairs" {
+			cfg.slowPairs = cfg.pairs
+		}
+	})
 	cfg.scenarios = splitList(*scenario)
 	cfg.addrs = splitList(*addrs)
 	for _, p := range splitList(*pids) {
@@ -302,10 +339,14 @@ func (cfg *config) check() error {
 		return errors.New("-max-sessions: at least 1")
 	case cfg.abuseAddrs < 1 || cfg.abuseSessions < 2 || cfg.abuseSessions%2 != 0:
 		return errors.New("-abuse-addrs: at least 1; -abuse-sessions: an even number, at least 2")
-	case cfg.abuseRetry <= 0:
-		return errors.New("-abuse-retry must be positive")
+	case cfg.abuseRetry <= 0 || cfg.abuseEvery < 0:
+		return errors.New("-abuse-retry must be positive, -abuse-every at least 0")
 	case cfg.maxmemory != "" && !cfg.redis:
 		return errors.New("-redis-maxmemory goes with -redis")
+	case cfg.slowPairs < 1 || cfg.slowMin < 0 || cfg.slowMax < cfg.slowMin:
+		return errors.New("-pairs: at least 1; -slow-min and -slow-max: 0 <= min <= max")
+	case slices.Contains(cfg.scenarios, "slowredis") && (!cfg.redis || cfg.replicas != 2 || len(cfg.addrs) > 0):
+		return errors.New("slowredis: it starts two replicas on Redis itself (-redis -replicas 2, no -addr)")
 	}
 	return nil
 }
@@ -319,6 +360,8 @@ func (cfg config) sessionsNeeded() int {
 			n = max(n, cfg.idle+2*cfg.pairs)
 		case "abuse":
 			n = max(n, cfg.abuseAddrs*cfg.abuseSessions+2)
+		case "slowredis":
+			n = max(n, 2*cfg.slowPairs+2)
 		default:
 			n = max(n, cfg.sessions)
 		}
@@ -337,8 +380,15 @@ func (cfg config) setup(scenario, bin string) string {
 	case "idle":
 		what = fmt.Sprintf("%d idle sessions, CPU over %v", cfg.sessions, cfg.window)
 	case "abuse":
-		what = fmt.Sprintf("%d addresses × %d sessions paste %d-byte messages for %v (retry %v after a refusal); newcomers talk at %g msg/s from halfway",
-			cfg.abuseAddrs, cfg.abuseSessions, safetext.MaxMessageBytes, cfg.duration, cfg.abuseRetry, cfg.rate)
+		pace := "as fast as the limits allow"
+		if cfg.abuseEvery > 0 {
+			pace = fmt.Sprintf("one every %v a session", cfg.abuseEvery)
+		}
+		what = fmt.Sprintf("%d addresses × %d sessions paste %d-byte messages for %v, %s (retry %v after a refusal); newcomers talk at %g msg/s from halfway",
+			cfg.abuseAddrs, cfg.abuseSessions, safetext.MaxMessageBytes, cfg.duration, pace, cfg.abuseRetry, cfg.rate)
+	case "slowredis":
+		what = fmt.Sprintf("%d pairs × %g msg/s (each message after the last arrived); the second replica's Redis replies %v–%v late for %v between %v of normal talk; then one join's reply held %v",
+			cfg.slowPairs, cfg.rate, cfg.slowMin, cfg.slowMax, cfg.duration, slowSettle, joinHold)
 	}
 	where := fmt.Sprintf("running servers %s", strings.Join(cfg.addrs, ", "))
 	if len(cfg.addrs) == 0 {
@@ -427,11 +477,25 @@ func runOnce(ctx context.Context, cfg config, scenario, bin, dir string) (rr run
 		}
 		opts := serverOptions{
 			bin: bin, dir: runDir, replicas: cfg.replicas, redis: cfg.redis, maxSessions: cfg.maxSessions,
-			maxmemory: cfg.maxmemory, http: scenario == "abuse",
+			maxmemory: cfg.maxmemory, http: scenario == "abuse" || scenario == "slowredis",
+			roomTTL: "1h",
+		}
+		if scenario == "abuse" {
+			// The budgets refill over a room's life: measure them as
+			// shipped.
+			opts.roomTTL = ""
+		}
+		var fault *faultproxy.Proxy
+		if scenario == "slowredis" {
+			opts.link = slowLink(&fault)
 		}
 		if srv, err = startServers(ctx, opts); err != nil {
+			if fault != nil {
+				fault.Close()
+			}
 			return rr, err
 		}
+		srv.fault = fault
 		defer func() {
 			if err != nil && ctx.Err() == nil {
 				err = fmt.Errorf("%w%s", err, srv.logTails())
@@ -525,14 +589,30 @@ func (r *results) problems() error {
 	return fmt.Errorf("%d messages lost, %d sessions failed to open", lost, failed)
 }
 
-// medians is the median of each figure over runs, in the order of the
-// first run's figures.
+// columns is every figure any of runs has, in the order they first
+// appear: a run may have figures another has not (a kind of refusal).
+func columns(runs []runResult) []figure {
+	var out []figure
+	seen := map[string]bool{}
+	for _, rr := range runs {
+		for _, f := range rr.Figures {
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// medians is the median of each figure over the runs that have it, in
+// the order of columns.
 func medians(runs []runResult) []figure {
 	if len(runs) == 0 {
 		return nil
 	}
 	var out []figure
-	for _, f := range runs[0].Figures {
+	for _, f := range columns(runs) {
 		var values []float64
 		for _, rr := range runs {
 			if v, ok := rr.value(f.Name); ok {
@@ -558,8 +638,9 @@ func writeTable(w io.Writer, res *results) {
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		cols := columns(s.Runs)
 		header := []string{"run"}
-		for _, f := range s.Runs[0].Figures {
+		for _, f := range cols {
 			name := f.Name
 			if f.Unit != "" {
 				name += " " + f.Unit
@@ -569,7 +650,7 @@ func writeTable(w io.Writer, res *results) {
 		fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
 		row := func(label string, figures []figure) {
 			cells := []string{label}
-			for _, f := range s.Runs[0].Figures {
+			for _, f := range cols {
 				cell := "-"
 				for _, g := range figures {
 					if g.Name == f.Name {
@@ -599,7 +680,7 @@ func (f figure) format() string {
 	switch f.Unit {
 	case "":
 		return strconv.FormatFloat(f.Value, 'f', -1, 64)
-	case "ms", "MiB":
+	case "ms", "MiB", "s":
 		return fmt.Sprintf("%.1f", f.Value)
 	case "%core":
 		return fmt.Sprintf("%.2f", f.Value)

@@ -103,3 +103,54 @@ func TestSmokeRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestSmokeAbuseAndSlowRedis runs the abuse scenario (one replica, and two
+// on a Redis with a maxmemory) and the slow-Redis one, small: every
+// figure must be there. What they measure is for the tool's runs.
+func TestSmokeAbuseAndSlowRedis(t *testing.T) {
+	small := func(cfg config) config {
+		cfg.runs, cfg.duration, cfg.settle, cfg.logf = 1, 3*time.Second, 200*time.Millisecond, t.Logf
+		cfg.abuseAddrs, cfg.abuseSessions = 2, 2
+		return cfg
+	}
+	memory := small(defaultConfig())
+	memory.scenarios = []string{"abuse"}
+	shared := small(defaultConfig())
+	shared.scenarios, shared.redis, shared.maxmemory = []string{"abuse", "slowredis"}, true, "64mb"
+	shared.slowPairs, shared.slowMin, shared.slowMax = 2, 200*time.Millisecond, 500*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	want := map[string][]string{
+		"abuse": {"sessions", "attempts", "accepted", "oversize_accepted", "rss_start", "rss_peak", "rss_end",
+			"rss_per_session", "heap_per_session", "newcomer_in", "newcomer_sent", "newcomer_lost"},
+		"slowredis": {"sent", "lost", "late", "duplicated", "send_errors", "partner_left", "p50", "p99",
+			"hold_in", "hold_attempts", "hold_ghost"},
+	}
+	for _, cfg := range []config{memory, shared} {
+		if err := cfg.check(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := run(ctx, cfg)
+		var table strings.Builder
+		writeTable(&table, res)
+		t.Log(table.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range res.Scenarios {
+			rr := s.Runs[0]
+			names := want[s.Scenario]
+			if s.Scenario == "abuse" && cfg.redis {
+				names = append(names, "redis_start", "redis_peak", "redis_end", "redis_peak_pct")
+			}
+			for _, name := range names {
+				if _, ok := rr.value(name); !ok {
+					t.Errorf("%s: no %s in %+v", s.Scenario, name, rr.Figures)
+				}
+			}
+			if v, _ := rr.value("oversize_accepted"); v != 0 {
+				t.Errorf("%s: the issue's paste was accepted %v times; a message over the byte limit must be refused", s.Scenario, v)
+			}
+		}
+	}
+}

@@ -12,11 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ssh-burn/chat/internal/faultproxy"
 )
 
 const (
@@ -68,6 +71,9 @@ type servers struct {
 	redisAddr string
 	// maxmemory is the redis-server's maxmemory in bytes; zero: none.
 	maxmemory int64
+	// fault is the proxy between the last replica and Redis, in the
+	// slow-Redis scenario; nil otherwise.
+	fault *faultproxy.Proxy
 	// https are the replicas' operations listeners (/metrics, pprof),
 	// when they were started with one.
 	https []string
@@ -85,6 +91,8 @@ type serverOptions struct {
 	maxSessions int
 	// maxmemory is redis-server's maxmemory ("64mb"); empty: none.
 	maxmemory string
+	// roomTTL is the replicas' -room-ttl; empty: their default.
+	roomTTL string
 	// http gives every replica an operations listener, for its metrics.
 	http bool
 	// link, if set, gives the Redis address replica i is to use instead
@@ -118,7 +126,10 @@ func startServers(ctx context.Context, opts serverOptions) (s *servers, err erro
 	}
 	hostKey := filepath.Join(opts.dir, "id_ed25519")
 	for i := range opts.replicas {
-		args := []string{"-listen", "127.0.0.1:0", "-host-key", hostKey, "-room-ttl", "1h"}
+		args := []string{"-listen", "127.0.0.1:0", "-host-key", hostKey}
+		if opts.roomTTL != "" {
+			args = append(args, "-room-ttl", opts.roomTTL)
+		}
 		if opts.http {
 			args = append(args, "-http", "127.0.0.1:0", "-pprof", "true")
 		}
@@ -198,11 +209,15 @@ func redisAnswers(addr string) bool {
 	return err == nil && strings.HasPrefix(line, "+PONG")
 }
 
-// stop ends every process started, replicas first, then Redis.
+// stop ends every process started, replicas first, then Redis (the
+// reverse of their start: a replica gives its seats up as it stops).
 func (s *servers) stop() error {
 	var errs []error
-	for _, p := range s.procs {
+	for _, p := range slices.Backward(s.procs) {
 		errs = append(errs, p.stop())
+	}
+	if s.fault != nil {
+		errs = append(errs, s.fault.Close())
 	}
 	return errors.Join(errs...)
 }
