@@ -1,7 +1,7 @@
 # `make test` is the one command that checks everything; CI runs it too.
 GO ?= go
 
-.PHONY: test deps check run fuzz bench load vulncheck
+.PHONY: test deps check run fuzz bench load load-abuse vulncheck
 
 ## test: install what the tests need, check formatting and vet, run every test with -race
 test: deps check
@@ -43,7 +43,7 @@ bench:
 ## with 0, 1,000 and 10,000 idle sessions and across two replicas on Redis,
 ## first screens and memory for 1,000 sessions opened at 100/s, idle CPU,
 ## and Redis's CPU with 10,000 idle seats on two replicas; three runs each
-## (one at 10,000), medians last. About 22 minutes.
+## (one at 10,000), medians last. About 22 minutes. Then load-abuse.
 LOAD = $(GO) run ./cmd/chatload
 load: deps
 	$(LOAD) -scenario latency,connect,idle -sessions 1000
@@ -51,6 +51,17 @@ load: deps
 	$(LOAD) -scenario latency -redis -replicas 2
 	$(LOAD) -scenario latency,idle -idle 10000 -sessions 10000 -connect-rate 200 -runs 1
 	$(LOAD) -scenario idle -redis -replicas 2 -sessions 10000 -connect-rate 200 -runs 1
+	$(MAKE) load-abuse
+
+## load-abuse: issue 15's runs (BENCHMARKS.md): 80 sessions from 10
+## addresses pasting the largest message for a minute, on one replica and
+## on two with a 64mb Redis (three runs each); then 100 pairs across two
+## replicas while one's Redis replies 2-4 s late for a minute, and one join
+## whose reply is held 8 s (three runs). About 20 minutes.
+load-abuse: deps
+	$(LOAD) -scenario abuse -duration 1m
+	$(LOAD) -scenario abuse -redis -redis-maxmemory 64mb -duration 1m
+	$(LOAD) -scenario slowredis -redis -duration 1m
 
 ## vulncheck: govulncheck against a vulnerability database built from the
 ## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached),
