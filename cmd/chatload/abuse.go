@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ssh-burn/chat/internal/abusetext"
+	"github.com/ssh-burn/chat/store"
 )
 
 // Keys an abuser types: ctrl+u empties the input (what a refusal put
@@ -393,7 +394,16 @@ func runAbuse(ctx context.Context, cfg config, srv *servers) (runResult, error) 
 	for _, name := range slices.Sorted(maps.Keys(stats.ended)) {
 		rr.add("ended_"+name, "", float64(stats.ended[name]))
 	}
-	memFigures(&rr, "redis_", samples, func(s memSample) int64 { return s.redis }, srv.maxmemory)
+	// What the budgets charged an address (every address does the same),
+	// and what Redis grew by for each.
+	rooms := cfg.abuseSessions / 2
+	charged := rooms*(store.RoomCost+store.JoinCost) + rooms*store.JoinCost +
+		stats.accepted/cfg.abuseAddrs*store.MessageCost(abusetext.Largest("a0x0q0000"))
+	rr.add("charged_per_addr", "KiB", float64(charged)/(1<<10))
+	redisStart, _, redisEnd := memFigures(&rr, "redis_", samples, func(s memSample) int64 { return s.redis }, srv.maxmemory)
+	if redisStart >= 0 {
+		rr.add("redis_per_addr", "KiB", float64(redisEnd-redisStart)/float64(cfg.abuseAddrs)/(1<<10))
+	}
 	rssStart, _, rssEnd := memFigures(&rr, "rss_", samples, func(s memSample) int64 { return s.rss }, 0)
 	if rssStart >= 0 && open > 0 {
 		rr.add("rss_per_session", "KiB", float64(rssEnd-rssStart)/float64(open)/(1<<10))
