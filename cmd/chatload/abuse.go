@@ -351,6 +351,11 @@ func runAbuse(ctx context.Context, cfg config, srv *servers) (runResult, error) 
 	}()
 
 	cfg.logf("pasting: %d sessions for %v", len(abusers), cfg.duration)
+	meter, err := startMeter(srv)
+	if err != nil {
+		sampler.finish()
+		return rr, err
+	}
 	start := time.Now()
 	until := start.Add(cfg.duration)
 	var wg sync.WaitGroup
@@ -364,10 +369,11 @@ func runAbuse(ctx context.Context, cfg config, srv *servers) (runResult, error) 
 		sampler.finish()
 		return rr, err
 	}
+	usage, usageErr := meter.read()
 	// Memory while every abusive session is still open.
 	heapAfter, heapErr := sumHeap(ctx, srv)
 	samples, sampleErr := sampler.finish()
-	if err := errors.Join(heapErr, sampleErr); err != nil {
+	if err := errors.Join(usageErr, heapErr, sampleErr); err != nil {
 		return rr, err
 	}
 
@@ -411,6 +417,7 @@ func runAbuse(ctx context.Context, cfg config, srv *servers) (runResult, error) 
 	if heapBefore >= 0 && open > 0 {
 		rr.add("heap_per_session", "KiB", float64(heapAfter-heapBefore)/float64(open)/(1<<10))
 	}
+	usage.addTo(&rr)
 	nc := <-newcomer
 	nc.addTo(&rr)
 	rr.lost = nc.lost

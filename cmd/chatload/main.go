@@ -52,7 +52,8 @@
 //	         pprof) per abusive session, sessions the server ended, and a
 //	         newcomer pair on addresses of its own that opens a room
 //	         halfway through and talks at -rate until the end: whether it
-//	         got in, and its latency p50/p99. -abuse-every paces each
+//	         got in, and its latency p50/p99; CPU of the servers, Redis
+//	         and the tool over the pasting. -abuse-every paces each
 //	         session (one paste every so long at most).
 //	slowredis  two replicas on Redis (-redis), the second through a fault
 //	         proxy (internal/faultproxy): -pairs pairs (default 100), A on
@@ -61,7 +62,8 @@
 //	         after -loss-after), at -rate a pair: 5 s as usual, then
 //	         -duration with every reply to the second replica delayed
 //	         -slow-min to -slow-max, then 5 s as usual. Reported: messages
-//	         lost (never seen) and late (seen after -loss-after),
+//	         lost (never seen) and late (seen after -loss-after; to the
+//	         slow replica and from it),
 //	         duplicated (the replicas' deliveries to screens, from their
 //	         /metrics, beyond the messages seen), sends that failed in the
 //	         store (their /metrics) and "Not sent" statuses seen, sessions

@@ -122,8 +122,8 @@ func TestSmokeAbuseAndSlowRedis(t *testing.T) {
 	defer cancel()
 	want := map[string][]string{
 		"abuse": {"sessions", "attempts", "accepted", "oversize_accepted", "rss_start", "rss_peak", "rss_end",
-			"rss_per_session", "heap_per_session", "newcomer_in", "newcomer_sent", "newcomer_lost"},
-		"slowredis": {"sent", "lost", "late", "duplicated", "send_errors", "partner_left", "p50", "p99",
+			"rss_per_session", "heap_per_session", "server_cpu", "tool_cpu", "newcomer_in", "newcomer_sent", "newcomer_lost"},
+		"slowredis": {"sent", "lost", "late_to_slow", "late_from_slow", "duplicated", "send_errors", "partner_left", "p50", "p99",
 			"hold_in", "hold_attempts", "hold_ghost"},
 	}
 	for _, cfg := range []config{memory, shared} {

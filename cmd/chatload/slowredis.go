@@ -227,19 +227,25 @@ func runSlowRedis(ctx context.Context, cfg config, srv *servers) (runResult, err
 			}
 		}
 	}
-	var sent, arrived, late, lost, notSent int
-	var samples []time.Duration
-	for _, n := range directions {
+	var sent, arrived, lost, notSent int
+	var late [2]int // to the slow replica, from it
+	var samples, toSlow []time.Duration
+	for i, n := range directions {
 		n.mu.Lock()
-		sent, late, lost, notSent = sent+n.sent, late+n.late, lost+n.overdue, notSent+n.notSent
+		sent, lost, notSent = sent+n.sent, lost+n.overdue, notSent+n.notSent
+		late[i%2] += n.late
 		n.mu.Unlock()
 		samples = append(samples, n.latencies...)
+		if i%2 == 0 {
+			toSlow = append(toSlow, n.latencies...)
+		}
 	}
-	arrived = len(samples) + late
+	arrived = len(samples) + late[0] + late[1]
 	delivered := after.delivered - before.delivered
 	rr.add("sent", "", float64(sent))
 	rr.add("lost", "", float64(lost))
-	rr.add("late", "", float64(late))
+	rr.add("late_to_slow", "", float64(late[0]))
+	rr.add("late_from_slow", "", float64(late[1]))
 	// Every message arrived once on its screen; what the replicas handed
 	// to screens beyond that is shown twice.
 	rr.add("duplicated", "", max(delivered-float64(arrived), 0))
@@ -264,6 +270,9 @@ func runSlowRedis(ctx context.Context, cfg config, srv *servers) (runResult, err
 	}
 	leftMu.Unlock()
 	addPercentiles(&rr, "", samples)
+	if len(toSlow) > 0 {
+		rr.add("to_slow_p50", "ms", ms(percentile(slices.Sorted(slices.Values(toSlow)), 0.5)))
+	}
 	rr.lost = lost
 	if delivered < float64(arrived) {
 		rr.Notes = append(rr.Notes, fmt.Sprintf("the replicas counted %v deliveries for %d messages seen", delivered, arrived))
