@@ -161,8 +161,8 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 			return
 		}
 		ending = outcome.Ending
-		fmt.Fprintln(sess, outcome.Text)
-		_ = sess.Exit(0)
+		fmt.Fprintln(sess, outcome.Wrapped())
+		_ = sess.Exit(outcome.Ending.ExitCode())
 	}
 }
 
@@ -285,7 +285,7 @@ func limitsRefusal(v limits.Verdict) string {
 // refuse tells the user why in one line and exits non-zero.
 func refuse(sess ssh.Session, text string) {
 	fmt.Fprintln(sess.Stderr(), text)
-	_ = sess.Exit(1)
+	_ = sess.Exit(ui.ExitRefused)
 }
 
 // runProgram runs the chat screen until it ends, and returns how.
@@ -303,8 +303,9 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
 	profile, noColor := colorProfile(sess.Environ(), pty.Term)
 	model := ui.New(ui.Config{
-		Seat:        seat,
-		JoinCommand: s.public.Command(seat.Snapshot().Room.ID.String()),
+		Seat:              seat,
+		JoinCommand:       s.public.Command(seat.Snapshot().Room.ID.String()),
+		NarrowJoinCommand: s.public.NarrowCommand(seat.Snapshot().Room.ID.String()),
 		// Shown only to its person, never logged.
 		RejoinCommand:   s.public.Command(store.RejoinName(seat.Snapshot().Room.ID, seat.Snapshot().Key)),
 		Profile:         profile,
