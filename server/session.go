@@ -240,6 +240,8 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		text, reason = "This room is full: it already holds two people.", refusedFull
 	case errors.Is(err, store.ErrSealed):
 		text, reason = "This room is private to the two people who met in it.", refusedSealed
+	case errors.Is(err, store.ErrGivenAway):
+		text, reason = "Your seat in this room was given to someone else: your partner reopened it while you were away.", refusedGivenAway
 	case errors.Is(err, store.ErrNotFound):
 		// A rejoin command with a wrong key gets this answer too.
 		text, reason = "No such room (it may have expired or been destroyed).", refusedNotFound
@@ -282,8 +284,13 @@ func limitsRefusal(v limits.Verdict) string {
 	return "The server is busy. Please try again in a minute."
 }
 
-// refuse tells the user why in one line and exits non-zero.
+// refuse tells the user why in one line (broken between words to fit a
+// terminal) and exits non-zero.
 func refuse(sess ssh.Session, text string) {
+	if pty, _, ok := sess.Pty(); ok {
+		width, _ := clampWindow(pty.Window.Width, pty.Window.Height)
+		text = ui.WrapEnd(text, width)
+	}
 	fmt.Fprintln(sess.Stderr(), text)
 	_ = sess.Exit(ui.ExitRefused)
 }
