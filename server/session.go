@@ -69,7 +69,8 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
 			s.refusedSession(slog.LevelInfo, refusedCommand)
-			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User(), "-t"))
+			cmd := s.commandFor(sess.User(), "-t")
+			refuse(sess, "This server runs only the chat, not commands. Connect with: "+cmd, cmd)
 		case !hasPty:
 			s.refusedSession(slog.LevelInfo, refusedNoTerminal)
 			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
@@ -285,11 +286,11 @@ func limitsRefusal(v limits.Verdict) string {
 }
 
 // refuse tells the user why in one line (broken between words to fit a
-// terminal) and exits non-zero.
-func refuse(sess ssh.Session, text string) {
+// terminal, but never inside a command of commands) and exits non-zero.
+func refuse(sess ssh.Session, text string, commands ...string) {
 	if pty, _, ok := sess.Pty(); ok {
 		width, _ := clampWindow(pty.Window.Width, pty.Window.Height)
-		text = ui.WrapEnd(text, width)
+		text = ui.WrapEnd(text, width, commands...)
 	}
 	fmt.Fprintln(sess.Stderr(), text)
 	_ = sess.Exit(ui.ExitRefused)

@@ -46,18 +46,32 @@ func (e Ending) ExitCode() int {
 
 // Wrapped is the outcome's text broken between words for the terminal it
 // is printed on (its width when the chat ended): the terminal would break
-// words anywhere. A word wider than the terminal (a command to copy) stays
-// whole on a line of its own.
-func (o Outcome) Wrapped() string {
-	if o.width <= 0 {
-		return o.Text
+// words anywhere.
+func (o Outcome) Wrapped() string { return WrapEnd(o.Text, o.width, o.commands...) }
+
+// WrapEnd is text, which a session prints as it ends, broken between
+// words for a terminal width cells wide (0: not at all). Each of whole (a
+// command to copy) is kept as one word, and a word wider than the terminal
+// stays whole on a line of its own.
+func WrapEnd(text string, width int, whole ...string) string {
+	if width <= 0 {
+		return text
+	}
+	for _, w := range whole {
+		if w != "" {
+			text = strings.ReplaceAll(text, w, strings.ReplaceAll(w, " ", keptSpace))
+		}
 	}
 	var out []string
-	for para := range strings.SplitSeq(o.Text, "\n") {
-		out = append(out, wrapWhole(para, o.width)...)
+	for para := range strings.SplitSeq(text, "\n") {
+		out = append(out, wrapWhole(para, width)...)
 	}
-	return strings.Join(out, "\n")
+	return strings.ReplaceAll(strings.Join(out, "\n"), keptSpace, " ")
 }
+
+// keptSpace holds the place of a space that must not break a line: no
+// text that reaches an end line contains it (Sanitize drops NUL).
+const keptSpace = "\x00"
 
 // wrapWhole breaks text into lines at most width cells wide, between
 // words only: a word wider than that gets a line of its own, unbroken.

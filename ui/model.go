@@ -100,9 +100,10 @@ type InputDropped struct{}
 // Outcome is how a chat ended, to be printed once the full-screen UI has
 // closed so the reason stays readable in the terminal.
 type Outcome struct {
-	Text   string
-	Ending Ending
-	width  int // the terminal's when the chat ended (see Wrapped)
+	Text     string
+	Ending   Ending
+	width    int      // the terminal's when the chat ended (see Wrapped)
+	commands []string // in Text, never broken (see Wrapped)
 }
 
 // Ending names why a chat ended, for logs and metrics: a fixed phrase,
@@ -1048,7 +1049,7 @@ func (m *Model) finish(text string, ending Ending) (tea.Model, tea.Cmd) {
 		}
 		text += "\nNot confirmed as sent: " + strings.Join(texts, " / ")
 	}
-	m.outcome = Outcome{Text: text, Ending: ending, width: m.termWidth}
+	m.outcome = Outcome{Text: text, Ending: ending, width: m.termWidth, commands: []string{m.rejoin, m.join}}
 	return m, tea.Quit
 }
 

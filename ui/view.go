@@ -220,14 +220,27 @@ func (m *Model) drawBelowHeader() []screen.Line {
 		add(m.rule, m.footerView())
 		return lines
 	}
-	lines = append(lines, m.panel...)
+	// A status of several lines takes them from the conversation, which
+	// keeps a line at least, and then from the share panel, which says
+	// less.
 	status := m.statusLines()
-	conv := m.conv.view()
-	// A status of several lines takes them from the top of the
-	// conversation, which keeps a line at least.
-	extra := min(len(status)-1, len(conv)-1)
-	status = status[:extra+1]
-	add(conv[extra:]...)
+	panel, conv := m.panel, m.conv.view()
+	room := m.height - fixedLines + 1 - len(status) // for the panel and the conversation
+	if len(panel) > room-1 {
+		panel = m.sharePanelWithin(room - 1)
+	}
+	shown := max(room-len(panel), 1)
+	status = status[:min(len(status), m.height-fixedLines+1-len(panel)-shown)]
+	if len(conv) < shown {
+		conv = append(make([]string, shown-len(conv)), conv...)
+	}
+	// The blank lines under a conversation shorter than its window go
+	// first, then its oldest lines.
+	for len(conv) > shown && conv[len(conv)-1] == "" {
+		conv = conv[:len(conv)-1]
+	}
+	lines = append(lines, panel...)
+	add(conv[len(conv)-shown:]...)
 	add(m.lowerRule())
 	add(status...)
 	add(m.inputView(), m.footerView())
@@ -282,11 +295,13 @@ func countdownWidth(secs int) int {
 // share while the room is open, or, while the partner is away, that their
 // seat waits for them. It leaves the conversation a line at least, and
 // says less on a short terminal rather than more cut short.
-func (m *Model) sharePanel() []screen.Line {
+func (m *Model) sharePanel() []screen.Line { return m.sharePanelWithin(m.height - fixedLines - 1) }
+
+// sharePanelWithin is the share panel in room lines at most.
+func (m *Model) sharePanelWithin(room int) []screen.Line {
 	if m.partner != nil {
 		return nil
 	}
-	room := m.height - fixedLines - 1
 	var options [][]screen.Line
 	if m.away != nil {
 		name := safetext.Sanitize(m.away.Name)
