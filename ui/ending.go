@@ -1,10 +1,6 @@
 package ui
 
-import (
-	"strings"
-
-	"github.com/charmbracelet/x/ansi"
-)
+import "strings"
 
 // Exit codes of a chat, by how it ended: what a script (or a person
 // reading $?) can tell without parsing the last words. 1 is every refusal
@@ -64,7 +60,7 @@ func WrapEnd(text string, width int, whole ...string) string {
 	}
 	var out []string
 	for para := range strings.SplitSeq(text, "\n") {
-		out = append(out, wrapWhole(para, width)...)
+		out = append(out, wrapWordsKeeping(para, width, true)...)
 	}
 	return strings.ReplaceAll(strings.Join(out, "\n"), keptSpace, " ")
 }
@@ -72,26 +68,3 @@ func WrapEnd(text string, width int, whole ...string) string {
 // keptSpace holds the place of a space that must not break a line: no
 // text that reaches an end line contains it (Sanitize drops NUL).
 const keptSpace = "\x00"
-
-// wrapWhole breaks text into lines at most width cells wide, between
-// words only: a word wider than that gets a line of its own, unbroken.
-func wrapWhole(text string, width int) []string {
-	var lines []string
-	var line strings.Builder
-	used := 0
-	for word := range strings.SplitSeq(text, " ") {
-		w := ansi.StringWidth(word)
-		if line.Len() > 0 && used+1+w > width {
-			lines = append(lines, line.String())
-			line.Reset()
-			used = 0
-		}
-		if line.Len() > 0 {
-			line.WriteByte(' ')
-			used++
-		}
-		line.WriteString(word)
-		used += w
-	}
-	return append(lines, line.String())
-}

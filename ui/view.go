@@ -121,7 +121,12 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 // display width), between words only: a name such as
 // anonymous-otter-k3f9 stays whole. A word wider than a line is broken
 // where it must be.
-func wrapWords(text string, width int) []string {
+func wrapWords(text string, width int) []string { return wrapWordsKeeping(text, width, false) }
+
+// wrapWordsKeeping is wrapWords, but with keepLong a word wider than a
+// line is not broken: it gets a line of its own (a command to copy from
+// text the terminal prints, which it wraps as it must).
+func wrapWordsKeeping(text string, width int, keepLong bool) []string {
 	var lines []string
 	var line strings.Builder
 	used := 0
@@ -137,7 +142,7 @@ func wrapWords(text string, width int) []string {
 			lines = append(lines, line.String())
 			line.Reset()
 		}
-		if w > width {
+		if w > width && !keepLong {
 			pieces := strings.Split(ansi.Hardwrap(word, width, true), "\n")
 			lines = append(lines, pieces[:len(pieces)-1]...)
 			word = pieces[len(pieces)-1]

@@ -1047,17 +1047,8 @@ func testGivenAwayKey(t *testing.T, _ Harness, a, b store.Store) {
 	nextOf[store.JoinedEvent](t, alice)
 	var given []store.SeatKey
 	for range 2 {
-		if err := bob.Leave(ctx(t)); err != nil {
-			t.Fatal(err)
-		}
-		nextOf[store.LeftEvent](t, alice)
-		if err := alice.Reopen(ctx(t)); err != nil {
-			t.Fatalf("Reopen: %v", err)
-		}
-		nextOf[store.ReopenedEvent](t, alice)
 		given = append(given, bob.Snapshot().Key)
-		bob = join(t, b, room.ID)
-		nextOf[store.JoinedEvent](t, alice)
+		bob = giveAway(t, alice, bob, b)
 	}
 	_, unknown := a.Rejoin(ctx(t), store.NewRoomID(), store.NewSeatKey(room.ID))
 	for _, s := range []store.Store{a, b} {
@@ -1083,6 +1074,23 @@ func testGivenAwayKey(t *testing.T, _ Harness, a, b store.Store) {
 	}
 }
 
+// giveAway has partner leave and stayer give their seat away, then seats
+// a newcomer through s in it, and returns the newcomer's seat.
+func giveAway(t *testing.T, stayer, partner store.Seat, s store.Store) store.Seat {
+	t.Helper()
+	if err := partner.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOf[store.LeftEvent](t, stayer)
+	if err := stayer.Reopen(ctx(t)); err != nil {
+		t.Fatalf("Reopen: %v", err)
+	}
+	nextOf[store.ReopenedEvent](t, stayer)
+	newcomer := join(t, s, stayer.Snapshot().Room.ID)
+	nextOf[store.JoinedEvent](t, stayer)
+	return newcomer
+}
+
 // Whoever takes a seat given away never has the animal of the one it was
 // given away from, so the one who stayed does not take them for the same
 // person. Many rounds: by chance alone one in 40 would.
@@ -1092,17 +1100,8 @@ func testNewPartnerAnimal(t *testing.T, _ Harness, a, b store.Store) {
 	bob := join(t, b, room.ID)
 	nextOf[store.JoinedEvent](t, alice)
 	for i := range 60 {
-		if err := bob.Leave(ctx(t)); err != nil {
-			t.Fatal(err)
-		}
-		nextOf[store.LeftEvent](t, alice)
-		if err := alice.Reopen(ctx(t)); err != nil {
-			t.Fatalf("Reopen %d: %v", i, err)
-		}
-		nextOf[store.ReopenedEvent](t, alice)
 		before := bob.Snapshot().Me.Name
-		bob = join(t, []store.Store{a, b}[i%2], room.ID)
-		nextOf[store.JoinedEvent](t, alice)
+		bob = giveAway(t, alice, bob, []store.Store{a, b}[i%2])
 		if now := bob.Snapshot().Me.Name; store.Animal(now) == store.Animal(before) {
 			t.Fatalf("round %d: %s took the seat of %s", i, now, before)
 		}
