@@ -230,7 +230,7 @@ func TestADroppedConnectionComesBackAsItsPerson(t *testing.T) {
 	again := ts.dial(t, user[1])
 	again.waitFor("you are back")
 	bob.waitFor("You came back to this room from another connection")
-	alice.waitFor("is back")
+	alice.waitFor("reconnected; their earlier connection was closed")
 	// Then that one drops without a word.
 	again.conn.Close()
 	alice.waitFor("left; their seat is kept for them")
