@@ -121,7 +121,12 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 // display width), between words only: a name such as
 // anonymous-otter-k3f9 stays whole. A word wider than a line is broken
 // where it must be.
-func wrapWords(text string, width int) []string {
+func wrapWords(text string, width int) []string { return wrapWordsKeeping(text, width, false) }
+
+// wrapWordsKeeping is wrapWords, but with keepLong a word wider than a
+// line is not broken: it gets a line of its own (a command to copy from
+// text the terminal prints, which it wraps as it must).
+func wrapWordsKeeping(text string, width int, keepLong bool) []string {
 	var lines []string
 	var line strings.Builder
 	used := 0
@@ -137,7 +142,7 @@ func wrapWords(text string, width int) []string {
 			lines = append(lines, line.String())
 			line.Reset()
 		}
-		if w > width {
+		if w > width && !keepLong {
 			pieces := strings.Split(ansi.Hardwrap(word, width, true), "\n")
 			lines = append(lines, pieces[:len(pieces)-1]...)
 			word = pieces[len(pieces)-1]
@@ -220,9 +225,30 @@ func (m *Model) drawBelowHeader() []screen.Line {
 		add(m.rule, m.footerView())
 		return lines
 	}
-	lines = append(lines, m.panel...)
-	add(m.conv.view()...)
-	add(m.lowerRule(), m.statusView(), m.inputView(), m.footerView())
+	// A status of several lines takes them from the conversation, which
+	// keeps a line at least, and then from the share panel, which says
+	// less.
+	status := m.statusLines()
+	panel, conv := m.panel, m.conv.view()
+	room := m.height - fixedLines + 1 - len(status) // for the panel and the conversation
+	if len(panel) > room-1 {
+		panel = m.sharePanelWithin(room - 1)
+	}
+	shown := max(room-len(panel), 1)
+	status = status[:min(len(status), m.height-fixedLines+1-len(panel)-shown)]
+	if len(conv) < shown {
+		conv = append(make([]string, shown-len(conv)), conv...)
+	}
+	// The blank lines under a conversation shorter than its window go
+	// first, then its oldest lines.
+	for len(conv) > shown && conv[len(conv)-1] == "" {
+		conv = conv[:len(conv)-1]
+	}
+	lines = append(lines, panel...)
+	add(conv[len(conv)-shown:]...)
+	add(m.lowerRule())
+	add(status...)
+	add(m.inputView(), m.footerView())
 	return lines
 }
 
@@ -233,8 +259,8 @@ func (m *Model) tooSmallView() []screen.Line {
 	if height <= 0 {
 		return nil
 	}
-	text := fmt.Sprintf("Make the window larger: the chat needs at least %d×%d (this one is %d×%d).",
-		minWidth, minHeight, m.termWidth, m.termHeight)
+	text := fmt.Sprintf("Make the window larger: the chat needs at least %d×%d (this one is %d×%d). Until then keys do nothing but %s (leave).",
+		minWidth, minHeight, m.termWidth, m.termHeight, keys.Leave.Help().Key)
 	lines := make([]screen.Line, height)
 	for i, t := range wrapWords(text, max(m.termWidth, 1)) {
 		if i+1 >= height {
@@ -274,11 +300,13 @@ func countdownWidth(secs int) int {
 // share while the room is open, or, while the partner is away, that their
 // seat waits for them. It leaves the conversation a line at least, and
 // says less on a short terminal rather than more cut short.
-func (m *Model) sharePanel() []screen.Line {
+func (m *Model) sharePanel() []screen.Line { return m.sharePanelWithin(m.height - fixedLines - 1) }
+
+// sharePanelWithin is the share panel in room lines at most.
+func (m *Model) sharePanelWithin(room int) []screen.Line {
 	if m.partner != nil {
 		return nil
 	}
-	room := m.height - fixedLines - 1
 	var options [][]screen.Line
 	if m.away != nil {
 		name := safetext.Sanitize(m.away.Name)
@@ -287,7 +315,7 @@ func (m *Model) sharePanel() []screen.Line {
 		options = [][]screen.Line{join(kept, reopen, blank), join(kept, reopen), kept, reopen}
 	} else {
 		intro := m.text(m.styles.plain, "Your private room is ready. Share this command with ONE person:")
-		command := m.command(m.join)
+		command := m.command(m.shareCommand())
 		waiting := m.text(m.styles.notice, "Waiting for them to join… ctrl+y copies the command.")
 		short := m.text(m.styles.notice, "ctrl+y copies it")
 		options = [][]screen.Line{
@@ -304,6 +332,16 @@ func (m *Model) sharePanel() []screen.Line {
 		}
 	}
 	return nil
+}
+
+// shareCommand is the room's command as the panel shows it: whole where
+// it fits, else in its narrow form, which fits more often (at 40 columns,
+// "ssh -p2222 <room>@localhost").
+func (m *Model) shareCommand() string {
+	if m.narrow != "" && ansi.StringWidth(m.join) > m.width {
+		return m.narrow
+	}
+	return m.join
 }
 
 var blank = []screen.Line{{}}
@@ -390,10 +428,25 @@ func (m *Model) lowerRule() string {
 	return ansi.Truncate(b.String(), m.width, "")
 }
 
-func (m *Model) statusView() string {
+// statusLines is the status under the messages, wrapped between words:
+// never cut, it takes as many lines as it needs (see drawBelowHeader).
+func (m *Model) statusLines() []string {
+	text, style := m.statusText()
+	if text == "" {
+		return []string{""}
+	}
+	lines := wrapWords(text, m.width)
+	for i, l := range lines {
+		lines[i] = style.Render(l)
+	}
+	return lines
+}
+
+// statusText is what the status line says, and how it looks.
+func (m *Model) statusText() (string, lipgloss.Style) {
 	switch m.confirm {
 	case confirmDestroy:
-		return ansi.Truncate(m.styles.warning.Render("Destroy this room and every message in it, for both of you? y/n"), m.width, "…")
+		return "Destroy this room and every message in it, for both of you? y/n", m.styles.warning
 	case confirmReopen:
 		name := "your partner"
 		if m.away != nil {
@@ -401,7 +454,7 @@ func (m *Model) statusView() string {
 		}
 		// What matters most before answering: the seat comes with the
 		// conversation.
-		return ansi.Truncate(m.styles.warning.Render("Reopen "+name+"'s seat? Whoever takes it sees this chat. y/n"), m.width, "…")
+		return "Reopen " + name + "'s seat? Whoever takes it sees this chat. y/n", m.styles.warning
 	}
 	if m.reconnecting {
 		text := "Reconnecting to the room… what you send waits and goes out when it is back."
@@ -413,19 +466,19 @@ func (m *Model) statusView() string {
 		case n > 1:
 			text = fmt.Sprintf("Reconnecting to the room… your %d messages wait and go out when it is back.", n)
 		}
-		return ansi.Truncate(m.styles.warning.Render(text), m.width, "…")
+		return text, m.styles.warning
 	}
 	if m.now.Before(m.droppedUntil) {
-		return ansi.Truncate(m.styles.warning.Render("Too much input at once: some of what you sent was dropped."), m.width, "…")
+		return "Too much input at once: some of what you sent was dropped.", m.styles.warning
 	}
 	if m.status == "" {
-		return ""
+		return "", m.styles.notice
 	}
 	style := m.styles.notice
 	if m.statusKind.isError() {
 		style = m.styles.warning
 	}
-	return ansi.Truncate(style.Render(m.status), m.width, "…")
+	return m.status, style
 }
 
 func (m *Model) inputView() string {
