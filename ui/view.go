@@ -48,12 +48,19 @@ func (m *Model) relayout() {
 	}
 	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
 	m.rule = m.styles.rule.Render(strings.Repeat("─", m.width))
-	m.panel = m.sharePanel()
-	m.conv.setHeight(max(m.height-fixedLines-len(m.panel), 1))
+	m.layoutHeights()
 	m.refreshConversation()
 	if m.conv.atBottom() {
 		m.unread = 0
 	}
+}
+
+// layoutHeights shares the screen's height out between the input, which
+// grows with what is typed, the share panel and the conversation.
+func (m *Model) layoutHeights() {
+	m.inputShown = m.inputHeight()
+	m.panel = m.sharePanel()
+	m.conv.setHeight(max(m.height-fixedLines-(m.inputShown-1)-len(m.panel), 1))
 }
 
 // tooSmall reports a terminal below the smallest the chat is laid out on.
@@ -93,8 +100,10 @@ const nbsp = "\u00a0"
 
 // hang lays body out after prefix on lines width cells wide, its wrapped
 // lines indented under its start, or under the time stamp if that column
-// would be too narrow. Each line is styled on its own, so no style runs
-// from one line into the next.
+// would be too narrow. A body of several lines keeps them: each starts on
+// a line of its own, at the same column, with its own indentation (its
+// wrapped lines under its text). Each line is styled on its own, so no
+// style runs from one line into the next.
 func hang(prefix, body string, style lipgloss.Style, width int) []string {
 	prefixWidth := ansi.StringWidth(prefix)
 	indent := prefixWidth
@@ -102,7 +111,19 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 		indent = min(timeWidth, prefixWidth)
 	}
 	lead := prefixWidth - indent // cells of the prefix beyond the indent
-	lines := wrapWords(strings.Repeat(nbsp, lead)+body, max(width-indent, 1))
+	column := max(width-indent, 1)
+	var lines []string
+	for i, paragraph := range strings.Split(body, "\n") {
+		text := strings.TrimLeft(paragraph, " ")
+		// Indentation as written, as far as it leaves a column to read.
+		own := min(len(paragraph)-len(text), max(column-minTextWidth, 0))
+		if i == 0 {
+			text = strings.Repeat(nbsp, lead) + text
+		}
+		for _, line := range wrapWords(text, max(column-own, 1)) {
+			lines = append(lines, strings.Repeat(" ", own)+line)
+		}
+	}
 	pad := strings.Repeat(" ", indent)
 	for i, line := range lines {
 		if i == 0 {
@@ -222,7 +243,9 @@ func (m *Model) drawBelowHeader() []screen.Line {
 	}
 	lines = append(lines, m.panel...)
 	add(m.conv.view()...)
-	add(m.lowerRule(), m.statusView(), m.inputView(), m.footerView())
+	add(m.lowerRule(), m.statusView())
+	add(m.inputView()...)
+	add(m.footerView())
 	return lines
 }
 
@@ -278,7 +301,7 @@ func (m *Model) sharePanel() []screen.Line {
 	if m.partner != nil {
 		return nil
 	}
-	room := m.height - fixedLines - 1
+	room := m.height - fixedLines - (m.inputShown - 1) - 1
 	var options [][]screen.Line
 	if m.away != nil {
 		name := safetext.Sanitize(m.away.Name)
@@ -428,16 +451,15 @@ func (m *Model) statusView() string {
 	return ansi.Truncate(style.Render(m.status), m.width, "…")
 }
 
-func (m *Model) inputView() string {
+// counterView is the input's count of characters, against the limit.
+func (m *Model) counterView() string {
 	n := m.inputCount
 	counter := strconv.Itoa(n) + "/" + strconv.Itoa(safetext.MaxMessageRunes)
 	style := m.styles.counter
 	if n > safetext.MaxMessageRunes || m.inputBytes > safetext.MaxMessageBytes {
 		style = m.styles.warning
 	}
-	in := m.input.View()
-	gap := max(m.width-lipgloss.Width(in)-len(counter), 1)
-	return ansi.Truncate(in+strings.Repeat(" ", gap)+style.Render(counter), m.width, "")
+	return style.Render(counter)
 }
 
 // The footers of the questions, which say what y and n do.

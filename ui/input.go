@@ -1,0 +1,226 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/rivo/uniseg"
+
+	"github.com/ssh-burn/chat/internal/safetext"
+)
+
+// The input holds a message of several lines. Its text field takes no
+// line feeds (it makes them spaces), so a line break is kept in it as
+// lineSep, which the sanitiser turns back into a line break: what is sent
+// is the field's value as it is.
+const (
+	lineSep     = "\u2028"
+	lineSepRune = '\u2028'
+	// maxInputRows is the most rows the input grows to, as lines are
+	// added or wrapped; beyond it, it shows the rows around the cursor.
+	maxInputRows = 5
+)
+
+// toInput is text as the input field keeps it: line breaks as lineSep.
+func toInput(text string) string { return strings.ReplaceAll(text, "\n", lineSep) }
+
+// setInput puts text into the input as it would show typed there.
+func (m *Model) setInput(text string) {
+	m.input.SetValue(toInput(safetext.Clean(text)))
+}
+
+// capLines joins the input's lines beyond safetext.MaxMessageLines onto the
+// last one allowed, as the message would have them, and reports whether it
+// did: a paste of many lines shows the shape it will be sent in. Each line
+// break becomes one space, so the cursor keeps its place.
+func capLines(value string) (string, bool) {
+	if strings.Count(value, lineSep) < safetext.MaxMessageLines {
+		return value, false
+	}
+	var b strings.Builder
+	b.Grow(len(value))
+	breaks := 0
+	for _, r := range value {
+		if r == lineSepRune {
+			if breaks++; breaks >= safetext.MaxMessageLines {
+				r = ' '
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), true
+}
+
+// linesJoined says what capLines did.
+var linesJoined = fmt.Sprintf("A message has at most %d lines: the lines after the %dth were joined onto it.",
+	safetext.MaxMessageLines, safetext.MaxMessageLines)
+
+// newlineKey turns alt+enter (or ctrl+j) into the line break it types, or
+// reports why it types none.
+func (m *Model) newlineKey() (tea.KeyMsg, string) {
+	value := m.input.Value()
+	switch {
+	case value == "":
+		return tea.KeyMsg{}, "" // a message does not start with a blank line
+	case strings.Count(value, lineSep)+1 >= safetext.MaxMessageLines:
+		return tea.KeyMsg{}, fmt.Sprintf("A message has at most %d lines.", safetext.MaxMessageLines)
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{lineSepRune}}, ""
+}
+
+// graphemeKey does what the text field does with a key that moves over or
+// deletes one character, for a character made of several code points (an
+// emoji with its skin tone, a joined family, a flag, a letter with its
+// accents): the field would take it apart a code point at a time. It
+// reports whether msg was such a key on such a character.
+func (m *Model) graphemeKey(msg tea.KeyMsg) bool {
+	km := m.input.KeyMap
+	back := key.Matches(msg, km.CharacterBackward) || key.Matches(msg, km.DeleteCharacterBackward)
+	forward := key.Matches(msg, km.CharacterForward) || key.Matches(msg, km.DeleteCharacterForward)
+	if !back && !forward {
+		return false
+	}
+	value := m.input.Value()
+	pos := m.input.Position()
+	start, end := clusterAt(value, pos, back)
+	if end-start <= 1 {
+		return false // one code point: the field's own
+	}
+	switch {
+	case key.Matches(msg, km.CharacterBackward):
+		m.input.SetCursor(start)
+	case key.Matches(msg, km.CharacterForward):
+		m.input.SetCursor(end)
+	default:
+		runes := []rune(value)
+		m.input.SetValue(string(runes[:start]) + string(runes[end:]))
+		m.input.SetCursor(start)
+	}
+	return true
+}
+
+// clusterAt returns the grapheme cluster of s just before rune position
+// pos (before) or at it, as rune positions [start, end); start == end if
+// there is none.
+func clusterAt(s string, pos int, before bool) (start, end int) {
+	state := -1
+	for rest := s; rest != ""; {
+		var cluster string
+		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
+		end = start + utf8.RuneCountInString(cluster)
+		if (before && start < pos && pos <= end) || (!before && start <= pos && pos < end) {
+			return start, end
+		}
+		start = end
+	}
+	return start, start
+}
+
+// inputRoom is how many rows the input may take: up to maxInputRows, as
+// long as the conversation keeps its least.
+func (m *Model) inputRoom() int {
+	return min(maxInputRows, max(m.height-fixedLines-minConversation+1, 1))
+}
+
+// inputRows lays the typed text out on rows as wide as the input, a line
+// break starting a new row and a line too long for one wrapped onto the
+// next (by display width, a grapheme cluster at a time: a character is
+// never split), the cursor drawn over the whole character it stands on.
+// It returns every row (no prompt, no counter) and the cursor's.
+func (m *Model) inputRows() (rows []string, cursorRow int) {
+	value := m.input.Value()
+	pos := m.input.Position()
+	// One cell of each row is kept for the cursor at its end.
+	width := max(m.input.Width-1, 1)
+	text := m.input.TextStyle
+	var before, after strings.Builder
+	cursor, used := "", 0
+	flush := func() {
+		rows = append(rows, text.Render(before.String())+cursor+text.Render(after.String()))
+		before.Reset()
+		after.Reset()
+		cursor, used = "", 0
+	}
+	showCursor := func(char string) {
+		c := m.input.Cursor
+		c.SetChar(char)
+		cursor, cursorRow = c.View(), len(rows)
+	}
+	state, at := -1, 0
+	for rest := value; rest != ""; {
+		var cluster string
+		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
+		n := utf8.RuneCountInString(cluster)
+		here := at <= pos && pos < at+n
+		at += n
+		if cluster == lineSep {
+			if here {
+				showCursor(" ")
+			}
+			flush()
+			continue
+		}
+		w := ansi.StringWidth(cluster)
+		if used > 0 && used+w > width {
+			flush()
+		}
+		used += w
+		switch {
+		case here:
+			showCursor(cluster)
+		case cursor != "":
+			after.WriteString(cluster)
+		default:
+			before.WriteString(cluster)
+		}
+	}
+	if pos >= at {
+		showCursor(" ")
+	}
+	flush()
+	return rows, cursorRow
+}
+
+// inputHeight is how many rows the input shows for what is typed now.
+func (m *Model) inputHeight() int {
+	if m.input.Value() == "" {
+		return 1
+	}
+	rows, _ := m.inputRows()
+	return min(len(rows), m.inputRoom())
+}
+
+// inputView is the input: the prompt on its first row, the counter on its
+// last, as many rows as the text needs up to inputRoom, scrolled to keep
+// the cursor in view.
+func (m *Model) inputView() []string {
+	counter := m.counterView()
+	if m.input.Value() == "" {
+		// The placeholder, as the field draws it.
+		in := m.input.View()
+		gap := max(m.width-ansi.StringWidth(in)-ansi.StringWidth(counter), 1)
+		return []string{ansi.Truncate(in+strings.Repeat(" ", gap)+counter, m.width, "")}
+	}
+	rows, cursorRow := m.inputRows()
+	shown := min(len(rows), m.inputRoom())
+	top := min(max(cursorRow-shown+1, 0), len(rows)-shown)
+	rows = rows[top : top+shown]
+	out := make([]string, len(rows))
+	indent := strings.Repeat(" ", ansi.StringWidth(m.input.Prompt))
+	for i, row := range rows {
+		line := indent + row
+		if i == 0 {
+			line = m.input.PromptStyle.Render(m.input.Prompt) + row
+		}
+		if i == len(rows)-1 {
+			gap := max(m.width-ansi.StringWidth(line)-ansi.StringWidth(counter), 1)
+			line += strings.Repeat(" ", gap) + counter
+		}
+		out[i] = ansi.Truncate(line, m.width, "")
+	}
+	return out
+}
