@@ -25,6 +25,10 @@ const (
 	maxInputRows = 5
 )
 
+// moreAbove takes the prompt's place when the input's first rows are
+// scrolled out of view; it is as wide as the prompt.
+const moreAbove = "↑ "
+
 // toInput is text as the input field keeps it: line breaks as lineSep.
 func toInput(text string) string { return strings.ReplaceAll(text, "\n", lineSep) }
 
@@ -213,8 +217,12 @@ func (m *Model) inputView() []string {
 	indent := strings.Repeat(" ", ansi.StringWidth(m.input.Prompt))
 	for i, row := range rows {
 		line := indent + row
-		if i == 0 {
+		switch {
+		case i == 0 && top == 0:
 			line = m.input.PromptStyle.Render(m.input.Prompt) + row
+		case i == 0:
+			// The message starts on a row scrolled out of view.
+			line = m.input.PromptStyle.Render(moreAbove) + row
 		}
 		if i == len(rows)-1 {
 			gap := max(m.width-ansi.StringWidth(line)-ansi.StringWidth(counter), 1)
