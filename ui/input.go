@@ -132,60 +132,93 @@ func (m *Model) inputRoom() int {
 
 // inputRows lays the typed text out on rows as wide as the input, a line
 // break starting a new row and a line too long for one wrapped onto the
-// next (by display width, a grapheme cluster at a time: a character is
-// never split), the cursor drawn over the whole character it stands on.
-// It returns every row (no prompt, no counter) and the cursor's.
+// next between words (by display width; a word wider than a row is broken
+// between characters, a grapheme cluster is never split), the cursor drawn
+// over the whole character it stands on. It returns every row (no prompt,
+// no counter) and the cursor's.
 func (m *Model) inputRows() (rows []string, cursorRow int) {
 	value := m.input.Value()
 	pos := m.input.Position()
 	// One cell of each row is kept for the cursor at its end.
 	width := max(m.input.Width-1, 1)
-	text := m.input.TextStyle
-	var before, after strings.Builder
-	cursor, used := "", 0
-	flush := func() {
-		rows = append(rows, text.Render(before.String())+cursor+text.Render(after.String()))
-		before.Reset()
-		after.Reset()
-		cursor, used = "", 0
+
+	type char struct {
+		text  string
+		width int
+		at    int // its first rune's position
 	}
-	showCursor := func(char string) {
-		c := m.input.Cursor
-		c.SetChar(char)
-		cursor, cursorRow = c.View(), len(rows)
-	}
+	var chars []char
 	state, at := -1, 0
 	for rest := value; rest != ""; {
 		var cluster string
 		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
-		n := utf8.RuneCountInString(cluster)
-		here := at <= pos && pos < at+n
-		at += n
-		if cluster == lineSep {
-			if here {
-				showCursor(" ")
-			}
-			flush()
-			continue
-		}
-		w := ansi.StringWidth(cluster)
-		if used > 0 && used+w > width {
-			flush()
-		}
-		used += w
+		chars = append(chars, char{cluster, ansi.StringWidth(cluster), at})
+		at += utf8.RuneCountInString(cluster)
+	}
+	// starts[i] is where row i starts; a row ends where the next starts
+	// (after its line break, if it has one).
+	starts := []int{0}
+	used, space := 0, -1 // the row's width so far, and its last space
+	for i, c := range chars {
+		row := starts[len(starts)-1]
 		switch {
-		case here:
-			showCursor(cluster)
-		case cursor != "":
-			after.WriteString(cluster)
-		default:
-			before.WriteString(cluster)
+		case c.text == lineSep:
+			starts = append(starts, i+1)
+			used, space = 0, -1
+			continue
+		case used > 0 && used+c.width > width && space > row:
+			// The word under way goes onto the next row.
+			starts = append(starts, space+1)
+			used = 0
+			for _, d := range chars[space+1 : i] {
+				used += d.width
+			}
+			space = -1
+		case used > 0 && used+c.width > width:
+			starts = append(starts, i)
+			used, space = 0, -1
 		}
+		if c.text == " " {
+			space = i
+		}
+		used += c.width
 	}
-	if pos >= at {
-		showCursor(" ")
+
+	text := m.input.TextStyle
+	cursor := func(char string) string {
+		c := m.input.Cursor
+		c.SetChar(char)
+		return c.View()
 	}
-	flush()
+	for r, start := range starts {
+		end := len(chars)
+		if r+1 < len(starts) {
+			end = starts[r+1]
+		}
+		var before, after strings.Builder
+		shown := ""
+		for _, c := range chars[start:end] {
+			here := c.at <= pos && pos < c.at+utf8.RuneCountInString(c.text)
+			switch {
+			case here && c.text == lineSep:
+				shown = cursor(" ")
+			case here:
+				shown = cursor(c.text)
+			case c.text == lineSep:
+			case shown != "":
+				after.WriteString(c.text)
+			default:
+				before.WriteString(c.text)
+			}
+		}
+		if r == len(starts)-1 && pos >= at {
+			shown = cursor(" ")
+		}
+		if shown != "" {
+			cursorRow = r
+		}
+		rows = append(rows, text.Render(before.String())+shown+text.Render(after.String()))
+	}
 	return rows, cursorRow
 }
 
