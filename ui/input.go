@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -130,34 +131,32 @@ func (m *Model) inputRoom() int {
 	return min(maxInputRows, max(m.height-fixedLines-minConversation+1, 1))
 }
 
-// inputRows lays the typed text out on rows as wide as the input, a line
+// inputChar is one character of the input as laid out: a grapheme
+// cluster, its width and its first rune's position.
+type inputChar struct {
+	text  string
+	width int
+	at    int
+}
+
+// inputLayout lays the typed text out on rows as wide as the input, a line
 // break starting a new row and a line too long for one wrapped onto the
 // next between words (by display width; a word wider than a row is broken
-// between characters, a grapheme cluster is never split), the cursor drawn
-// over the whole character it stands on. It returns every row (no prompt,
-// no counter) and the cursor's.
-func (m *Model) inputRows() (rows []string, cursorRow int) {
-	value := m.input.Value()
+// between characters, a grapheme cluster is never split). It returns the
+// characters, where each row starts among them (a row ends where the next
+// starts), the row the cursor is on and the text's length in runes.
+func (m *Model) inputLayout() (chars []inputChar, starts []int, cursorRow, runes int) {
 	pos := m.input.Position()
 	// One cell of each row is kept for the cursor at its end.
 	width := max(m.input.Width-1, 1)
-
-	type char struct {
-		text  string
-		width int
-		at    int // its first rune's position
-	}
-	var chars []char
-	state, at := -1, 0
-	for rest := value; rest != ""; {
+	state := -1
+	for rest := m.input.Value(); rest != ""; {
 		var cluster string
 		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
-		chars = append(chars, char{cluster, ansi.StringWidth(cluster), at})
-		at += utf8.RuneCountInString(cluster)
+		chars = append(chars, inputChar{cluster, ansi.StringWidth(cluster), runes})
+		runes += utf8.RuneCountInString(cluster)
 	}
-	// starts[i] is where row i starts; a row ends where the next starts
-	// (after its line break, if it has one).
-	starts := []int{0}
+	starts = []int{0}
 	used, space := 0, -1 // the row's width so far, and its last space
 	for i, c := range chars {
 		row := starts[len(starts)-1]
@@ -183,21 +182,40 @@ func (m *Model) inputRows() (rows []string, cursorRow int) {
 		}
 		used += c.width
 	}
+	// The cursor is on the character at its position, or after the last.
+	at := sort.Search(len(chars), func(i int) bool { return chars[i].at+utf8.RuneCountInString(chars[i].text) > pos })
+	cursorRow = sort.Search(len(starts), func(r int) bool { return starts[r] > at }) - 1
+	return chars, starts, cursorRow, runes
+}
 
+// inputHeight is how many rows the input shows for what is typed now.
+func (m *Model) inputHeight() int {
+	if m.input.Value() == "" {
+		return 1
+	}
+	_, starts, _, _ := m.inputLayout()
+	return min(len(starts), m.inputRoom())
+}
+
+// inputRows draws rows [top, top+n) of the input's layout, the cursor over
+// the whole character it stands on.
+func (m *Model) inputRows(chars []inputChar, starts []int, runes, top, n int) []string {
+	pos := m.input.Position()
 	text := m.input.TextStyle
 	cursor := func(char string) string {
 		c := m.input.Cursor
 		c.SetChar(char)
 		return c.View()
 	}
-	for r, start := range starts {
+	rows := make([]string, 0, n)
+	for r := top; r < top+n; r++ {
 		end := len(chars)
 		if r+1 < len(starts) {
 			end = starts[r+1]
 		}
 		var before, after strings.Builder
 		shown := ""
-		for _, c := range chars[start:end] {
+		for _, c := range chars[starts[r]:end] {
 			here := c.at <= pos && pos < c.at+utf8.RuneCountInString(c.text)
 			switch {
 			case here && c.text == lineSep:
@@ -211,24 +229,12 @@ func (m *Model) inputRows() (rows []string, cursorRow int) {
 				before.WriteString(c.text)
 			}
 		}
-		if r == len(starts)-1 && pos >= at {
+		if r == len(starts)-1 && pos >= runes {
 			shown = cursor(" ")
-		}
-		if shown != "" {
-			cursorRow = r
 		}
 		rows = append(rows, text.Render(before.String())+shown+text.Render(after.String()))
 	}
-	return rows, cursorRow
-}
-
-// inputHeight is how many rows the input shows for what is typed now.
-func (m *Model) inputHeight() int {
-	if m.input.Value() == "" {
-		return 1
-	}
-	rows, _ := m.inputRows()
-	return min(len(rows), m.inputRoom())
+	return rows
 }
 
 // inputView is the input: the prompt on its first row, the counter on its
@@ -242,10 +248,10 @@ func (m *Model) inputView() []string {
 		gap := max(m.width-ansi.StringWidth(in)-ansi.StringWidth(counter), 1)
 		return []string{ansi.Truncate(in+strings.Repeat(" ", gap)+counter, m.width, "")}
 	}
-	rows, cursorRow := m.inputRows()
-	shown := min(len(rows), m.inputRoom())
-	top := min(max(cursorRow-shown+1, 0), len(rows)-shown)
-	rows = rows[top : top+shown]
+	chars, starts, cursorRow, runes := m.inputLayout()
+	shown := min(len(starts), m.inputRoom())
+	top := min(max(cursorRow-shown+1, 0), len(starts)-shown)
+	rows := m.inputRows(chars, starts, runes, top, shown)
 	out := make([]string, len(rows))
 	indent := strings.Repeat(" ", ansi.StringWidth(m.input.Prompt))
 	for i, row := range rows {

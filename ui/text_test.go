@@ -257,3 +257,29 @@ func TestGoldenTextScreens(t *testing.T) {
 		})
 	}
 }
+
+// The input keeps the cursor's row in view: moved to the start of a
+// message longer than the input's rows, it shows the first rows, with the
+// prompt; and its rows break between words.
+func TestTheInputFollowsTheCursor(t *testing.T) {
+	rm := newRoom(t, true)
+	m := deliver(t, New(Config{Seat: rm.a, JoinCommand: joinCommand, Profile: termenv.Ascii, Width: minWidth, Height: 24}))
+	for i := range 8 {
+		if i > 0 {
+			m, _ = step(t, m, tea.KeyMsg{Type: tea.KeyCtrlJ})
+		}
+		m = typeText(t, m, fmt.Sprintf("row %d", i))
+	}
+	if v := m.View(); !strings.Contains(v, "↑ row 3") || strings.Contains(v, "row 2") {
+		t.Fatalf("the input does not end at its last rows:\n%s", v)
+	}
+	m, _ = step(t, m, press(tea.KeyHome))
+	if v := m.View(); !strings.Contains(v, "> row 0") || strings.Contains(v, "row 5") {
+		t.Fatalf("the input does not show its first rows:\n%s", v)
+	}
+	m, _ = step(t, m, tea.KeyMsg{Type: tea.KeyCtrlK})
+	m = typeText(t, m, "several words that will not fit on one row of the input")
+	if v := m.View(); !strings.Contains(v, "> several words that will \n  not fit on one row of the \n  input ") {
+		t.Fatalf("the input does not break between words:\n%s", v)
+	}
+}
