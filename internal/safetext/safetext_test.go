@@ -322,3 +322,11 @@ func FuzzClean(f *testing.F) {
 		checkSanitized(t, s, safetext.Sanitize(clean))
 	})
 }
+
+func BenchmarkSanitizeEmojiAndLines1MB(b *testing.B) {
+	in := strings.Repeat("👨\u200d👩\u200d👧 👍🏽 ❤\ufe0f a\u200db\n  🇫🇷\r\n", 1<<20/60)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		safetext.Sanitize(in)
+	}
+}
