@@ -64,17 +64,18 @@ func capLines(value string) (string, bool) {
 var linesJoined = fmt.Sprintf("A message has at most %d lines: the lines after the %dth were joined onto it.",
 	safetext.MaxMessageLines, safetext.MaxMessageLines)
 
-// newlineKey turns alt+enter (or ctrl+j) into the line break it types, or
-// reports why it types none.
-func (m *Model) newlineKey() (tea.KeyMsg, string) {
+// newlineAllowed reports whether alt+enter (or ctrl+j) may start a line
+// now, and if not, why not (nothing to say: an empty input, where a message
+// does not start with a blank line).
+func (m *Model) newlineAllowed() (ok bool, why string) {
 	value := m.input.Value()
 	switch {
 	case value == "":
-		return tea.KeyMsg{}, "" // a message does not start with a blank line
+		return false, ""
 	case strings.Count(value, lineSep)+1 >= safetext.MaxMessageLines:
-		return tea.KeyMsg{}, fmt.Sprintf("A message has at most %d lines.", safetext.MaxMessageLines)
+		return false, fmt.Sprintf("A message has at most %d lines.", safetext.MaxMessageLines)
 	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{lineSepRune}}, ""
+	return true, ""
 }
 
 // graphemeKey does what the text field does with a key that moves over or

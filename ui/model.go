@@ -561,13 +561,14 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case is(k, keys.Send):
 		return m.send()
 	case is(k, keys.Newline):
-		var why string
-		if msg, why = m.newlineKey(); msg.Type != tea.KeyRunes {
+		if ok, why := m.newlineAllowed(); !ok {
 			if why != "" {
 				m.setStatus(why, statusError)
 			}
 			return m, nil
 		}
+		// Typed as the line break it stands for.
+		msg = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{lineSepRune}}
 	case is(k, keys.ScrollUp):
 		m.conv.scroll(-max(m.conv.height/2, 1))
 		return m, nil

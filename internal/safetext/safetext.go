@@ -288,19 +288,18 @@ func joiners(s string, keepEnd bool) string {
 	for rest := s; rest != ""; {
 		var cluster string
 		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
-		first, _ := utf8.DecodeRuneInString(cluster)
 		tags := flagTags(cluster)
 		joins := 0
 		prev := rune(-1) // the last rune written of this cluster
 		for i, r := range cluster {
 			switch {
 			case r == zwj:
-				next, _ := utf8.DecodeRuneInString(cluster[i+len(string(zwj)):])
-				atEnd := i+len(string(zwj)) == len(cluster)
+				after := cluster[i+utf8.RuneLen(zwj):]
+				next, _ := utf8.DecodeRuneInString(after)
 				switch {
-				case joins < maxJoinsPerSequence && !atEnd && pictographic(prev, next):
+				case after != "" && joins < maxJoinsPerSequence && pictographic(prev, next):
 					joins++
-				case keepEnd && atEnd && rest == "" && pictographic(prev, blackFlag):
+				case after == "" && rest == "" && keepEnd && joinable(prev):
 				default:
 					joins = 0 // what follows starts a sequence of its own
 					continue
@@ -310,7 +309,7 @@ func joiners(s string, keepEnd bool) string {
 					continue
 				}
 			case r >= tagFirst && r <= tagCancel:
-				if !tags || first != blackFlag {
+				if !tags {
 					continue
 				}
 			}
@@ -322,11 +321,12 @@ func joiners(s string, keepEnd bool) string {
 }
 
 // pictographic reports whether a ZWJ between prev and next joins two
-// emoji: prev is one (or its modifier or selector, GB11's Extend*), and
-// next is.
-func pictographic(prev, next rune) bool {
-	return prev >= 0 && isPictographic(next) && (isPictographic(prev) || isEmojiExtend(prev))
-}
+// emoji: prev ends one, and next is one.
+func pictographic(prev, next rune) bool { return joinable(prev) && isPictographic(next) }
+
+// joinable reports whether a ZWJ after r may join what follows to it: r is
+// an emoji, or its skin tone or selector (GB11's Extend*).
+func joinable(r rune) bool { return r >= 0 && (isPictographic(r) || isEmojiExtend(r)) }
 
 // isEmojiExtend reports what may sit between an emoji and the ZWJ that
 // joins it to the next: a skin tone or a variation selector.
