@@ -140,6 +140,17 @@ type inputChar struct {
 	at    int
 }
 
+// inputLaidOut is the input's layout (see inputLayout), kept for the text
+// and width it was made for: each edit lays it out once, for the rows it
+// takes and then to draw them.
+type inputLaidOut struct {
+	value  string
+	width  int
+	chars  []inputChar
+	starts []int
+	runes  int
+}
+
 // inputLayout lays the typed text out on rows as wide as the input, a line
 // break starting a new row and a line too long for one wrapped onto the
 // next between words (by display width; a word wider than a row is broken
@@ -147,17 +158,40 @@ type inputChar struct {
 // characters, where each row starts among them (a row ends where the next
 // starts), the row the cursor is on and the text's length in runes.
 func (m *Model) inputLayout() (chars []inputChar, starts []int, cursorRow, runes int) {
-	pos := m.input.Position()
+	value, pos := m.input.Value(), m.input.Position()
 	// One cell of each row is kept for the cursor at its end.
 	width := max(m.input.Width-1, 1)
-	state := -1
-	for rest := m.input.Value(); rest != ""; {
+	l := &m.laidOut
+	if l.starts == nil || l.value != value || l.width != width {
+		l.value, l.width = value, width
+		l.chars, l.starts, l.runes = layOut(value, width, l.chars[:0], l.starts[:0])
+	}
+	// The cursor is on the character at its position, or after the last.
+	at := sort.Search(len(l.chars), func(i int) bool {
+		return l.chars[i].at+utf8.RuneCountInString(l.chars[i].text) > pos
+	})
+	cursorRow = sort.Search(len(l.starts), func(r int) bool { return l.starts[r] > at }) - 1
+	return l.chars, l.starts, cursorRow, l.runes
+}
+
+// layOut is inputLayout's work, into chars and starts.
+func layOut(value string, width int, chars []inputChar, starts []int) ([]inputChar, []int, int) {
+	runes, state := 0, -1
+	for rest := value; rest != ""; {
 		var cluster string
-		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
-		chars = append(chars, inputChar{cluster, ansi.StringWidth(cluster), runes})
+		var w int
+		if rest[0] < utf8.RuneSelf && (len(rest) == 1 || rest[1] < utf8.RuneSelf) {
+			// Two ASCII characters (the input holds no CR) are two
+			// clusters: most text needs no segmenting.
+			cluster, rest, w, state = rest[:1], rest[1:], 1, -1
+		} else {
+			// The width as the screen measures it (x/ansi, by rivo/uniseg).
+			cluster, rest, w, state = uniseg.FirstGraphemeClusterInString(rest, state)
+		}
+		chars = append(chars, inputChar{cluster, w, runes})
 		runes += utf8.RuneCountInString(cluster)
 	}
-	starts = []int{0}
+	starts = append(starts, 0)
 	used, space := 0, -1 // the row's width so far, and its last space
 	for i, c := range chars {
 		row := starts[len(starts)-1]
@@ -183,10 +217,7 @@ func (m *Model) inputLayout() (chars []inputChar, starts []int, cursorRow, runes
 		}
 		used += c.width
 	}
-	// The cursor is on the character at its position, or after the last.
-	at := sort.Search(len(chars), func(i int) bool { return chars[i].at+utf8.RuneCountInString(chars[i].text) > pos })
-	cursorRow = sort.Search(len(starts), func(r int) bool { return starts[r] > at }) - 1
-	return chars, starts, cursorRow, runes
+	return chars, starts, runes
 }
 
 // inputHeight is how many rows the input shows for what is typed now.

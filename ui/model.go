@@ -176,6 +176,7 @@ type Model struct {
 	inputBytes            int       // bytes the typed text will have once sanitised
 	inputFull             bool      // the input holds inputCap characters: typing adds nothing
 	inputShown            int       // rows the input takes on screen
+	laidOut               inputLaidOut
 	typing                typing
 	outcome               Outcome
 	done                  bool

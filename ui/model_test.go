@@ -369,7 +369,7 @@ func BenchmarkKeystroke(b *testing.B) {
 		name          string
 		filled        int
 		width, height int
-	}{{"empty-input", 0, 80, 20}, {"full-input", inputCap, 80, 20}, {"empty-input-400x150", 0, 400, 150}} {
+	}{{"empty-input", 0, 80, 20}, {"long-input", safetext.MaxMessageRunes, 80, 20}, {"full-input", inputCap, 80, 20}, {"empty-input-400x150", 0, 400, 150}} {
 		b.Run(bc.name, func(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			m, _ = step(b, m, tea.WindowSizeMsg{Width: bc.width, Height: bc.height})

@@ -228,6 +228,18 @@ const (
 // classOf classes r. Invalid UTF-8 arrives as U+FFFD, a symbol, and is
 // kept: it shows that something was there.
 func classOf(r rune) class {
+	if r < utf8.RuneSelf {
+		// Most text is ASCII: no table to look it up in.
+		switch {
+		case r > ' ' && r < 0x7f:
+			return kept
+		case r == ' ', r == '\t':
+			return space
+		case isLineBreak(r):
+			return lineBreak
+		}
+		return dropped
+	}
 	switch {
 	case isLineBreak(r):
 		return lineBreak
@@ -447,5 +459,16 @@ func allowedGraphic(r rune) bool {
 // its accents, an emoji with its skin tone, a flag or a family joined into
 // one emoji each count once, and a line break counts as one.
 func RuneCount(s string) int {
-	return uniseg.GraphemeClusterCount(s)
+	n, state := 0, -1
+	for s != "" {
+		n++
+		if s[0] < utf8.RuneSelf && s[0] != '\r' && (len(s) == 1 || s[1] < utf8.RuneSelf) {
+			// Two ASCII characters but CR LF are two clusters: most
+			// text needs no segmenting.
+			s, state = s[1:], -1
+			continue
+		}
+		_, s, _, state = uniseg.FirstGraphemeClusterInString(s, state)
+	}
+	return n
 }

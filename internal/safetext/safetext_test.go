@@ -221,6 +221,9 @@ func TestRuneCountCountsWhatPeopleSee(t *testing.T) {
 		"1\ufe0f\u20e3":   1,
 		"ab\ncd":          5,
 		"hello":           5,
+		"a\r\nb":          3,
+		"ab\u0301c":       3,
+		"x👍🏽y":            3,
 		"🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f": 1,
 	} {
 		if got := safetext.RuneCount(in); got != want {
@@ -304,6 +307,19 @@ func TestCleanShowsWhatSanitizeSends(t *testing.T) {
 			t.Errorf("Clean(%q) = %q sends %q, not %q", in, got, safetext.Sanitize(got), safetext.Sanitize(in))
 		}
 	}
+}
+
+// RuneCount counts as Unicode's grapheme rules do, whatever shortcut it
+// takes for plain text.
+func FuzzRuneCount(f *testing.F) {
+	for _, s := range []string{"hello", "a\r\nb", "ab\u0301c", "x👍🏽y", "👨\u200d👩\u200d👧 \r", "\r\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := safetext.RuneCount(s), uniseg.GraphemeClusterCount(s); got != want {
+			t.Fatalf("RuneCount(%q) = %d, want %d", s, got, want)
+		}
+	})
 }
 
 func FuzzClean(f *testing.F) {
