@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -32,6 +33,7 @@ func (m *Model) helpView(height int) []screen.Line {
 		desc    string
 	}{
 		{keys.Send, "send the message"},
+		{keys.Newline, "start a new line (or ctrl+j); a message has at most " + strconv.Itoa(safetext.MaxMessageLines) + " lines"},
 		{keys.ScrollUp, "scroll through the conversation; end goes back to the newest"},
 		{keys.Copy, "copy the command that invites your partner; once you two have met, your own way back in (above)"},
 		{keys.BellOn, bell},

@@ -183,6 +183,8 @@ type Model struct {
 	inputBytes            int       // bytes the typed text will have once sanitised
 	inputFull             bool      // the input holds inputCap characters: typing adds nothing
 	recall                string    // the last message sent or draft erased (see recall.go)
+	inputShown            int       // rows the input takes on screen
+	laidOut               inputLaidOut
 	typing                typing
 	outcome               Outcome
 	done                  bool
@@ -575,6 +577,15 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case is(k, keys.Send):
 		return m.send()
+	case is(k, keys.Newline):
+		if ok, why := m.newlineAllowed(); !ok {
+			if why != "" {
+				m.setStatus(why, statusError)
+			}
+			return m, nil
+		}
+		// Typed as the line break it stands for.
+		msg = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{lineSepRune}}
 	case is(k, keys.ScrollUp):
 		m.conv.scroll(-max(m.conv.height/2, 1))
 		return m, nil
@@ -594,16 +605,29 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	// a space at once would race on them. Give it a copy, with pasted
 	// white space already squeezed as the message will have it, so an
 	// indented paste is not cut at the input's cap for its indentation.
-	msg.Runes = []rune(safetext.SqueezeSpace(string(msg.Runes)))
+	// Line breaks go in as the input keeps them.
+	msg.Runes = []rune(toInput(safetext.SqueezeSpace(string(msg.Runes))))
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(msg)
+	if !m.graphemeKey(msg) {
+		m.input, cmd = m.input.Update(msg)
+	}
 	if !plainASCII(msg.Runes) {
 		m.cleanInput()
+	}
+	joined := false
+	if value, ok := capLines(m.input.Value()); ok {
+		pos := m.input.Position()
+		m.input.SetValue(value)
+		m.input.SetCursor(pos)
+		joined = true
 	}
 	if m.updateInputStatus() {
 		// Only a key that changed the text is typing; moving the
 		// cursor is not.
 		m.typing.lastKey = time.Now()
+	}
+	if joined && !m.statusKind.isError() {
+		m.setStatus(linesJoined, statusNotice)
 	}
 	return m, both(cmd, m.typingCmd(time.Now()))
 }
@@ -706,12 +730,12 @@ func plainASCII(runes []rune) bool {
 func (m *Model) cleanInput() {
 	value := m.input.Value()
 	clean := safetext.Clean(value)
-	if clean == value {
+	if toInput(clean) == value {
 		return
 	}
 	pos := m.input.Position()
 	before := []rune(value)[:min(pos, utf8.RuneCountInString(value))]
-	m.input.SetValue(clean)
+	m.input.SetValue(toInput(clean))
 	m.input.SetCursor(utf8.RuneCountInString(safetext.Clean(string(before))))
 }
 
@@ -749,6 +773,9 @@ func (m *Model) measureInput() (edited bool) {
 	m.inputFull = utf8.RuneCountInString(value) >= inputCap
 	clean := safetext.Sanitize(value)
 	m.inputCount, m.inputBytes = safetext.RuneCount(clean), len(clean)
+	if m.inputHeight() != m.inputShown {
+		m.layoutHeights()
+	}
 	return true
 }
 
@@ -911,7 +938,7 @@ func (m *Model) restoreOutbox() {
 		parts = append(parts, typed)
 	}
 	m.outbox, m.sending, m.retryAt = nil, "", time.Time{}
-	m.input.SetValue(safetext.Clean(strings.Join(parts, " ")))
+	m.setInput(strings.Join(parts, " "))
 	m.keepApart()
 }
 

@@ -48,12 +48,19 @@ func (m *Model) relayout() {
 	}
 	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
 	m.rule = m.styles.rule.Render(strings.Repeat("─", m.width))
-	m.panel = m.sharePanel()
-	m.conv.setHeight(max(m.height-fixedLines-len(m.panel), 1))
+	m.layoutHeights()
 	m.refreshConversation()
 	if m.conv.atBottom() {
 		m.unread = 0
 	}
+}
+
+// layoutHeights shares the screen's height out between the input, which
+// grows with what is typed, the share panel and the conversation.
+func (m *Model) layoutHeights() {
+	m.inputShown = m.inputHeight()
+	m.panel = m.sharePanel()
+	m.conv.setHeight(max(m.height-fixedLines-(m.inputShown-1)-len(m.panel), 1))
 }
 
 // tooSmall reports a terminal below the smallest the chat is laid out on.
@@ -93,8 +100,10 @@ const nbsp = "\u00a0"
 
 // hang lays body out after prefix on lines width cells wide, its wrapped
 // lines indented under its start, or under the time stamp if that column
-// would be too narrow. Each line is styled on its own, so no style runs
-// from one line into the next.
+// would be too narrow. A body of several lines keeps them: each starts on
+// a line of its own, at the same column, with its own indentation (its
+// wrapped lines under its text). Each line is styled on its own, so no
+// style runs from one line into the next.
 func hang(prefix, body string, style lipgloss.Style, width int) []string {
 	prefixWidth := ansi.StringWidth(prefix)
 	indent := prefixWidth
@@ -102,7 +111,19 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 		indent = min(timeWidth, prefixWidth)
 	}
 	lead := prefixWidth - indent // cells of the prefix beyond the indent
-	lines := wrapWords(strings.Repeat(nbsp, lead)+body, max(width-indent, 1))
+	column := max(width-indent, 1)
+	var lines []string
+	for i, paragraph := range strings.Split(body, "\n") {
+		text := strings.TrimLeft(paragraph, " ")
+		// Indentation as written, as far as it leaves a column to read.
+		own := min(len(paragraph)-len(text), max(column-minTextWidth, 0))
+		if i == 0 {
+			text = strings.Repeat(nbsp, lead) + text
+		}
+		for _, line := range wrapWords(text, max(column-own, 1)) {
+			lines = append(lines, strings.Repeat(" ", own)+line)
+		}
+	}
 	pad := strings.Repeat(" ", indent)
 	for i, line := range lines {
 		if i == 0 {
@@ -227,15 +248,16 @@ func (m *Model) drawBelowHeader() []screen.Line {
 	}
 	// A status of several lines takes them from the conversation, which
 	// keeps a line at least, and then from the share panel, which says
-	// less.
+	// less. The input's rows beyond its first are taken first of all.
 	status := m.statusLines()
 	panel, conv := m.panel, m.conv.view()
-	room := m.height - fixedLines + 1 - len(status) // for the panel and the conversation
+	below := m.height - fixedLines - (m.inputShown - 1) + 1 // for the panel, the conversation and the status
+	room := below - len(status)                              // for the panel and the conversation
 	if len(panel) > room-1 {
 		panel = m.sharePanelWithin(room - 1)
 	}
 	shown := max(room-len(panel), 1)
-	status = status[:min(len(status), m.height-fixedLines+1-len(panel)-shown)]
+	status = status[:min(len(status), below-len(panel)-shown)]
 	if len(conv) < shown {
 		conv = append(make([]string, shown-len(conv)), conv...)
 	}
@@ -248,7 +270,8 @@ func (m *Model) drawBelowHeader() []screen.Line {
 	add(conv[len(conv)-shown:]...)
 	add(m.lowerRule())
 	add(status...)
-	add(m.inputView(), m.footerView())
+	add(m.inputView()...)
+	add(m.footerView())
 	return lines
 }
 
@@ -300,7 +323,9 @@ func countdownWidth(secs int) int {
 // share while the room is open, or, while the partner is away, that their
 // seat waits for them. It leaves the conversation a line at least, and
 // says less on a short terminal rather than more cut short.
-func (m *Model) sharePanel() []screen.Line { return m.sharePanelWithin(m.height - fixedLines - 1) }
+func (m *Model) sharePanel() []screen.Line {
+	return m.sharePanelWithin(m.height - fixedLines - (m.inputShown - 1) - 1)
+}
 
 // sharePanelWithin is the share panel in room lines at most.
 func (m *Model) sharePanelWithin(room int) []screen.Line {
@@ -481,16 +506,15 @@ func (m *Model) statusText() (string, lipgloss.Style) {
 	return m.status, style
 }
 
-func (m *Model) inputView() string {
+// counterView is the input's count of characters, against the limit.
+func (m *Model) counterView() string {
 	n := m.inputCount
 	counter := strconv.Itoa(n) + "/" + strconv.Itoa(safetext.MaxMessageRunes)
 	style := m.styles.counter
 	if n > safetext.MaxMessageRunes || m.inputBytes > safetext.MaxMessageBytes {
 		style = m.styles.warning
 	}
-	in := m.input.View()
-	gap := max(m.width-lipgloss.Width(in)-len(counter), 1)
-	return ansi.Truncate(in+strings.Repeat(" ", gap)+style.Render(counter), m.width, "")
+	return style.Render(counter)
 }
 
 // The footers of the questions, which say what y and n do.

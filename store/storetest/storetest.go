@@ -130,6 +130,7 @@ func Run(t *testing.T, h Harness) {
 		{"HistoryKeepsTheNewestThatFitItsBytes", testHistoryBytes, false},
 		{"MessagesAreSanitisedAndLimited", testMessagesSanitised, false},
 		{"AMessageOverTheByteLimitIsRefused", testMessageBytesLimit, false},
+		{"LinesAndEmojiArriveAsWritten", testLinesAndEmoji, false},
 		{"AMessageIsStoredOnceHoweverOftenSent", testSendIsStoredOnce, false},
 		{"LeaveAfterMeetingKeepsTheSeat", testLeaveKeepsSeat, false},
 		{"MeetingSealsTheRoom", testMeetingSeals, false},
@@ -714,6 +715,37 @@ func testMessagesSanitised(t *testing.T, _ Harness, a, b store.Store) {
 	send(t, alice, strings.Repeat("é", safetext.MaxMessageRunes)) // exactly at the limit, multi-byte
 	if got := nextOf[store.MessageEvent](t, bob).Message.Body; safetext.RuneCount(got) != safetext.MaxMessageRunes {
 		t.Errorf("a message at the limit arrived with %d characters", safetext.RuneCount(got))
+	}
+}
+
+// A message of several lines, and emoji joined into one (a family, a skin
+// tone, a flag), arrive as they were written, live and in the history: a
+// store keeps the sanitised body as it is.
+func testLinesAndEmoji(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+
+	bodies := []string{
+		"first line\n    indented\n\nafter a blank line",
+		"👨\u200d👩\u200d👧 👍🏽 🇫🇷 ❤\ufe0f 1\ufe0f\u20e3 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+	}
+	for _, body := range bodies {
+		send(t, alice, body)
+	}
+	for _, seat := range []store.Seat{alice, bob} {
+		for _, want := range bodies {
+			if got := nextOf[store.MessageEvent](t, seat).Message.Body; got != want {
+				t.Errorf("%s got %q, want %q", seat.Snapshot().Me.Name, got, want)
+			}
+		}
+	}
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := historyBodies(rejoin(t, b, room.ID, bob)); !slices.Equal(got, bodies) {
+		t.Errorf("history = %q, want %q", got, bodies)
 	}
 }
 
