@@ -252,7 +252,7 @@ func (m *Model) drawBelowHeader() []screen.Line {
 	status := m.statusLines()
 	panel, conv := m.panel, m.conv.view()
 	below := m.height - fixedLines - (m.inputShown - 1) + 1 // for the panel, the conversation and the status
-	room := below - len(status)                              // for the panel and the conversation
+	room := below - len(status)                             // for the panel and the conversation
 	if len(panel) > room-1 {
 		panel = m.sharePanelWithin(room - 1)
 	}
