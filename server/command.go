@@ -37,8 +37,22 @@ func ParsePublicAddr(s string) (PublicAddr, error) {
 // Command is the ssh command line that reaches this server as user (no user:
 // a new room), with extra options such as "-t" before the destination.
 func (a PublicAddr) Command(user string, options ...string) string {
+	return a.command(user, false, options)
+}
+
+// NarrowCommand is Command in as few characters as ssh takes ("-p2222"),
+// for a screen too narrow for Command on one line.
+func (a PublicAddr) NarrowCommand(user string, options ...string) string {
+	return a.command(user, true, options)
+}
+
+func (a PublicAddr) command(user string, narrow bool, options []string) string {
 	parts := append([]string{"ssh"}, options...)
-	if a.Port != 22 {
+	switch {
+	case a.Port == 22:
+	case narrow:
+		parts = append(parts, "-p"+strconv.Itoa(a.Port))
+	default:
 		parts = append(parts, "-p", strconv.Itoa(a.Port))
 	}
 	dest := a.Host

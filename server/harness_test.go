@@ -283,15 +283,25 @@ func (c *client) exitCode() int {
 	return -1
 }
 
-// inputLine is the line of the screen with the input's prompt.
+// inputLine is the input as the screen shows it: its rows, from the
+// prompt's to the counter's.
 func inputLine(screen string) string {
+	var rows strings.Builder
 	for line := range strings.Lines(screen) {
-		if strings.HasPrefix(line, "> ") {
-			return line
+		// Its first row has the prompt, or an arrow once it is scrolled
+		// past it; its last, the counter.
+		if rows.Len() > 0 || strings.HasPrefix(line, "> ") || strings.HasPrefix(line, "↑ ") {
+			rows.WriteString(line)
+			if counter.MatchString(line) {
+				break
+			}
 		}
 	}
-	return ""
+	return rows.String()
 }
+
+// counter is the input's count of characters, on its last row.
+var counter = regexp.MustCompile(`\d+/1000\s*$`)
 
 var shareCommand = regexp.MustCompile(`ssh -p (\d+) ([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})@127\.0\.0\.1`)
 

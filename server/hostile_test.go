@@ -22,6 +22,7 @@ import (
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/store/redistest"
+	"github.com/ssh-burn/chat/ui"
 )
 
 // One test per class of ../shared/HOSTILE-INPUT.md. The attacker connects
@@ -461,8 +462,8 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 	idle.roomID()
 	// The countdown redraws every second; that is not activity.
 	idle.waitFor("You typed nothing for 1s, so you were disconnected.", "The room is still open.", "To return as yourself, run:")
-	if code := idle.exitCode(); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := idle.exitCode(); code != ui.ExitDisconnected {
+		t.Errorf("exit %d, want %d", code, ui.ExitDisconnected)
 	}
 
 	// Idle as long as the room lives (the default settings): the room's

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssh-burn/chat/internal/waitfor"
 	"github.com/ssh-burn/chat/store/redistest"
+	"github.com/ssh-burn/chat/ui"
 )
 
 // tmux drives real OpenSSH clients in panes of a private tmux server.
@@ -170,9 +171,9 @@ func TestRealOpenSSHClients(t *testing.T) {
 	tm.destroyRoom("alice")
 	tm.waitFor("alice", "Room destroyed by you.")
 	tm.waitFor("bob", "Room destroyed by your partner")
-	for _, name := range []string{"alice", "bob"} {
-		if code := tm.exitStatus(name); code != 0 {
-			t.Errorf("%s's ssh exited %d", name, code)
+	for name, want := range map[string]int{"alice": ui.ExitDestroyedBySelf, "bob": ui.ExitDestroyedByOther} {
+		if code := tm.exitStatus(name); code != want {
+			t.Errorf("%s's ssh exited %d, want %d", name, code, want)
 		}
 	}
 }

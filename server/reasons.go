@@ -38,6 +38,7 @@ const (
 	refusedFull        joinRefusal = "full"
 	refusedSealed      joinRefusal = "sealed"
 	refusedNotFound    joinRefusal = "not found"
+	refusedGivenAway   joinRefusal = "given away"
 	refusedMistyped    joinRefusal = "mistyped"
 	refusedClosed      joinRefusal = "closed"
 	refusedServiceFull joinRefusal = "service full"
@@ -50,7 +51,7 @@ const (
 func joinVerdict(v limits.Verdict) joinRefusal { return joinRefusal(v.Reason()) }
 
 var joinRefusals = []joinRefusal{
-	refusedCommand, refusedNoTerminal, refusedBusy, refusedFull, refusedSealed, refusedNotFound,
+	refusedCommand, refusedNoTerminal, refusedBusy, refusedFull, refusedSealed, refusedNotFound, refusedGivenAway,
 	refusedMistyped, refusedClosed, refusedServiceFull, refusedUnavailable, refusedError,
 	joinVerdict(limits.TooManyRooms), joinVerdict(limits.TooManyFailedJoins), joinVerdict(limits.OverBudget),
 	joinVerdict(limits.Headroom), joinVerdict(limits.TableFull),

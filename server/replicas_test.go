@@ -9,6 +9,7 @@ import (
 	redislimits "github.com/ssh-burn/chat/limits/redis"
 	"github.com/ssh-burn/chat/store/redisstore"
 	"github.com/ssh-burn/chat/store/redistest"
+	"github.com/ssh-burn/chat/ui"
 )
 
 // Several servers on one real Redis, each with its own store and client,
@@ -101,9 +102,9 @@ func TestReplicasChatAndDestroyAcrossServers(t *testing.T) {
 		t.Errorf("after the destroy Redis still holds %q", keys)
 	}
 	bob.waitFor("Room destroyed by you")
-	for _, c := range []*client{alice, bob} {
-		if code := c.exitCode(); code != 0 {
-			t.Errorf("%s exited %d", c.name, code)
+	for c, want := range map[*client]int{alice: ui.ExitDestroyedByOther, bob: ui.ExitDestroyedBySelf} {
+		if code := c.exitCode(); code != want {
+			t.Errorf("%s exited %d, want %d", c.name, code, want)
 		}
 	}
 	bob3 := replicas[0].dial(t, id)
@@ -200,8 +201,8 @@ func TestReplicasExpireTogether(t *testing.T) {
 		if early := time.Until(dialed.Add(roomTTL)); early > 0 {
 			t.Errorf("%s: expired %v before the deadline", c.name, early)
 		}
-		if code := c.exitCode(); code != 0 {
-			t.Errorf("%s exited %d", c.name, code)
+		if code := c.exitCode(); code != ui.ExitExpired {
+			t.Errorf("%s exited %d, want %d", c.name, code, ui.ExitExpired)
 		}
 	}
 	if keys := scanAll(t, redisServer.Addr); len(keys) > 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/ssh-burn/chat/internal/waitfor"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
+	"github.com/ssh-burn/chat/ui"
 )
 
 const ttl = 10 * time.Minute
@@ -145,9 +146,9 @@ func TestDestroyEndsBothSessionsWithTheReason(t *testing.T) {
 	bob.destroyRoom()
 	bob.waitFor("Room destroyed by you. Every message in it is gone.")
 	alice.waitFor("Room destroyed by your partner (anonymous-")
-	for _, c := range []*client{alice, bob} {
-		if code := c.exitCode(); code != 0 {
-			t.Errorf("%s: exit status %d", c.name, code)
+	for c, want := range map[*client]int{bob: ui.ExitDestroyedBySelf, alice: ui.ExitDestroyedByOther} {
+		if code := c.exitCode(); code != want {
+			t.Errorf("%s: exit status %d, want %d", c.name, code, want)
 		}
 	}
 	if ts.memoryRooms() != 0 {
@@ -164,8 +165,8 @@ func TestExpiryEndsBothSessions(t *testing.T) {
 	bob.waitFor("you joined")
 	for _, c := range []*client{alice, bob} {
 		c.waitFor("Room expired: its 3s are up. Every message in it is gone.")
-		if code := c.exitCode(); code != 0 {
-			t.Errorf("%s: exit status %d", c.name, code)
+		if code := c.exitCode(); code != ui.ExitExpired {
+			t.Errorf("%s: exit status %d, want %d", c.name, code, ui.ExitExpired)
 		}
 	}
 	if ts.memoryRooms() != 0 {
@@ -229,7 +230,7 @@ func TestADroppedConnectionComesBackAsItsPerson(t *testing.T) {
 	again := ts.dial(t, user[1])
 	again.waitFor("you are back")
 	bob.waitFor("You came back to this room from another connection")
-	alice.waitFor("is back")
+	alice.waitFor("reconnected; their earlier connection was closed")
 	// Then that one drops without a word.
 	again.conn.Close()
 	alice.waitFor("left; their seat is kept for them")

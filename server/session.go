@@ -69,7 +69,8 @@ func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
 			s.refusedSession(slog.LevelInfo, refusedCommand)
-			refuse(sess, "This server runs only the chat, not commands. Connect with: "+s.commandFor(sess.User(), "-t"))
+			cmd := s.commandFor(sess.User(), "-t")
+			refuse(sess, "This server runs only the chat, not commands. Connect with: "+cmd, cmd)
 		case !hasPty:
 			s.refusedSession(slog.LevelInfo, refusedNoTerminal)
 			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
@@ -161,8 +162,8 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 			return
 		}
 		ending = outcome.Ending
-		fmt.Fprintln(sess, outcome.Text)
-		_ = sess.Exit(0)
+		fmt.Fprintln(sess, outcome.Wrapped())
+		_ = sess.Exit(outcome.Ending.ExitCode())
 	}
 }
 
@@ -240,6 +241,8 @@ func (s *Server) refuseJoin(sess ssh.Session, err error) {
 		text, reason = "This room is full: it already holds two people.", refusedFull
 	case errors.Is(err, store.ErrSealed):
 		text, reason = "This room is private to the two people who met in it.", refusedSealed
+	case errors.Is(err, store.ErrGivenAway):
+		text, reason = "Your seat in this room was given to someone else: your partner reopened it while you were away.", refusedGivenAway
 	case errors.Is(err, store.ErrNotFound):
 		// A rejoin command with a wrong key gets this answer too.
 		text, reason = "No such room (it may have expired or been destroyed).", refusedNotFound
@@ -282,10 +285,15 @@ func limitsRefusal(v limits.Verdict) string {
 	return "The server is busy. Please try again in a minute."
 }
 
-// refuse tells the user why in one line and exits non-zero.
-func refuse(sess ssh.Session, text string) {
+// refuse tells the user why in one line (broken between words to fit a
+// terminal, but never inside a command of commands) and exits non-zero.
+func refuse(sess ssh.Session, text string, commands ...string) {
+	if pty, _, ok := sess.Pty(); ok {
+		width, _ := clampWindow(pty.Window.Width, pty.Window.Height)
+		text = ui.WrapEnd(text, width, commands...)
+	}
 	fmt.Fprintln(sess.Stderr(), text)
-	_ = sess.Exit(1)
+	_ = sess.Exit(ui.ExitRefused)
 }
 
 // runProgram runs the chat screen until it ends, and returns how.
@@ -303,8 +311,9 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
 	profile, noColor := colorProfile(sess.Environ(), pty.Term)
 	model := ui.New(ui.Config{
-		Seat:        seat,
-		JoinCommand: s.public.Command(seat.Snapshot().Room.ID.String()),
+		Seat:              seat,
+		JoinCommand:       s.public.Command(seat.Snapshot().Room.ID.String()),
+		NarrowJoinCommand: s.public.NarrowCommand(seat.Snapshot().Room.ID.String()),
 		// Shown only to its person, never logged.
 		RejoinCommand:   s.public.Command(store.RejoinName(seat.Snapshot().Room.ID, seat.Snapshot().Key)),
 		Profile:         profile,

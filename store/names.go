@@ -3,6 +3,8 @@ package store
 import (
 	"crypto/rand"
 	"math/big"
+	"slices"
+	"strings"
 )
 
 // animals are the middle part of anonymous names: short, friendly, distinct.
@@ -21,18 +23,28 @@ func NewMemberName() string {
 	return "anonymous-" + animals[n.Int64()] + "-" + randomChars(4)
 }
 
-// NewMemberNameExcept returns a name that differs from every name in taken.
+// NewMemberNameExcept returns a name whose animal differs from the animal
+// of every member in taken: a newcomer is not mistaken for the partner
+// before them (anonymous-robin-yt79 after anonymous-robin-ehvh). taken
+// holds a few members at most; there are far more animals.
 func NewMemberNameExcept(taken []Member) string {
 	for {
 		name := NewMemberName()
-		clash := false
-		for _, m := range taken {
-			clash = clash || m.Name == name
-		}
-		if !clash {
+		if !slices.ContainsFunc(taken, func(m Member) bool { return Animal(m.Name) == Animal(name) }) {
 			return name
 		}
 	}
+}
+
+// Animal is the animal of a name NewMemberName made ("otter" of
+// "anonymous-otter-k3f9"), or the whole name if it is not one.
+func Animal(name string) string {
+	if rest, ok := strings.CutPrefix(name, "anonymous-"); ok {
+		if animal, _, ok := strings.Cut(rest, "-"); ok {
+			return animal
+		}
+	}
+	return name
 }
 
 // randomChars returns n characters of the room-ID alphabet from crypto/rand.

@@ -79,6 +79,10 @@ var (
 	// ErrSealed: the two people who met in the room keep its seats; the
 	// room ID alone admits nobody new.
 	ErrSealed = errors.New("room is sealed")
+	// ErrGivenAway: the key opened a seat that its room's other person
+	// gave to someone else (Seat.Reopen) while its person was away. The
+	// room lives on; the key opens nothing in it any more.
+	ErrGivenAway = errors.New("seat was given to someone else")
 	// ErrNothingToReopen: Reopen found no seat kept for someone away (the
 	// room is not sealed, or the partner is in it).
 	ErrNothingToReopen = errors.New("no kept seat to reopen")
@@ -297,7 +301,9 @@ type Store interface {
 	// came back from a second terminal), the seat in use ends with
 	// EndReplaced: the newest connection wins. A key that opens no seat
 	// there, and an unknown room, are both ErrNotFound, as alike as they
-	// can be made: a wrong key tells nothing about the room.
+	// can be made: a wrong key tells nothing about the room. A key whose
+	// seat was given away (Seat.Reopen) is ErrGivenAway until the room
+	// ends: only its person ever held it, and they are owed the reason.
 	Rejoin(ctx context.Context, id RoomID, key SeatKey) (Seat, error)
 	// Close ends every seat this store handed out that is still open with
 	// an EndedEvent of reason EndShutdown, and gives each seat up (partners
@@ -337,8 +343,9 @@ type Seat interface {
 	// TypingExpiry while it holds, and keep to a few calls a second.
 	Typing(ctx context.Context, typing bool) error
 	// Reopen gives up the seat kept for the other person while they are
-	// away: the room is no longer sealed, their key opens nothing, and
-	// anyone with the room ID may take the seat. ErrNothingToReopen when
+	// away: the room is no longer sealed, their key opens nothing
+	// (ErrGivenAway), and anyone with the room ID may take the seat, under
+	// a name whose animal differs from theirs. ErrNothingToReopen when
 	// no seat is kept for someone away.
 	Reopen(ctx context.Context) error
 	// Leave gives up the seat: in a sealed room it is kept for its person,

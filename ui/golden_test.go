@@ -37,6 +37,7 @@ var (
 
 const (
 	goldenJoin   = "ssh -p 2222 k7m2-q9xw-4p3f-h8n2@localhost"
+	goldenNarrow = "ssh -p2222 k7m2-q9xw-4p3f-h8n2@localhost"
 	goldenRejoin = "ssh -p 2222 k7m2-q9xw-4p3f-h8n2-abcd-efgh-jkmn-pqrs@localhost"
 )
 
@@ -53,7 +54,7 @@ func goldenModel(t *testing.T, withPartner bool, width, height int) (*Model, *sc
 		},
 		events: make(chan store.Event, 16),
 	}
-	m := New(Config{Seat: seat, JoinCommand: goldenJoin, RejoinCommand: goldenRejoin, Profile: termenv.Ascii, Width: width, Height: height})
+	m := New(Config{Seat: seat, JoinCommand: goldenJoin, NarrowJoinCommand: goldenNarrow, RejoinCommand: goldenRejoin, Profile: termenv.Ascii, Width: width, Height: height})
 	if withPartner {
 		m, _ = step(t, m, store.JoinedEvent{Member: goldenPartner})
 	}

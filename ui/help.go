@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -32,8 +33,9 @@ func (m *Model) helpView(height int) []screen.Line {
 		desc    string
 	}{
 		{keys.Send, "send the message"},
+		{keys.Newline, "start a new line (or ctrl+j); a message has at most " + strconv.Itoa(safetext.MaxMessageLines) + " lines"},
 		{keys.ScrollUp, "scroll through the conversation; end goes back to the newest"},
-		{keys.Copy, "copy the command that invites your partner"},
+		{keys.Copy, "copy the command that invites your partner; once you two have met, your own way back in (above)"},
 		{keys.BellOn, bell},
 		{keys.Reopen, "give a seat kept for your partner, who is away, to someone new"},
 		{keys.Destroy, "destroy the room and every message in it, for both of you"},
@@ -46,11 +48,27 @@ func (m *Model) helpView(height int) []screen.Line {
 			lines = append(lines, screen.Line{Text: l})
 		}
 	}
+	add(blank, m.text(m.styles.header, "Editing"))
+	for _, k := range editingKeys {
+		prefix := "  " + m.styles.key.Render(k[0]) + strings.Repeat(" ", max(12-ansi.StringWidth(k[0]), 1))
+		for _, l := range hang(prefix, k[1], m.styles.help, m.width) {
+			lines = append(lines, screen.Line{Text: l})
+		}
+	}
 	add(blank)
 	add(m.text(m.styles.help, "The room self-destructs when the countdown at the top reaches 0:00, "+
 		"or as soon as either of you destroys it. Once two people have met in it, it is sealed to them: "+
 		"its command admits nobody new."))
 	return window(lines, &m.helpTop, height, m.width)
+}
+
+// editingKeys are the input's own keys (textinput's key map, and recallKey).
+var editingKeys = [][2]string{
+	{"↑", "bring back your last message, sent or erased, into an empty input"},
+	{"ctrl+a/e", "go to the start / end of the line"},
+	{"alt+b/f", "go back / forward a word"},
+	{"ctrl+w", "delete the word before the cursor"},
+	{"ctrl+u/k", "delete to the start / end of the line"},
 }
 
 // window is height lines of lines from *top (which it keeps in range),

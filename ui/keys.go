@@ -7,6 +7,7 @@ import "github.com/charmbracelet/bubbles/key"
 // function keys and control keys only.
 type keyMap struct {
 	Send       key.Binding
+	Newline    key.Binding
 	ScrollUp   key.Binding
 	ScrollDown key.Binding
 	Newest     key.Binding
@@ -24,7 +25,9 @@ type keyMap struct {
 
 // keys is every screen's key map; nothing changes it.
 var keys = keyMap{
-	Send:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
+	Send: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
+	// ctrl+j for the terminals that send alt+enter as enter.
+	Newline:    key.NewBinding(key.WithKeys("alt+enter", "ctrl+j"), key.WithHelp("alt+enter", "new line")),
 	ScrollUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup/pgdn", "scroll")),
 	ScrollDown: key.NewBinding(key.WithKeys("pgdown")),
 	Newest:     key.NewBinding(key.WithKeys("end"), key.WithHelp("end", "newest")),

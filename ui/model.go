@@ -61,6 +61,10 @@ type Config struct {
 	Seat store.Seat
 	// JoinCommand is the exact command that joins this room, shown for sharing.
 	JoinCommand string
+	// NarrowJoinCommand is JoinCommand in as few characters as it can
+	// take ("ssh -p2222 …"), shown where JoinCommand does not fit on one
+	// line; JoinCommand is shown where this is empty.
+	NarrowJoinCommand string
 	// RejoinCommand is the command that brings this person back to their
 	// own seat (store.RejoinName): theirs alone, shown in the help view and
 	// when the chat ends while the room lives on, never elsewhere.
@@ -96,8 +100,10 @@ type InputDropped struct{}
 // Outcome is how a chat ended, to be printed once the full-screen UI has
 // closed so the reason stays readable in the terminal.
 type Outcome struct {
-	Text   string
-	Ending Ending
+	Text     string
+	Ending   Ending
+	width    int      // the terminal's when the chat ended (see Wrapped)
+	commands []string // in Text, never broken (see Wrapped)
 }
 
 // Ending names why a chat ended, for logs and metrics: a fixed phrase,
@@ -126,6 +132,7 @@ type Model struct {
 	clock  *Clock
 	snap   store.Snapshot
 	join   string
+	narrow string // join, as short as it goes
 	rejoin string
 	loc    *time.Location
 	styles *styles // shared by every screen with the same colours
@@ -175,6 +182,9 @@ type Model struct {
 	inputCount            int       // characters the typed text will have once sanitised
 	inputBytes            int       // bytes the typed text will have once sanitised
 	inputFull             bool      // the input holds inputCap characters: typing adds nothing
+	recall                string    // the last message sent or draft erased (see recall.go)
+	inputShown            int       // rows the input takes on screen
+	laidOut               inputLaidOut
 	typing                typing
 	outcome               Outcome
 	done                  bool
@@ -292,6 +302,7 @@ func New(cfg Config) *Model {
 		clock:  cfg.Clock,
 		snap:   snap,
 		join:   cfg.JoinCommand,
+		narrow: cfg.NarrowJoinCommand,
 		rejoin: cfg.RejoinCommand,
 		loc:    loc,
 		styles: st,
@@ -495,6 +506,8 @@ func (m *Model) unchanged(msg tea.Msg) bool {
 		return false
 	case tea.KeyMsg:
 		switch {
+		case m.tooSmall():
+			return !is(msg.String(), keys.Leave)
 		case m.confirm != confirmNothing:
 			return false
 		case m.helpOpen:
@@ -522,6 +535,11 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	k := msg.String()
 	if is(k, keys.Leave) {
 		return m.finish(m.leftText(), EndingLeft)
+	}
+	if m.tooSmall() {
+		// Nothing acts unseen: a message typed blind is not sent, and a
+		// room is not destroyed by a key whose question nobody read.
+		return m, nil
 	}
 	if m.confirm != confirmNothing {
 		return m.answer(k)
@@ -559,6 +577,15 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case is(k, keys.Send):
 		return m.send()
+	case is(k, keys.Newline):
+		if ok, why := m.newlineAllowed(); !ok {
+			if why != "" {
+				m.setStatus(why, statusError)
+			}
+			return m, nil
+		}
+		// Typed as the line break it stands for.
+		msg = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{lineSepRune}}
 	case is(k, keys.ScrollUp):
 		m.conv.scroll(-max(m.conv.height/2, 1))
 		return m, nil
@@ -570,22 +597,37 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.conv.toBottom()
 		m.seenBottom()
 		return m, nil
+	case msg.Type == recallKey && m.recallLast():
+		return m, m.typingCmd(time.Now())
 	}
 	// textinput's sanitiser edits the runes in place, and bubbletea hands
 	// out shared slices for some keys (space is one): two sessions typing
 	// a space at once would race on them. Give it a copy, with pasted
 	// white space already squeezed as the message will have it, so an
 	// indented paste is not cut at the input's cap for its indentation.
-	msg.Runes = []rune(safetext.SqueezeSpace(string(msg.Runes)))
+	// Line breaks go in as the input keeps them.
+	msg.Runes = []rune(toInput(safetext.SqueezeSpace(string(msg.Runes))))
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(msg)
+	if !m.graphemeKey(msg) {
+		m.input, cmd = m.input.Update(msg)
+	}
 	if !plainASCII(msg.Runes) {
 		m.cleanInput()
+	}
+	joined := false
+	if value, ok := capLines(m.input.Value()); ok {
+		pos := m.input.Position()
+		m.input.SetValue(value)
+		m.input.SetCursor(pos)
+		joined = true
 	}
 	if m.updateInputStatus() {
 		// Only a key that changed the text is typing; moving the
 		// cursor is not.
 		m.typing.lastKey = time.Now()
+	}
+	if joined && !m.statusKind.isError() {
+		m.setStatus(linesJoined, statusNotice)
 	}
 	return m, both(cmd, m.typingCmd(time.Now()))
 }
@@ -593,12 +635,19 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 // copyCommand puts the room's command on the client's clipboard, with an
 // OSC 52 sequence that the client's terminal acts on if it lets programs
 // write the clipboard (most do; some ask first).
+//
+// Once the room is sealed its command admits nobody, so what is copied is
+// this person's own way back in (their rejoin command).
 func (m *Model) copyCommand() {
+	cmd := m.join
+	if m.sealed {
+		cmd = m.rejoin
+	}
 	m.signals = append(m.signals, "\x1b]52;c;"...)
-	m.signals = base64.StdEncoding.AppendEncode(m.signals, []byte(m.join))
+	m.signals = base64.StdEncoding.AppendEncode(m.signals, []byte(cmd))
 	m.signals = append(m.signals, '\a')
 	if m.sealed {
-		m.setStatus("Copied the room's command. The room is sealed, though: it admits nobody new.", statusNotice)
+		m.setStatus("Copied your own way back in (if your terminal allows it). Keep it to yourself.", statusNotice)
 		return
 	}
 	m.setStatus("Copied the command (if your terminal allows it). Send it to ONE person.", statusNotice)
@@ -681,12 +730,12 @@ func plainASCII(runes []rune) bool {
 func (m *Model) cleanInput() {
 	value := m.input.Value()
 	clean := safetext.Clean(value)
-	if clean == value {
+	if toInput(clean) == value {
 		return
 	}
 	pos := m.input.Position()
 	before := []rune(value)[:min(pos, utf8.RuneCountInString(value))]
-	m.input.SetValue(clean)
+	m.input.SetValue(toInput(clean))
 	m.input.SetCursor(utf8.RuneCountInString(safetext.Clean(string(before))))
 }
 
@@ -715,10 +764,18 @@ func (m *Model) measureInput() (edited bool) {
 	if value == m.inputText {
 		return false
 	}
+	if value == "" && utf8.RuneCountInString(m.inputText) > 1 {
+		// Erased at once (ctrl+u): ↑ brings it back. (One character
+		// backspaced last is not worth it.)
+		m.remember(m.inputText)
+	}
 	m.inputText = value
 	m.inputFull = utf8.RuneCountInString(value) >= inputCap
 	clean := safetext.Sanitize(value)
 	m.inputCount, m.inputBytes = safetext.RuneCount(clean), len(clean)
+	if m.inputHeight() != m.inputShown {
+		m.layoutHeights()
+	}
 	return true
 }
 
@@ -753,6 +810,7 @@ func (m *Model) send() (tea.Model, tea.Cmd) {
 	// What you send is what you want to see: back to the newest.
 	m.conv.toBottom()
 	m.seenBottom()
+	m.remember(text)
 	m.outbox = append(m.outbox, outgoing{id: store.NewMessageID(), text: text})
 	// The message itself ends "typing…" on the partner's screen: telling
 	// them would cost a call, and believing them still told would hold
@@ -880,7 +938,7 @@ func (m *Model) restoreOutbox() {
 		parts = append(parts, typed)
 	}
 	m.outbox, m.sending, m.retryAt = nil, "", time.Time{}
-	m.input.SetValue(safetext.Clean(strings.Join(parts, " ")))
+	m.setInput(strings.Join(parts, " "))
 	m.keepApart()
 }
 
@@ -940,7 +998,8 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		member := ev.Member
 		// Back: they were here, or away, and came back to their seat (from
 		// a new connection, perhaps before the old one was noticed gone).
-		back := ev.Back && ((m.away != nil && m.away.ID == member.ID) || (m.partner != nil && m.partner.ID == member.ID))
+		present := m.partner != nil && m.partner.ID == member.ID
+		back := ev.Back && ((m.away != nil && m.away.ID == member.ID) || present)
 		m.partner, m.away, m.typing.partner = &member, nil, false
 		if m.confirm == confirmReopen {
 			// The seat in question is taken again: nothing to answer.
@@ -952,9 +1011,14 @@ func (m *Model) handleEvent(ev store.Event) (tea.Model, tea.Cmd) {
 		if !m.statusKind.isError() {
 			m.setStatus("", statusNotice)
 		}
-		if back {
+		switch {
+		case back && present:
+			// A take-over: the same person from a new connection, the
+			// old one closed. Nobody left in between.
+			m.addNotice(member.Name + " reconnected; their earlier connection was closed")
+		case back:
 			m.addNotice(member.Name + " is back")
-		} else {
+		default:
 			m.addNotice(member.Name + " joined. " + sealedNote)
 		}
 		m.relayout()
@@ -1012,7 +1076,7 @@ func (m *Model) finish(text string, ending Ending) (tea.Model, tea.Cmd) {
 		}
 		text += "\nNot confirmed as sent: " + strings.Join(texts, " / ")
 	}
-	m.outcome = Outcome{Text: text, Ending: ending}
+	m.outcome = Outcome{Text: text, Ending: ending, width: m.termWidth, commands: []string{m.rejoin, m.join}}
 	return m, tea.Quit
 }
 

@@ -369,7 +369,7 @@ func BenchmarkKeystroke(b *testing.B) {
 		name          string
 		filled        int
 		width, height int
-	}{{"empty-input", 0, 80, 20}, {"full-input", inputCap, 80, 20}, {"empty-input-400x150", 0, 400, 150}} {
+	}{{"empty-input", 0, 80, 20}, {"long-input", safetext.MaxMessageRunes, 80, 20}, {"full-input", inputCap, 80, 20}, {"empty-input-400x150", 0, 400, 150}} {
 		b.Run(bc.name, func(b *testing.B) {
 			m := newModel(b, newRoom(b, true).a, termenv.ANSI256)
 			m, _ = step(b, m, tea.WindowSizeMsg{Width: bc.width, Height: bc.height})
@@ -450,7 +450,8 @@ func TestResizeRewrapsTheConversation(t *testing.T) {
 }
 
 // An indented paste fits the input as the message it will be: its white
-// space is squeezed as it arrives, not counted against the cap first.
+// space is squeezed as it arrives (indentation capped, lines beyond the
+// limit joined onto the last), not counted against the cap first.
 func TestIndentedPasteIsKeptWhole(t *testing.T) {
 	rm := newRoom(t, true)
 	m := deliver(t, newModel(t, rm.a, termenv.Ascii)) // b joined
@@ -467,7 +468,8 @@ func TestIndentedPasteIsKeptWhole(t *testing.T) {
 		t.Fatalf("send: %v", res.err)
 	}
 	body := (<-rm.b.Events()).(store.MessageEvent).Message.Body
-	if !strings.HasPrefix(body, "l00 l01") || !strings.HasSuffix(body, "l98 l99") {
+	if !strings.HasPrefix(body, "l00\n"+strings.Repeat(" ", 16)+"l01\n") || !strings.HasSuffix(body, "l98 l99") ||
+		strings.Count(body, "\n")+1 != safetext.MaxMessageLines {
 		t.Fatalf("the paste arrived as %q", body)
 	}
 }

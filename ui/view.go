@@ -48,12 +48,19 @@ func (m *Model) relayout() {
 	}
 	m.input.Width = max(m.width-len(m.input.Prompt)-m.counterWidth()-2, 1)
 	m.rule = m.styles.rule.Render(strings.Repeat("─", m.width))
-	m.panel = m.sharePanel()
-	m.conv.setHeight(max(m.height-fixedLines-len(m.panel), 1))
+	m.layoutHeights()
 	m.refreshConversation()
 	if m.conv.atBottom() {
 		m.unread = 0
 	}
+}
+
+// layoutHeights shares the screen's height out between the input, which
+// grows with what is typed, the share panel and the conversation.
+func (m *Model) layoutHeights() {
+	m.inputShown = m.inputHeight()
+	m.panel = m.sharePanel()
+	m.conv.setHeight(max(m.height-fixedLines-(m.inputShown-1)-len(m.panel), 1))
 }
 
 // tooSmall reports a terminal below the smallest the chat is laid out on.
@@ -93,8 +100,10 @@ const nbsp = "\u00a0"
 
 // hang lays body out after prefix on lines width cells wide, its wrapped
 // lines indented under its start, or under the time stamp if that column
-// would be too narrow. Each line is styled on its own, so no style runs
-// from one line into the next.
+// would be too narrow. A body of several lines keeps them: each starts on
+// a line of its own, at the same column, with its own indentation (its
+// wrapped lines under its text). Each line is styled on its own, so no
+// style runs from one line into the next.
 func hang(prefix, body string, style lipgloss.Style, width int) []string {
 	prefixWidth := ansi.StringWidth(prefix)
 	indent := prefixWidth
@@ -102,7 +111,19 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 		indent = min(timeWidth, prefixWidth)
 	}
 	lead := prefixWidth - indent // cells of the prefix beyond the indent
-	lines := wrapWords(strings.Repeat(nbsp, lead)+body, max(width-indent, 1))
+	column := max(width-indent, 1)
+	var lines []string
+	for i, paragraph := range strings.Split(body, "\n") {
+		text := strings.TrimLeft(paragraph, " ")
+		// Indentation as written, as far as it leaves a column to read.
+		own := min(len(paragraph)-len(text), max(column-minTextWidth, 0))
+		if i == 0 {
+			text = strings.Repeat(nbsp, lead) + text
+		}
+		for _, line := range wrapWords(text, max(column-own, 1)) {
+			lines = append(lines, strings.Repeat(" ", own)+line)
+		}
+	}
 	pad := strings.Repeat(" ", indent)
 	for i, line := range lines {
 		if i == 0 {
@@ -121,7 +142,12 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 // display width), between words only: a name such as
 // anonymous-otter-k3f9 stays whole. A word wider than a line is broken
 // where it must be.
-func wrapWords(text string, width int) []string {
+func wrapWords(text string, width int) []string { return wrapWordsKeeping(text, width, false) }
+
+// wrapWordsKeeping is wrapWords, but with keepLong a word wider than a
+// line is not broken: it gets a line of its own (a command to copy from
+// text the terminal prints, which it wraps as it must).
+func wrapWordsKeeping(text string, width int, keepLong bool) []string {
 	var lines []string
 	var line strings.Builder
 	used := 0
@@ -137,7 +163,7 @@ func wrapWords(text string, width int) []string {
 			lines = append(lines, line.String())
 			line.Reset()
 		}
-		if w > width {
+		if w > width && !keepLong {
 			pieces := strings.Split(ansi.Hardwrap(word, width, true), "\n")
 			lines = append(lines, pieces[:len(pieces)-1]...)
 			word = pieces[len(pieces)-1]
@@ -220,9 +246,32 @@ func (m *Model) drawBelowHeader() []screen.Line {
 		add(m.rule, m.footerView())
 		return lines
 	}
-	lines = append(lines, m.panel...)
-	add(m.conv.view()...)
-	add(m.lowerRule(), m.statusView(), m.inputView(), m.footerView())
+	// A status of several lines takes them from the conversation, which
+	// keeps a line at least, and then from the share panel, which says
+	// less. The input's rows beyond its first are taken first of all.
+	status := m.statusLines()
+	panel, conv := m.panel, m.conv.view()
+	below := m.height - fixedLines - (m.inputShown - 1) + 1 // for the panel, the conversation and the status
+	room := below - len(status)                             // for the panel and the conversation
+	if len(panel) > room-1 {
+		panel = m.sharePanelWithin(room - 1)
+	}
+	shown := max(room-len(panel), 1)
+	status = status[:min(len(status), below-len(panel)-shown)]
+	if len(conv) < shown {
+		conv = append(make([]string, shown-len(conv)), conv...)
+	}
+	// The blank lines under a conversation shorter than its window go
+	// first, then its oldest lines.
+	for len(conv) > shown && conv[len(conv)-1] == "" {
+		conv = conv[:len(conv)-1]
+	}
+	lines = append(lines, panel...)
+	add(conv[len(conv)-shown:]...)
+	add(m.lowerRule())
+	add(status...)
+	add(m.inputView()...)
+	add(m.footerView())
 	return lines
 }
 
@@ -233,8 +282,8 @@ func (m *Model) tooSmallView() []screen.Line {
 	if height <= 0 {
 		return nil
 	}
-	text := fmt.Sprintf("Make the window larger: the chat needs at least %d×%d (this one is %d×%d).",
-		minWidth, minHeight, m.termWidth, m.termHeight)
+	text := fmt.Sprintf("Make the window larger: the chat needs at least %d×%d (this one is %d×%d). Until then keys do nothing but %s (leave).",
+		minWidth, minHeight, m.termWidth, m.termHeight, keys.Leave.Help().Key)
 	lines := make([]screen.Line, height)
 	for i, t := range wrapWords(text, max(m.termWidth, 1)) {
 		if i+1 >= height {
@@ -275,10 +324,14 @@ func countdownWidth(secs int) int {
 // seat waits for them. It leaves the conversation a line at least, and
 // says less on a short terminal rather than more cut short.
 func (m *Model) sharePanel() []screen.Line {
+	return m.sharePanelWithin(m.height - fixedLines - (m.inputShown - 1) - 1)
+}
+
+// sharePanelWithin is the share panel in room lines at most.
+func (m *Model) sharePanelWithin(room int) []screen.Line {
 	if m.partner != nil {
 		return nil
 	}
-	room := m.height - fixedLines - 1
 	var options [][]screen.Line
 	if m.away != nil {
 		name := safetext.Sanitize(m.away.Name)
@@ -287,7 +340,7 @@ func (m *Model) sharePanel() []screen.Line {
 		options = [][]screen.Line{join(kept, reopen, blank), join(kept, reopen), kept, reopen}
 	} else {
 		intro := m.text(m.styles.plain, "Your private room is ready. Share this command with ONE person:")
-		command := m.command(m.join)
+		command := m.command(m.shareCommand())
 		waiting := m.text(m.styles.notice, "Waiting for them to join… ctrl+y copies the command.")
 		short := m.text(m.styles.notice, "ctrl+y copies it")
 		options = [][]screen.Line{
@@ -304,6 +357,16 @@ func (m *Model) sharePanel() []screen.Line {
 		}
 	}
 	return nil
+}
+
+// shareCommand is the room's command as the panel shows it: whole where
+// it fits, else in its narrow form, which fits more often (at 40 columns,
+// "ssh -p2222 <room>@localhost").
+func (m *Model) shareCommand() string {
+	if m.narrow != "" && ansi.StringWidth(m.join) > m.width {
+		return m.narrow
+	}
+	return m.join
 }
 
 var blank = []screen.Line{{}}
@@ -390,10 +453,25 @@ func (m *Model) lowerRule() string {
 	return ansi.Truncate(b.String(), m.width, "")
 }
 
-func (m *Model) statusView() string {
+// statusLines is the status under the messages, wrapped between words:
+// never cut, it takes as many lines as it needs (see drawBelowHeader).
+func (m *Model) statusLines() []string {
+	text, style := m.statusText()
+	if text == "" {
+		return []string{""}
+	}
+	lines := wrapWords(text, m.width)
+	for i, l := range lines {
+		lines[i] = style.Render(l)
+	}
+	return lines
+}
+
+// statusText is what the status line says, and how it looks.
+func (m *Model) statusText() (string, lipgloss.Style) {
 	switch m.confirm {
 	case confirmDestroy:
-		return ansi.Truncate(m.styles.warning.Render("Destroy this room and every message in it, for both of you? y/n"), m.width, "…")
+		return "Destroy this room and every message in it, for both of you? y/n", m.styles.warning
 	case confirmReopen:
 		name := "your partner"
 		if m.away != nil {
@@ -401,7 +479,7 @@ func (m *Model) statusView() string {
 		}
 		// What matters most before answering: the seat comes with the
 		// conversation.
-		return ansi.Truncate(m.styles.warning.Render("Reopen "+name+"'s seat? Whoever takes it sees this chat. y/n"), m.width, "…")
+		return "Reopen " + name + "'s seat? Whoever takes it sees this chat. y/n", m.styles.warning
 	}
 	if m.reconnecting {
 		text := "Reconnecting to the room… what you send waits and goes out when it is back."
@@ -413,31 +491,30 @@ func (m *Model) statusView() string {
 		case n > 1:
 			text = fmt.Sprintf("Reconnecting to the room… your %d messages wait and go out when it is back.", n)
 		}
-		return ansi.Truncate(m.styles.warning.Render(text), m.width, "…")
+		return text, m.styles.warning
 	}
 	if m.now.Before(m.droppedUntil) {
-		return ansi.Truncate(m.styles.warning.Render("Too much input at once: some of what you sent was dropped."), m.width, "…")
+		return "Too much input at once: some of what you sent was dropped.", m.styles.warning
 	}
 	if m.status == "" {
-		return ""
+		return "", m.styles.notice
 	}
 	style := m.styles.notice
 	if m.statusKind.isError() {
 		style = m.styles.warning
 	}
-	return ansi.Truncate(style.Render(m.status), m.width, "…")
+	return m.status, style
 }
 
-func (m *Model) inputView() string {
+// counterView is the input's count of characters, against the limit.
+func (m *Model) counterView() string {
 	n := m.inputCount
 	counter := strconv.Itoa(n) + "/" + strconv.Itoa(safetext.MaxMessageRunes)
 	style := m.styles.counter
 	if n > safetext.MaxMessageRunes || m.inputBytes > safetext.MaxMessageBytes {
 		style = m.styles.warning
 	}
-	in := m.input.View()
-	gap := max(m.width-lipgloss.Width(in)-len(counter), 1)
-	return ansi.Truncate(in+strings.Repeat(" ", gap)+style.Render(counter), m.width, "")
+	return style.Render(counter)
 }
 
 // The footers of the questions, which say what y and n do.

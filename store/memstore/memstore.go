@@ -46,6 +46,12 @@ type room struct {
 	// and at most one who left before anyone met.
 	records []*record
 	sealed  bool
+	// givenAway is the key digests of the seats given to someone else
+	// (Reopen): their keys get ErrGivenAway while the room lives. gaveAway
+	// is the last such seat's person, whose animal the next newcomer's
+	// name avoids.
+	givenAway []string
+	gaveAway  store.Member
 	// history is the newest messages that fit store.HistoryLimit and
 	// store.HistoryBytes, oldest first; historyCost is what they cost.
 	history     []store.Message
@@ -141,9 +147,12 @@ func (m *Store) Join(_ context.Context, id store.RoomID) (store.Seat, error) {
 	case r.presentLocked() >= store.Capacity:
 		return nil, fmt.Errorf("join room: %w", store.ErrFull)
 	}
-	taken := make([]store.Member, 0, len(r.records))
+	taken := make([]store.Member, 0, len(r.records)+1)
 	for _, rec := range r.records {
 		taken = append(taken, rec.me)
+	}
+	if r.gaveAway.ID != "" {
+		taken = append(taken, r.gaveAway)
 	}
 	key := store.NewSeatKey(id)
 	rec := &record{me: store.Member{ID: store.NewMemberID(), Name: store.NewMemberNameExcept(taken)}, digest: key.Digest(id)}
@@ -165,6 +174,9 @@ func (m *Store) Rejoin(_ context.Context, id store.RoomID, key store.SeatKey) (s
 		if hmac.Equal([]byte(x.digest), []byte(digest)) {
 			rec = x
 		}
+	}
+	if rec == nil && slices.ContainsFunc(r.givenAway, func(d string) bool { return hmac.Equal([]byte(d), []byte(digest)) }) {
+		return nil, fmt.Errorf("join room: %w", store.ErrGivenAway)
 	}
 	if rec == nil {
 		// Exactly what an unknown room answers. No key (the zero key)
@@ -318,7 +330,7 @@ func (r *room) end(ev store.EndedEvent) {
 			rec.seat.events.End(ev)
 		}
 	}
-	r.records = nil
+	r.records, r.givenAway = nil, nil
 	clear(r.history)
 	r.history, r.historyCost = nil, 0
 	clear(r.sent)
@@ -423,6 +435,8 @@ func (s *seat) Reopen(context.Context) error {
 		return fmt.Errorf("reopen seat: %w", store.ErrNothingToReopen)
 	}
 	away := r.records[i].me
+	r.givenAway = append(r.givenAway, r.records[i].digest)
+	r.gaveAway = away
 	r.records = slices.Delete(r.records, i, i+1)
 	r.sealed = false
 	r.publishLocked(store.ReopenedEvent{Member: away}, nil)

@@ -168,10 +168,13 @@ return {now, d}
 
 // joinScript ARGV: 1 member, 2 sealed name, 3 replica, 4 presence,
 // 5 capacity, 6 maxlen, 7 channel, 8 history length, 9 key digest,
-// 10.. replicas known to be dead. Returns {'ok', created, deadline, join
-// entry ID, seats (flat member / seat pairs, the joiner's included),
-// names (flat member / sealed name pairs), history (newest first), sealed
-// (0|1)}, {'gone'}, {'sealed'} or {'full', seats}. The seats of dead
+// 10 name checked (0|1), 11.. replicas known to be dead. Returns {'ok',
+// created, deadline, join entry ID, seats (flat member / seat pairs, the
+// joiner's included), names (flat member / sealed name pairs), history
+// (newest first), sealed (0|1)}, {'gone'}, {'sealed'}, {'full', seats} or
+// {'names', sealed name given away, names}: a seat of this room was given
+// away (reopenScript), and a name not checked against that one's and the
+// others' takes nothing; the caller picks another and tries again. The seats of dead
 // replicas are freed first; then check and insert are one step, so the
 // cap holds under any number of concurrent joins from any number of
 // replicas, and the join that brings two people together seals the room.
@@ -194,13 +197,15 @@ if redis.call('HGET', KEYS[2], ARGV[1]) == mine then
   id = redis.call('HGET', KEYS[1], 'j:' .. ARGV[1])
 end
 if not id then
-  if reap(ARGV[6], 10) > 0 then
+  if reap(ARGV[6], 11) > 0 then
     expire_all(d)
     redis.call('PUBLISH', ARGV[7], 'n')
   end
   if is_sealed() then return {'sealed'} end
   local seats = redis.call('HGETALL', KEYS[2])
   if #seats / 2 >= tonumber(ARGV[5]) then return {'full', seats} end
+  local given = redis.call('HGET', KEYS[1], 'o')
+  if given and ARGV[10] ~= '1' then return {'names', given, redis.call('HGETALL', KEYS[3])} end
   redis.call('HSET', KEYS[2], ARGV[1], mine)
   redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
   redis.call('HSET', KEYS[7], ARGV[9], ARGV[1])
@@ -218,7 +223,8 @@ return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, redis.cal
 // 5 maxlen, 6 channel, 7 history length, 8.. replicas known to be dead.
 // Returns {'ok', created, deadline, join entry ID, seats (the rejoiner's
 // included), names, history, sealed, member}, or {'gone'} for an unknown
-// room and for a digest that opens no seat alike. A digest opens a seat
+// room and for a digest that opens no seat alike, or {'given'} for the
+// digest of a seat given away (reopenScript). A digest opens a seat
 // while the room keeps it for its member: the others leave a seat free
 // for them, and a sealed room keeps seats for its two people only. A seat
 // in use is taken over: its presence changes, and the replica holding the
@@ -242,12 +248,14 @@ if not id then
   for i = 1, #seats, 2 do
     if seats[i] ~= member then others = others + 1 end
   end
-  if not member or others >= tonumber(ARGV[4])
+  local given = member and string.sub(member, 1, 1) == '!'
+  if not member or given or others >= tonumber(ARGV[4])
     or (is_sealed() and redis.call('HEXISTS', KEYS[3], member) == 0) then
     if reaped > 0 then
       expire_all(d)
       redis.call('PUBLISH', ARGV[6], 'n')
     end
+    if given then return {'given'} end
     return {'gone'}
   end
   local name = redis.call('HGET', KEYS[3], member) or ''
@@ -352,7 +360,9 @@ return 1
 
 // reopenScript ARGV: member, seat (replica/presence), maxlen, channel.
 // Gives up the seat kept for the other member, who must be away: the room
-// is no longer sealed and their key digest is forgotten. Returns {'ok'},
+// is no longer sealed, their key digest opens nothing but is remembered as
+// given away ('!' before the member, see rejoinScript) until the room
+// ends, and their sealed name is kept ('o') for joinScript to avoid. Returns {'ok'},
 // {'none'} when no seat is kept for someone away, {'unseated'} or {'gone'}.
 var reopenScript = redis.NewScript("#!lua flags=allow-oom\n" + luaPrelude + `
 local d = live_deadline(now_ms())
@@ -366,8 +376,11 @@ for i = 1, #names, 2 do
 end
 if not other or redis.call('HEXISTS', KEYS[2], other) == 1 then return {'none'} end
 redis.call('HDEL', KEYS[3], other)
-drop_owner(other)
-redis.call('HSET', KEYS[1], 'sealed', '0')
+local owners = redis.call('HGETALL', KEYS[7])
+for i = 1, #owners, 2 do
+  if owners[i + 1] == other then redis.call('HSET', KEYS[7], owners[i], '!' .. other) end
+end
+redis.call('HSET', KEYS[1], 'sealed', '0', 'o', name)
 append(ARGV[3], 't', 'o', 'm', other, 'n', name)
 expire_all(d)
 redis.call('PUBLISH', ARGV[4], 'n')

@@ -331,9 +331,12 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 		return nil, fmt.Errorf("join room: %w", err)
 	}
 	keys, channel := roomKeys(secrets.tag)
-	// The name cannot be checked against the partner's before the atomic
+	// The name cannot be checked against the others' before the atomic
 	// join; with 40 animals and 32⁴ suffixes a clash is a one-in-40-million
-	// curiosity, not a confusion worth a second round trip.
+	// curiosity, not a confusion worth a second round trip. Once a seat of
+	// the room was given away, though, the newcomer must not share its
+	// animal: the script then answers the names, and takes nothing, until
+	// a name checked against them comes (see nameAvoiding).
 	me := store.Member{ID: store.NewMemberID(), Name: store.NewMemberName()}
 	key := store.NewSeatKey(id)
 	sealedName := secrets.sealName(me.Name)
@@ -344,12 +347,19 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	undo := leave{keys: keys, channel: channel, member: me.ID, value: s.replica + "/" + presence, undo: undoJoin}
 	dead := s.live.deadNow()
 	var reply joinReply
+	checked, renamed := "0", false
 	for attempt := 0; ; attempt++ {
 		args := append([]any{me.ID, sealedName, s.replica, presence, store.Capacity, streamMaxLen, channel,
-			store.HistoryLimit, key.Digest(id)}, anys(dead)...)
+			store.HistoryLimit, key.Digest(id), checked}, anys(dead)...)
 		reply, err = s.tryJoin(ctx, joinScript, keys, args, undo)
 		if err != nil {
 			return nil, err
+		}
+		if reply.status == "names" && !renamed {
+			me.Name = nameAvoiding(secrets, reply.names)
+			sealedName, checked, renamed = secrets.sealName(me.Name), "1", true
+			attempt--
+			continue
 		}
 		if reply.status != "full" || attempt > 0 {
 			break
@@ -365,6 +375,8 @@ func (s *Store) Join(ctx context.Context, id store.RoomID) (store.Seat, error) {
 	switch reply.status {
 	case "gone":
 		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
+	case "names":
+		return nil, fmt.Errorf("join room: %w: names answered to a name checked against them", errMalformed)
 	case "sealed":
 		return nil, fmt.Errorf("join room: %w", store.ErrSealed)
 	case "full":
@@ -394,6 +406,9 @@ func (s *Store) Rejoin(ctx context.Context, id store.RoomID, key store.SeatKey) 
 	if err != nil {
 		return nil, err
 	}
+	if reply.status == "given" {
+		return nil, fmt.Errorf("join room: %w", store.ErrGivenAway)
+	}
 	if reply.status != "ok" {
 		return nil, fmt.Errorf("join room: %w", store.ErrNotFound)
 	}
@@ -405,6 +420,16 @@ func (s *Store) Rejoin(ctx context.Context, id store.RoomID, key store.SeatKey) 
 	}
 	me := secrets.member(reply.member, sealedName)
 	return s.seat(ctx, id, secrets, keys, channel, reply, me, sealedName, presence, key)
+}
+
+// nameAvoiding is a new name whose animal is none of the names' (member /
+// sealed name pairs, as joinScript answers them).
+func nameAvoiding(secrets roomSecrets, names [][2]string) string {
+	taken := make([]store.Member, 0, len(names))
+	for _, n := range names {
+		taken = append(taken, secrets.member(n[0], n[1]))
+	}
+	return store.NewMemberNameExcept(taken)
 }
 
 // seat makes the seat a join or a rejoin took, from the script's reply.
@@ -552,8 +577,17 @@ func parseJoinReply(res any, rejoin bool) (joinReply, error) {
 		return joinReply{}, err
 	}
 	switch {
-	case (r.status == "gone" || r.status == "sealed") && len(parts) == 1:
+	case (r.status == "gone" || r.status == "sealed" || r.status == "given") && len(parts) == 1:
 		return r, nil
+	case r.status == "names" && len(parts) == 3 && !rejoin:
+		// The name given away, as a pair of its own, and the others'.
+		given, err := asString("given name", parts[1])
+		if err != nil {
+			return joinReply{}, err
+		}
+		r.names, err = asPairs("names", parts[2])
+		r.names = append(r.names, [2]string{"", given})
+		return r, err
 	case r.status == "full" && len(parts) == 2:
 		r.seats, err = asPairs("seats", parts[1])
 		return r, err

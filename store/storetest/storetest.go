@@ -130,6 +130,7 @@ func Run(t *testing.T, h Harness) {
 		{"HistoryKeepsTheNewestThatFitItsBytes", testHistoryBytes, false},
 		{"MessagesAreSanitisedAndLimited", testMessagesSanitised, false},
 		{"AMessageOverTheByteLimitIsRefused", testMessageBytesLimit, false},
+		{"LinesAndEmojiArriveAsWritten", testLinesAndEmoji, false},
 		{"AMessageIsStoredOnceHoweverOftenSent", testSendIsStoredOnce, false},
 		{"LeaveAfterMeetingKeepsTheSeat", testLeaveKeepsSeat, false},
 		{"MeetingSealsTheRoom", testMeetingSeals, false},
@@ -139,6 +140,8 @@ func Run(t *testing.T, h Harness) {
 		{"AWrongKeyIsAnUnknownRoom", testWrongKey, false},
 		{"RejoinTakesOverAConnectionStillOpen", testRejoinTakesOver, false},
 		{"ReopenGivesTheKeptSeatToSomeoneNew", testReopen, false},
+		{"AGivenAwayKeyIsToldSoUntilTheRoomEnds", testGivenAwayKey, false},
+		{"ANewPartnerNeverHasTheAnimalOfTheOneBefore", testNewPartnerAnimal, false},
 		{"ConcurrentRejoinsLeaveOneConnectionSeated", testConcurrentRejoins, false},
 		{"TypingIsAHintNeverStored", testTyping, false},
 		{"DestroyEndsBothAndDeletesEverything", testDestroy, false},
@@ -715,6 +718,37 @@ func testMessagesSanitised(t *testing.T, _ Harness, a, b store.Store) {
 	}
 }
 
+// A message of several lines, and emoji joined into one (a family, a skin
+// tone, a flag), arrive as they were written, live and in the history: a
+// store keeps the sanitised body as it is.
+func testLinesAndEmoji(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+
+	bodies := []string{
+		"first line\n    indented\n\nafter a blank line",
+		"👨\u200d👩\u200d👧 👍🏽 🇫🇷 ❤\ufe0f 1\ufe0f\u20e3 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+	}
+	for _, body := range bodies {
+		send(t, alice, body)
+	}
+	for _, seat := range []store.Seat{alice, bob} {
+		for _, want := range bodies {
+			if got := nextOf[store.MessageEvent](t, seat).Message.Body; got != want {
+				t.Errorf("%s got %q, want %q", seat.Snapshot().Me.Name, got, want)
+			}
+		}
+	}
+	if err := bob.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := historyBodies(rejoin(t, b, room.ID, bob)); !slices.Equal(got, bodies) {
+		t.Errorf("history = %q, want %q", got, bodies)
+	}
+}
+
 // A message sent again under its ID (a retry after a timeout, say) is
 // stored once: both people see it once, and nothing else is lost.
 func testSendIsStoredOnce(t *testing.T, _ Harness, a, b store.Store) {
@@ -1012,8 +1046,8 @@ func testReopen(t *testing.T, _ Harness, a, b store.Store) {
 		t.Errorf("reopened = %v, want %v", got, bob.Snapshot().Me)
 	}
 	for _, s := range []store.Store{a, b} {
-		if _, err := s.Rejoin(ctx(t), room.ID, bob.Snapshot().Key); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("Rejoin with the reopened seat's key = %v, want ErrNotFound", err)
+		if _, err := s.Rejoin(ctx(t), room.ID, bob.Snapshot().Key); !errors.Is(err, store.ErrGivenAway) {
+			t.Errorf("Rejoin with the reopened seat's key = %v, want ErrGivenAway", err)
 		}
 	}
 	carol := join(t, b, room.ID)
@@ -1030,6 +1064,79 @@ func testReopen(t *testing.T, _ Harness, a, b store.Store) {
 	back := rejoin(t, b, room.ID, alice)
 	if got := back.Snapshot(); got.Me != alice.Snapshot().Me || len(got.Others) != 1 || got.Others[0] != carol.Snapshot().Me {
 		t.Errorf("the reopener back as %v with %v, want %v with %v", got.Me, got.Others, alice.Snapshot().Me, carol.Snapshot().Me)
+	}
+}
+
+// The key of a seat given away is told so, from every store, while the
+// room lives, whoever holds the seat now and however often it changes
+// hands; a key that never opened a seat still gets exactly the answer an
+// unknown room gets; and once the room ends, the given-away key is an
+// unknown room's too.
+func testGivenAwayKey(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+	var given []store.SeatKey
+	for range 2 {
+		given = append(given, bob.Snapshot().Key)
+		bob = giveAway(t, alice, bob, b)
+	}
+	_, unknown := a.Rejoin(ctx(t), store.NewRoomID(), store.NewSeatKey(room.ID))
+	for _, s := range []store.Store{a, b} {
+		for i, key := range given {
+			if _, err := s.Rejoin(ctx(t), room.ID, key); !errors.Is(err, store.ErrGivenAway) {
+				t.Errorf("Rejoin with the key given away %d = %v, want ErrGivenAway", i, err)
+			}
+		}
+		if _, err := s.Rejoin(ctx(t), room.ID, store.NewSeatKey(room.ID)); !errors.Is(err, store.ErrNotFound) || err.Error() != unknown.Error() {
+			t.Errorf("Rejoin with a fresh key = %v, want %v as for an unknown room", err, unknown)
+		}
+	}
+	// The seat's holder now is not disturbed by the old key's tries.
+	send(t, bob, "still here")
+	nextOf[store.MessageEvent](t, alice)
+	if err := alice.Destroy(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []store.Store{a, b} {
+		if _, err := s.Rejoin(ctx(t), room.ID, given[0]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Rejoin with a given-away key after the room ended = %v, want ErrNotFound", err)
+		}
+	}
+}
+
+// giveAway has partner leave and stayer give their seat away, then seats
+// a newcomer through s in it, and returns the newcomer's seat.
+func giveAway(t *testing.T, stayer, partner store.Seat, s store.Store) store.Seat {
+	t.Helper()
+	if err := partner.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOf[store.LeftEvent](t, stayer)
+	if err := stayer.Reopen(ctx(t)); err != nil {
+		t.Fatalf("Reopen: %v", err)
+	}
+	nextOf[store.ReopenedEvent](t, stayer)
+	newcomer := join(t, s, stayer.Snapshot().Room.ID)
+	nextOf[store.JoinedEvent](t, stayer)
+	return newcomer
+}
+
+// Whoever takes a seat given away never has the animal of the one it was
+// given away from, so the one who stayed does not take them for the same
+// person. Many rounds: by chance alone one in 40 would.
+func testNewPartnerAnimal(t *testing.T, _ Harness, a, b store.Store) {
+	room := create(t, a)
+	alice := join(t, a, room.ID)
+	bob := join(t, b, room.ID)
+	nextOf[store.JoinedEvent](t, alice)
+	for i := range 60 {
+		before := bob.Snapshot().Me.Name
+		bob = giveAway(t, alice, bob, []store.Store{a, b}[i%2])
+		if now := bob.Snapshot().Me.Name; store.Animal(now) == store.Animal(before) {
+			t.Fatalf("round %d: %s took the seat of %s", i, now, before)
+		}
 	}
 }
 
