@@ -79,6 +79,8 @@ func TestAbuseLeavesRoomForNewcomers(t *testing.T) {
 	}
 	heapBefore := replicasHeap(t, replicas)
 
+	// Budgets refill from an address's first spend: from here on.
+	firstSpend := time.Now()
 	// Every address opens abuseSessions/2 rooms on the first replica and
 	// joins each from the second: every message crosses Redis.
 	var abusers []*abuserSession
@@ -101,6 +103,8 @@ func TestAbuseLeavesRoomForNewcomers(t *testing.T) {
 		polled = make(chan error, 1)
 	)
 	go func() { polled <- pollUsedMemory(rdb, stop, &peak) }()
+	stopPolling := sync.OnceFunc(func() { close(stop) })
+	defer stopPolling()
 	start := time.Now()
 	until := start.Add(abuseFor)
 	var wg sync.WaitGroup
@@ -125,7 +129,7 @@ func TestAbuseLeavesRoomForNewcomers(t *testing.T) {
 	newcomersTalk(t, replicas, net.IPv4(127, 77, 2, 1), net.IPv4(127, 77, 2, 2))
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(stop)
+	stopPolling()
 	if err := <-polled; err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +162,7 @@ func TestAbuseLeavesRoomForNewcomers(t *testing.T) {
 	// accepted (rooms and seats included) ...
 	// The replicas run with the default budget and room TTL, its window.
 	budgetLimits := limits.DefaultConfig()
-	budget := budgetLimits.BudgetBurst + int(budgetLimits.BudgetPerSecond()*elapsed.Seconds())
+	budget := budgetLimits.BudgetBurst + int(budgetLimits.BudgetPerSecond()*time.Since(firstSpend).Seconds())
 	charged := abuseSessions/2*store.RoomCost + abuseSessions*store.JoinCost
 	for a, n := range accepted {
 		if spent := charged + n*store.MessageCost(abusetext.Largest("t")); spent > budget {
@@ -255,7 +259,10 @@ func (a *abuserSession) run(id int, until time.Time) {
 		}
 		// The input shows the end of what was pasted: the token.
 		if _, ok := a.me.await(mark, literal(token)); !ok {
-			return // ended, or the screen went quiet: reported below
+			if !a.me.ended() {
+				a.err = fmt.Errorf("a paste did not show in the input within %v; the screen ends with %q", waitLimit, a.me.tail(300))
+			}
+			return
 		}
 		mark, partnerMark := a.me.mark(), a.partner.mark()
 		if _, err := io.WriteString(a.me.keys, "\r"); err != nil {
