@@ -112,10 +112,19 @@ local function drop_away(keep)
     end
   end
 end
+-- retire marks the presence of seat (a seat value, or nil) as used up:
+-- join and rejoin refuse it, so a copy of the request that took the seat,
+-- arriving late (its bytes held up on another connection), cannot take
+-- it again once it was given up or taken over. One field per seat ever
+-- ended, which joins pay for, gone with the room.
+local function retire(seat)
+  if seat then redis.call('HSET', KEYS[1], 'w:' .. string.match(seat, '[^/]*$'), '1') end
+end
 -- depart takes member m out of the room and tells it. A sealed room keeps
 -- m's seat for m; otherwise m alone may take it back, until someone else
 -- leaves after m.
 local function depart(maxlen, m)
+  retire(redis.call('HGET', KEYS[2], m))
   redis.call('HDEL', KEYS[2], m)
   local sealed = is_sealed()
   if not sealed then drop_away(m) end
@@ -182,7 +191,8 @@ return {now, d}
 // A join is idempotent: member and presence, chosen before its first try,
 // name it. A repeat of a join that took its seat (its answer was lost)
 // answers that seat again, with the same join entry; a join withdrawn
-// (withdrawScript) takes nothing, however late a copy of it arrives.
+// (withdrawScript), or whose seat was given up or taken over since
+// (retire), takes nothing, however late a copy of it arrives.
 var joinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
@@ -251,6 +261,7 @@ if not id then
     return {'gone'}
   end
   local name = redis.call('HGET', KEYS[3], member) or ''
+  retire(redis.call('HGET', KEYS[2], member))
   redis.call('HSET', KEYS[2], member, mine)
   id = append(ARGV[5], 't', 'j', 'm', member, 'n', name, 'r', ARGV[2], 'b', '1')
   redis.call('HSET', KEYS[1], 'j:' .. member, id)
