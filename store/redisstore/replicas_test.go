@@ -669,3 +669,39 @@ func TestExpiryFollowsRedisClock(t *testing.T) {
 		t.Errorf("ended %v before Redis's deadline", later.Sub(now).Round(time.Millisecond))
 	}
 }
+
+// A replica that closes stays dead, whatever its heartbeat was doing: a
+// beat that reaches Redis after the replica said it was gone (sent while
+// Close waited for a slow Redis to answer that, or sent before it and
+// held up on the way) is no sign of life, or the seats its Close could
+// not give up would stay taken for another lease.
+func TestDepartedReplicaStaysDeadWhateverItsBeats(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	direct := newClient(t, "redis://"+srv.Addr)
+	const lease = 2 * time.Second
+	for range 3 {
+		proxy := redistest.StartProxy(t, srv.Addr)
+		s, err := redisstore.New(t.Context(), redisstore.Config{Client: newClient(t, "redis://"+proxy.Addr), TTL: time.Minute, Lease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Replies slower than a heartbeat period (lease/4, give or take a
+		// tenth): beats go out while Close waits for its depart's answer.
+		proxy.DelayReplies(lease/4+lease/10, lease/4+lease/5)
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		beat, err := direct.ZScore(t.Context(), redisstore.LiveKeys[0], s.ReplicaID()).Result()
+		if err != nil {
+			t.Fatalf("the departed replica is not known: %v", err)
+		}
+		now, err := direct.Time(t.Context()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if since := time.Duration(now.UnixMilli()-int64(beat)) * time.Millisecond; since < lease {
+			t.Fatalf("after Close, Redis has the replica's last beat %v ago, within the lease (%v): alive", since, lease)
+		}
+	}
+}
