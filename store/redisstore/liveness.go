@@ -190,7 +190,7 @@ func (l *liveness) confirmDead(ctx context.Context, rids []string) ([]string, er
 // so the replicas of its partners free whatever seat its Close could not
 // give up.
 func (l *liveness) depart(ctx context.Context) error {
-	if _, err := l.s.callOn(ctx, l.rdb, departScript, liveKeys, l.s.replica, l.s.lease.Milliseconds(), l.retention().Milliseconds()); err != nil {
+	if _, err := l.s.callOn(ctx, l.rdb, opTimeout, departScript, liveKeys, l.s.replica, l.s.lease.Milliseconds(), l.retention().Milliseconds()); err != nil {
 		return fmt.Errorf("leave the replica registry: %w", failure(err))
 	}
 	return nil

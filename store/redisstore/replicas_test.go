@@ -705,3 +705,51 @@ func TestDepartedReplicaStaysDeadWhateverItsBeats(t *testing.T) {
 		}
 	}
 }
+
+// A replica whose Redis answers later than a call waits (3 s), but
+// answers, still reads its rooms: a late reply to a read of the log is as
+// good as any, since nobody waits on it but the room. Were each one
+// thrown away, the replica would read nothing for as long as Redis stays
+// that slow, and its people would fall behind what the room keeps and be
+// evicted, though Redis was never down.
+func TestReadsTakeLateReplies(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	cfg := redisstore.Config{TTL: time.Minute, Lease: time.Minute}
+	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
+	slow := newStore(t, newClient(t, "redis://"+proxy.Addr), cfg)
+	room := create(t, healthy)
+	alice := join(t, healthy, room.ID)
+	bob := join(t, slow, room.ID)
+	await[store.JoinedEvent](t, alice, waitfor.Timeout)
+
+	proxy.DelayReplies(3200*time.Millisecond, 3600*time.Millisecond)
+	// Each message reaches bob after two late replies at least (the
+	// Pub/Sub notice, the read): a deadline of its own, generous.
+	deadline := time.NewTimer(4 * waitfor.Timeout)
+	defer deadline.Stop()
+	for i := range 2 {
+		body := fmt.Sprintf("late %d", i)
+		send(t, alice, body)
+		for got := false; !got; {
+			select {
+			case ev, ok := <-bob.Events():
+				switch ev := ev.(type) {
+				case store.MessageEvent:
+					if ev.Message.Body != body {
+						t.Fatalf("bob got %q, want %q", ev.Message.Body, body)
+					}
+					got = true
+				case store.EndedEvent:
+					t.Fatalf("bob's seat ended: %+v", ev)
+				}
+				if !ok {
+					t.Fatal("bob's stream closed")
+				}
+			case <-deadline.C:
+				t.Fatalf("bob never read %q: every late reply to his replica's reads was thrown away", body)
+			}
+		}
+	}
+}
