@@ -753,3 +753,36 @@ func TestReadsTakeLateReplies(t *testing.T) {
 		}
 	}
 }
+
+// A join through a replica whose Redis answers later than a call waits
+// (3 s), but answers, gets its seat: the request is repeated while no
+// answer comes, and the seat that any of its tries took is the answer.
+// Were every late answer thrown away, nobody could join through that
+// replica for as long as Redis stays that slow.
+func TestJoinTakesALateAnswer(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	cfg := redisstore.Config{TTL: time.Minute, Lease: time.Minute}
+	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
+	slow := newStore(t, newClient(t, "redis://"+proxy.Addr), cfg)
+	room := create(t, healthy)
+	alice := join(t, healthy, room.ID)
+	// The slow replica has a connection open, as a serving one has: a new
+	// one's handshake would wait for Redis's late replies too.
+	create(t, slow)
+
+	proxy.DelayReplies(3200*time.Millisecond, 3600*time.Millisecond)
+	bob, err := slow.Join(t.Context(), room.ID)
+	if err != nil {
+		t.Fatalf("Join through a replica whose Redis answers 3.2-3.6 s late: %v", err)
+	}
+	t.Cleanup(func() { _ = bob.Leave(context.Background()) })
+	if joined := await[store.JoinedEvent](t, alice, waitfor.Timeout); joined.Member != bob.Snapshot().Me {
+		t.Fatalf("alice saw %+v join, want %v", joined.Member, bob.Snapshot().Me)
+	}
+	keys, _ := redisstore.RoomKeys(room.ID)
+	if seats := newClient(t, "redis://"+srv.Addr).HLen(t.Context(), keys[1]).Val(); seats != 2 {
+		t.Fatalf("the room holds %d seats, want 2", seats)
+	}
+}

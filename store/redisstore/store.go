@@ -499,16 +499,35 @@ type joinReply struct {
 // tryJoin runs a join or rejoin script until Redis answers it. While no
 // answer comes it repeats the very same request, which the script answers
 // with the seat the first one took, as long as ctx lasts and joinPatience
-// at most. A request given up unanswered may still have taken a seat, or
+// at most; a seat taken by a try whose answer came late is the answer too.
+// A request given up unanswered may still have taken a seat, or
 // take it on arrival: undo withdraws it as soon as Redis answers again, so
 // nobody is left with a ghost in the room.
 func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string, args []any, undo leave) (joinReply, error) {
 	patience := time.NewTimer(joinPatience)
 	defer patience.Stop()
+	// A try given up on may still be answered. A seat it took answers the
+	// request, whichever try took it (any later one repeats it): it is
+	// taken as soon as it comes, so a Redis that answers later than a
+	// call waits still lets people in.
+	rejoin := script == rejoinScript
+	seated := make(chan any, 1)
+	call := func(ctx context.Context) (any, error) {
+		res, err := script.Run(ctx, s.rdb, keys, args...).Result()
+		if err == nil {
+			if r, perr := parseJoinReply(res, rejoin); perr == nil && r.status == "ok" {
+				select {
+				case seated <- res:
+				default:
+				}
+			}
+		}
+		return res, err
+	}
 	var res any
 	var err error
 	for tries := 0; ; tries++ {
-		res, err = s.call(ctx, script, keys, args...)
+		res, err = s.patiently(ctx, opTimeout, call)
 		if c := classify(err); c == answered || c == full {
 			if c == full {
 				s.full.refused("join")
@@ -519,15 +538,28 @@ func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string
 			break
 		}
 		wait := time.NewTimer(backoff(tries))
+		gaveUp := false
 		select {
 		case <-wait.C:
 			continue
+		case res = <-seated:
+			err = nil
 		case <-ctx.Done():
+			gaveUp = true
 		case <-patience.C:
+			gaveUp = true
 		case <-s.done:
+			gaveUp = true
 		}
 		wait.Stop()
-		s.giveUp(undo)
+		if gaveUp {
+			select {
+			case res = <-seated: // came just in time
+				err = nil
+			default:
+				s.giveUp(undo)
+			}
+		}
 		break
 	}
 	if err != nil {
