@@ -57,6 +57,21 @@ var joinRefusals = []joinRefusal{
 	joinVerdict(limits.Headroom), joinVerdict(limits.TableFull),
 }
 
+// messageRefusal is why the server's limits refused a message
+// (chat_messages_refused_total). The byte budget adds its verdicts'
+// reasons (messageVerdict).
+type messageRefusal string
+
+const refusedTooFast messageRefusal = "too fast"
+
+// messageVerdict is the label of a message refused by Limiter.Spend.
+func messageVerdict(v limits.Verdict) messageRefusal { return messageRefusal(v.Reason()) }
+
+var messageRefusals = []messageRefusal{
+	refusedTooFast,
+	messageVerdict(limits.OverBudget), messageVerdict(limits.Headroom), messageVerdict(limits.TableFull),
+}
+
 // storeOp is a store operation whose failures are counted
 // (chat_store_errors_total).
 type storeOp string
@@ -92,6 +107,9 @@ func initCounters(m *ops.Metrics) {
 	}
 	for _, r := range joinRefusals {
 		m.JoinsRefused.WithLabelValues(string(r))
+	}
+	for _, r := range messageRefusals {
+		m.MessagesRefused.WithLabelValues(string(r))
 	}
 	for _, op := range storeOps {
 		m.StoreErrors.WithLabelValues(string(op))
