@@ -727,7 +727,9 @@ func (s *Store) releasePending(ctx context.Context) {
 	if len(todo) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	// As long as any late reply is awaited: a Redis that answers late
+	// must not keep a ghost seat for as long as it is slow.
+	ctx, cancel := context.WithTimeout(ctx, replyWait)
 	defer cancel()
 	failed := s.leaveAll(ctx, todo)
 	s.giveUp(failed...)
