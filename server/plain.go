@@ -34,20 +34,20 @@ func (s *Server) runPlain(sess ssh.Session, seat store.Seat) (ui.Outcome, error)
 		// Shown only to its person, never logged.
 		RejoinCommand: s.public.Command(store.RejoinName(snap.Room.ID, snap.Key)),
 		Location:      clientLocation(sess.Environ()),
+		// Taken in at a human's pace, as the full screen's keyboard
+		// takes it.
+		InputBytesPerSecond: s.limits.InputBytesPerSecond,
 		// A terminal sends each key as it is pressed and shows nothing
 		// itself; without one, the client's side has the line already.
 		Echo: hasPty,
 	}, sess)
-	keys := newKeyboard(s.limits.InputBytesPerSecond, chat.Tell)
-	// Stopping the keyboard ends the chat's reader of it.
-	defer keys.stop()
-	go s.receiveKeys(sess, keys)
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()
-	stopTimeouts := s.enforceTimeouts(chat.Tell, keys, snap.Room.ExpiresAt)
+	stopTimeouts := s.enforceTimeouts(chat.Tell, chat.LastInput, snap.Room.ExpiresAt)
 	defer stopTimeouts()
 
-	outcome, err := chat.Run(sess.Context(), keys)
+	// The chat's reader of the session ends with the session's channel.
+	outcome, err := chat.Run(sess.Context(), sess)
 	switch {
 	case errors.Is(err, plain.ErrStuck):
 		// The client reads nothing and a line cannot go out: closing the

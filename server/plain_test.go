@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -342,4 +343,113 @@ func TestPlainLineModeKeepsExecRefused(t *testing.T) {
 	}
 	// None of those took the free seat.
 	ts.dialPlain(t, id, "").waitFor("you joined; anonymous-")
+}
+
+func TestPlainLineModeSaysTheCountdown(t *testing.T) {
+	// A minute and two seconds: the last minute is said in two seconds.
+	ts := startServer(t, time.Minute+2*time.Second)
+	alice := ts.dialPlain(t, "alice", "")
+	alice.waitFor("The room self-destructs in 1:0")
+	alice.waitMatch("the last minute said", regexp.MustCompile(`(?m)^\d\d:\d\d \* 1 minute left: the room self-destructs at \d\d:\d\d\.$`).MatchString)
+}
+
+func TestPlainLineModeEndsAtExpiry(t *testing.T) {
+	ts := startServer(t, 3*time.Second)
+	alice := ts.dialPlain(t, "alice", "")
+	bob := ts.dialPlain(t, alice.roomID(), "dumb")
+	bob.waitFor("you joined")
+	for _, l := range []*liner{alice, bob} {
+		l.waitFor("Room expired: its 3s are up. Every message in it is gone.")
+		if code := l.exitCode(); code != 0 {
+			t.Errorf("%s: exit status %d", l.name, code)
+		}
+	}
+	if ts.memoryRooms() != 0 {
+		t.Errorf("%d rooms left in memory", ts.memoryRooms())
+	}
+}
+
+func TestPlainLineModeLeavesNoGoroutinesBehind(t *testing.T) {
+	ts := startServer(t, ttl)
+	warm := ts.dialPlain(t, "warm-up", "")
+	warm.roomID()
+	warm.line("/leave")
+	warm.exitCode()
+	waitForGoroutines(t, runtime.NumGoroutine())
+	baseline := runtime.NumGoroutine()
+
+	for _, term := range []string{"", "dumb"} {
+		alice := ts.dialPlain(t, "alice", term)
+		bob := ts.dialPlain(t, alice.roomID(), term)
+		bob.waitFor("you joined")
+		alice.send("hello\r")
+		bob.waitFor(": hello")
+		// A line being typed when the room ends.
+		alice.send("half a line")
+		bob.send("/destroy\r")
+		bob.waitFor("Destroy this room")
+		waitfor.Condition(t, waitLimit, "a yes that counts", func() bool {
+			bob.send("y\r")
+			return waitfor.Within(time.Second, func() bool { return strings.Contains(bob.out.String(), "Destroying") })
+		})
+		alice.waitFor("Room destroyed by your partner")
+		alice.exitCode()
+		bob.exitCode()
+	}
+	waitForGoroutines(t, baseline)
+}
+
+// A client that reads nothing is let go once what waits for it reaches
+// its bound, and the room goes on for its partner.
+func TestPlainLineModeLetsAClientThatReadsNothingGo(t *testing.T) {
+	l := generousLimits()
+	l.InputBytesPerSecond = 1 << 30
+	ts := startServerWith(t, memstore.New(ttl), l)
+	alice := ts.dialPlain(t, "alice", "")
+	id := alice.roomID()
+	conn, err := ts.connect(id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A session whose output nobody reads: the SSH window fills, then
+	// the server's queue.
+	ch, reqs, err := conn.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	if ok, err := ch.SendRequest("shell", true, nil); !ok || err != nil {
+		t.Fatalf("shell: %v %v", ok, err)
+	}
+	alice.waitFor(" joined.")
+	stop := make(chan struct{})
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		line := []byte(strings.Repeat("w", safetext.MaxMessageRunes) + "\n")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := alice.stdin.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	waitfor.Condition(t, time.Minute, "the reader of nothing let go", func() bool {
+		return strings.Contains(alice.out.String(), " left; ")
+	})
+	close(stop)
+	<-flooded
+	// Once alice's own backlog is through (what did not fit was
+	// dropped), she is answered.
+	waitfor.Condition(t, time.Minute, "an answer to /who", func() bool {
+		alice.line("/who")
+		return waitfor.Within(time.Second, func() bool {
+			return strings.Contains(alice.out.String(), "is away, their seat kept for them")
+		})
+	})
 }

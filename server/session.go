@@ -360,7 +360,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	}
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()
-	stopTimeouts := s.enforceTimeouts(program.Send, keys, seat.Snapshot().Room.ExpiresAt)
+	stopTimeouts := s.enforceTimeouts(program.Send, keys.lastTyped, seat.Snapshot().Room.ExpiresAt)
 	defer stopTimeouts()
 
 	_, runErr := program.Run()
@@ -413,13 +413,13 @@ func (s *Server) listen(listen func(send func(tea.Msg)), program *tea.Program, m
 // settings the creator's idle timer runs out a moment after the room
 // expires, and the screen must say that the room expired, not that it
 // lives on.
-func (s *Server) enforceTimeouts(send func(tea.Msg), keys *keyboard, roomEnds time.Time) (stop func()) {
+func (s *Server) enforceTimeouts(send func(tea.Msg), lastTyped func() time.Time, roomEnds time.Time) (stop func()) {
 	t := &sessionTimers{}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.idle = time.AfterFunc(s.limits.IdleTimeout, func() {
 		defer s.recoverGoroutine("idle timeout")
-		if quiet := time.Since(keys.lastTyped()); quiet < s.limits.IdleTimeout {
+		if quiet := time.Since(lastTyped()); quiet < s.limits.IdleTimeout {
 			t.rearmIdle(s.limits.IdleTimeout - quiet)
 			return
 		}

@@ -167,9 +167,9 @@ func (c *Chat) answer(a string) {
 // call runs a store call for the person beside the chat; what fails is
 // said as a line.
 func (c *Chat) call(do func(ctx context.Context) error) {
-	c.sends.Add(1)
+	c.calls.Add(1)
 	go func() {
-		defer c.sends.Done()
+		defer c.calls.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		if err := do(ctx); err != nil {
@@ -219,9 +219,9 @@ func (c *Chat) sendNext() {
 	next := c.outbox[0]
 	c.sending, c.retryAt = next.id, time.Time{}
 	seat := c.seat
-	c.sends.Add(1)
+	c.calls.Add(1)
 	go func() {
-		defer c.sends.Done()
+		defer c.calls.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		r := sendResult{id: next.id, err: seat.Send(ctx, next.id, next.text)}

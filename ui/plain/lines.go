@@ -38,6 +38,21 @@ type editor struct {
 	afterCR bool   // the last byte ended a line with \r: a \n after it ends nothing
 	partial []byte // the start of a UTF-8 character split across reads
 	eof     bool   // ctrl+d on an empty line: the person is done
+	// skipping: input was lost within the line being typed, which is
+	// dropped whole, to its end.
+	skipping bool
+}
+
+// lose drops the line being typed, and the rest of it still to come:
+// some of it was lost on its way.
+func (e *editor) lose() (echo string) {
+	hadText := len(e.buf) > 0
+	e.buf, e.over, e.partial, e.esc, e.afterCR = e.buf[:0], false, nil, escNone, false
+	e.skipping = true
+	if e.echo && hadText {
+		return "\n"
+	}
+	return ""
 }
 
 // escState is where the editor is in an escape sequence it drops.
@@ -60,6 +75,13 @@ func (e *editor) feed(data []byte) (lines []line, echo string) {
 	}
 	for len(data) > 0 {
 		b := data[0]
+		if e.skipping {
+			data = data[1:]
+			if b == '\r' || b == '\n' {
+				e.skipping, e.afterCR = false, b == '\r'
+			}
+			continue
+		}
 		if e.esc != escNone {
 			e.skipEscape(b)
 			data = data[1:]

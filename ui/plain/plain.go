@@ -16,13 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	"golang.org/x/time/rate"
 
 	"github.com/ssh-burn/chat/internal/safetext"
 	"github.com/ssh-burn/chat/store"
@@ -43,6 +43,8 @@ const (
 	// faster than anyone reads, too slow for a paste that answers its
 	// own question.
 	readingTime = 250 * time.Millisecond
+	// droppedEvery is how often dropped input is mentioned at most.
+	droppedEvery = 5 * time.Second
 	// lastMinute is when the countdown is said again.
 	lastMinute = time.Minute
 )
@@ -57,6 +59,10 @@ type Config struct {
 	RejoinCommand string
 	// Location is the time zone for times; UTC when nil.
 	Location *time.Location
+	// InputBytesPerSecond is the rate at which what the client sends is
+	// taken in; what comes faster waits in a bounded queue, and beyond
+	// it is dropped a line at a time.
+	InputBytesPerSecond int
 	// Echo: the client's terminal sends each key as it is pressed and
 	// shows nothing itself (it asked for a terminal), so the chat shows
 	// what is typed and lets it be edited. Without it the client's own
@@ -74,6 +80,8 @@ type Chat struct {
 	ends  *ui.Ends
 	out   *output
 	edit  editor
+	inbox *inbox
+	rate  *rate.Limiter
 	tells chan tea.Msg
 	done  chan struct{} // closed when Run returns
 
@@ -90,7 +98,8 @@ type Chat struct {
 	bell          bool
 	lines         []line // typed and not yet handled
 	inputEnded    bool
-	sends         sync.WaitGroup
+	droppedSaid   time.Time      // when dropped input was last mentioned
+	calls         sync.WaitGroup // store calls on their way
 	results       chan sendResult
 }
 
@@ -129,6 +138,8 @@ func New(cfg Config, out io.Writer) *Chat {
 		ends:    ui.NewEnds(snap, cfg.JoinCommand, cfg.RejoinCommand),
 		out:     newOutput(out),
 		edit:    editor{echo: cfg.Echo},
+		inbox:   newInbox(),
+		rate:    rate.NewLimiter(rate.Limit(max(cfg.InputBytesPerSecond, 1)), max(cfg.InputBytesPerSecond, receiveBuffer)),
 		tells:   make(chan tea.Msg),
 		done:    make(chan struct{}),
 		sealed:  snap.Sealed,
@@ -137,8 +148,7 @@ func New(cfg Config, out io.Writer) *Chat {
 }
 
 // Tell hands the chat something from outside: a ui.Disconnect (the
-// server ends the chat), ui.InputDropped, or ctrl+c (a tea.KeyMsg), which
-// leaves. It returns at once once Run has returned.
+// server ends the chat). It returns at once once Run has returned.
 func (c *Chat) Tell(msg tea.Msg) {
 	select {
 	case c.tells <- msg:
@@ -155,11 +165,10 @@ func (c *Chat) Tell(msg tea.Msg) {
 // has returned.
 func (c *Chat) Run(ctx context.Context, in io.Reader) (ui.Outcome, error) {
 	defer close(c.done)
-	// Sends still on their way end within storeTimeout, their results
+	// Calls still on their way end within storeTimeout, their results
 	// unread.
-	defer c.sends.Wait()
-	chunks := make(chan []byte)
-	go read(in, chunks, c.done)
+	defer c.calls.Wait()
+	go c.inbox.receive(in)
 
 	c.greet()
 	lastMinuteAt := time.Until(c.snap.Room.ExpiresAt.Add(-lastMinute))
@@ -171,11 +180,17 @@ func (c *Chat) Run(ctx context.Context, in io.Reader) (ui.Outcome, error) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	// Input is taken at the rate the server allows; while it waits its
+	// turn, it waits in the inbox.
+	turn := time.NewTimer(time.Hour)
+	turn.Stop()
+	defer turn.Stop()
+	var waitingTurn bool
 
 	events := c.seat.Events()
 	for {
 		// Lines are handled while the outbox has room; till then the
-		// client's input waits where it is.
+		// client's input waits in the inbox.
 		for len(c.lines) > 0 && len(c.outbox) < maxWaiting {
 			l := c.lines[0]
 			c.lines = c.lines[1:]
@@ -189,9 +204,9 @@ func (c *Chat) Run(ctx context.Context, in io.Reader) (ui.Outcome, error) {
 			// is done when they are.
 			return c.end(c.ends.Left(time.Now(), c.sealed, nil))
 		}
-		var input <-chan []byte
-		if len(c.lines) == 0 && !c.inputEnded {
-			input = chunks
+		var input <-chan struct{}
+		if len(c.lines) == 0 && !c.inputEnded && !waitingTurn {
+			input = c.inbox.ready
 		}
 		if !c.retryAt.IsZero() && c.sending == "" {
 			retry.Reset(max(time.Until(c.retryAt), 0))
@@ -208,21 +223,18 @@ func (c *Chat) Run(ctx context.Context, in io.Reader) (ui.Outcome, error) {
 			if outcome, ended := c.handleEvent(ev); ended {
 				return c.end(outcome)
 			}
-		case data, ok := <-input:
-			if !ok {
-				c.inputEnded = true
-				if l, ok := c.edit.rest(); ok {
-					c.lines = append(c.lines, l)
-				}
-				continue
+		case <-c.inbox.interrupt:
+			// ctrl+c leaves, as in the full screen, without waiting
+			// behind what was typed before it.
+			return c.end(c.ends.Left(time.Now(), c.sealed, c.unsent()))
+		case <-input:
+			if delay := c.takeInput(); delay > 0 {
+				waitingTurn = true
+				turn.Reset(delay)
 			}
-			lines, echo := c.edit.feed(data)
-			c.out.write(echo)
-			c.lines = append(c.lines, lines...)
-			if c.edit.eof {
-				c.inputEnded = true
-				chunks = nil
-			}
+		case <-turn.C:
+			waitingTurn = false
+			signal(c.inbox.ready)
 		case r := <-c.results:
 			c.handleSendResult(r)
 		case msg := <-c.tells:
@@ -239,25 +251,41 @@ func (c *Chat) Run(ctx context.Context, in io.Reader) (ui.Outcome, error) {
 	}
 }
 
-// read hands what in delivers to chunks until in ends (closing chunks) or
-// done is closed.
-func read(in io.Reader, chunks chan<- []byte, done <-chan struct{}) {
-	defer close(chunks)
-	buf := make([]byte, 1024)
-	for {
-		n, err := in.Read(buf)
-		if n > 0 {
-			select {
-			case chunks <- slices.Clone(buf[:n]):
-			case <-done:
-				return
-			}
-		}
-		if err != nil {
-			return
+// takeInput takes what waits in the inbox into lines, a piece at a time,
+// and returns how long the next piece must wait for its turn at the
+// input's rate.
+func (c *Chat) takeInput() time.Duration {
+	data, lost, ended := c.inbox.take(c.rate.Burst())
+	if lost {
+		c.out.write(c.edit.lose())
+		// Said once a while: a flood would otherwise be answered by one.
+		if now := time.Now(); now.Sub(c.droppedSaid) >= droppedEvery {
+			c.droppedSaid = now
+			c.say("Some of what you sent was dropped: more arrived than the chat takes in. The lines it fell in were not sent.")
 		}
 	}
+	if ended {
+		c.inputEnded = true
+		if l, ok := c.edit.rest(); ok {
+			c.lines = append(c.lines, l)
+		}
+		return 0
+	}
+	if len(data) == 0 {
+		return 0
+	}
+	lines, echo := c.edit.feed(data)
+	c.out.write(echo)
+	c.lines = append(c.lines, lines...)
+	if c.edit.eof {
+		c.inputEnded = true
+	}
+	return c.rate.ReserveN(time.Now(), len(data)).Delay()
 }
+
+// LastInput is when the client last sent anything: the server's idle
+// timeout counts from it.
+func (c *Chat) LastInput() time.Time { return c.inbox.lastInput() }
 
 // end finishes the chat with outcome: what was said goes out first.
 func (c *Chat) end(outcome ui.Outcome) (ui.Outcome, error) {
@@ -420,15 +448,8 @@ func (c *Chat) handleEvent(ev store.Event) (ui.Outcome, bool) {
 }
 
 func (c *Chat) handleTell(msg tea.Msg) (ui.Outcome, bool) {
-	switch msg := msg.(type) {
-	case ui.Disconnect:
-		return c.ends.Disconnected(msg, c.unsent()), true
-	case ui.InputDropped:
-		c.say("Some of what you sent was dropped: more arrived than the chat takes in.")
-	case tea.KeyMsg:
-		if msg.Type == tea.KeyCtrlC {
-			return c.ends.Left(time.Now(), c.sealed, c.unsent()), true
-		}
+	if d, ok := msg.(ui.Disconnect); ok {
+		return c.ends.Disconnected(d, c.unsent()), true
 	}
 	return ui.Outcome{}, false
 }
