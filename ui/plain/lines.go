@@ -83,9 +83,14 @@ func (e *editor) feed(data []byte) (lines []line, echo string) {
 			continue
 		}
 		if e.esc != escNone {
-			e.skipEscape(b)
-			data = data[1:]
-			continue
+			if b != '\r' && b != '\n' {
+				e.skipEscape(b)
+				data = data[1:]
+				continue
+			}
+			// A sequence that never ends must not swallow the lines
+			// after it.
+			e.esc = escNone
 		}
 		if b >= utf8.RuneSelf {
 			if !utf8.FullRune(data) {
@@ -149,11 +154,7 @@ func (e *editor) skipEscape(b byte) {
 			e.esc = escNone
 		}
 	case escString:
-		switch b {
-		case 0x07, '\\':
-			e.esc = escNone
-		case '\r', '\n':
-			// A string that never ends must not swallow the lines after it.
+		if b == 0x07 || b == '\\' {
 			e.esc = escNone
 		}
 	}
