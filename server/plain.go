@@ -39,7 +39,8 @@ func (s *Server) runPlain(sess ssh.Session, seat store.Seat) (ui.Outcome, error)
 		InputBytesPerSecond: s.limits.InputBytesPerSecond,
 		// A terminal sends each key as it is pressed and shows nothing
 		// itself; without one, the client's side has the line already.
-		Echo: hasPty,
+		Echo:    hasPty,
+		Recover: s.recoverGoroutine,
 	}, sess)
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()

@@ -453,3 +453,19 @@ func TestPlainLineModeLetsAClientThatReadsNothingGo(t *testing.T) {
 		})
 	})
 }
+
+func TestPlainLineModeKeepsTheByteBudgetAndSessionLimit(t *testing.T) {
+	l := generousLimits()
+	// The room and the seat fit; no message does.
+	l.addr.BudgetBurst, l.addr.BudgetRefill = store.RoomCost+store.JoinCost+100, 1
+	l.MaxSession = 4 * time.Second
+	ts := startServerWith(t, memstore.New(ttl), l)
+	alice := ts.dialPlain(t, "alice", "")
+	alice.roomID()
+	alice.line("too dear")
+	alice.waitFor("Not sent: too much sent from your network lately. Send them again in a minute:\n  too dear\n")
+	alice.waitFor("Sessions last at most 4s. The room is still open.\nTo return as yourself, run:\nssh -p ")
+	if code := alice.exitCode(); code != 0 {
+		t.Errorf("alice: exit status %d", code)
+	}
+}

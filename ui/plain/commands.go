@@ -170,17 +170,30 @@ func (c *Chat) call(do func(ctx context.Context) error) {
 	c.calls.Add(1)
 	go func() {
 		defer c.calls.Done()
+		err := error(errSaid{"Something went wrong on our side. Try again."})
+		defer func() {
+			if err != nil {
+				// Said by Run, which alone writes.
+				c.deliver(sendResult{err: err})
+			}
+		}()
+		defer c.recover("plain call")
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		if err := do(ctx); err != nil {
-			// Said through the outbox of lines, not here: only Run writes.
-			select {
-			case c.results <- sendResult{err: err}:
-			case <-c.done:
-			}
-		}
+		err = do(ctx)
 	}()
 }
+
+// deliver hands a call's result to Run, unless Run has returned.
+func (c *Chat) deliver(r sendResult) {
+	select {
+	case c.results <- r:
+	case <-c.done:
+	}
+}
+
+// errCallFailed is the result of a call that panicked.
+var errCallFailed = errors.New("plain: the call failed")
 
 // errSaid is a call's failure, worded for the person.
 type errSaid struct{ text string }
@@ -222,13 +235,12 @@ func (c *Chat) sendNext() {
 	c.calls.Add(1)
 	go func() {
 		defer c.calls.Done()
+		r := sendResult{id: next.id, err: errCallFailed}
+		defer func() { c.deliver(r) }()
+		defer c.recover("plain send")
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		r := sendResult{id: next.id, err: seat.Send(ctx, next.id, next.text)}
-		select {
-		case c.results <- r:
-		case <-c.done:
-		}
+		r.err = seat.Send(ctx, next.id, next.text)
 	}()
 }
 

@@ -38,9 +38,12 @@ type output struct {
 	drained chan struct{} // closed when the writer has ended
 }
 
-func newOutput(w io.Writer) *output {
+func newOutput(w io.Writer, guard func(what string)) *output {
 	o := &output{w: w, ready: make(chan struct{}, 1), failed: make(chan struct{}), drained: make(chan struct{})}
-	go o.run()
+	go func() {
+		defer guard("plain output")
+		o.run()
+	}()
 	return o
 }
 

@@ -68,6 +68,11 @@ type Config struct {
 	// what is typed and lets it be edited. Without it the client's own
 	// terminal, or a script, has the line already: nothing is echoed.
 	Echo bool
+	// Recover is deferred in each goroutine of the chat's own: it
+	// recovers from a panic and reports it (a bug in a store, say),
+	// which then fails only what that goroutine was doing. Nil lets a
+	// panic through.
+	Recover func(what string)
 }
 
 // Chat is one person's chat in lines.
@@ -84,6 +89,8 @@ type Chat struct {
 	rate  *rate.Limiter
 	tells chan tea.Msg
 	done  chan struct{} // closed when Run returns
+	// recover is Config.Recover, or nothing.
+	recover func(what string)
 
 	// Owned by Run.
 	partner, away *store.Member
@@ -133,10 +140,15 @@ func New(cfg Config, out io.Writer) *Chat {
 	if back == "" {
 		back = cfg.JoinCommand
 	}
+	guard := cfg.Recover
+	if guard == nil {
+		guard = func(string) {}
+	}
 	return &Chat{
-		seat: cfg.Seat, snap: snap, join: cfg.JoinCommand, back: back, loc: loc,
+		recover: guard,
+		seat:    cfg.Seat, snap: snap, join: cfg.JoinCommand, back: back, loc: loc,
 		ends:    ui.NewEnds(snap, cfg.JoinCommand, cfg.RejoinCommand),
-		out:     newOutput(out),
+		out:     newOutput(out, guard),
 		edit:    editor{echo: cfg.Echo},
 		inbox:   newInbox(),
 		rate:    rate.NewLimiter(rate.Limit(max(cfg.InputBytesPerSecond, 1)), max(cfg.InputBytesPerSecond, receiveBuffer)),
@@ -168,7 +180,10 @@ func (c *Chat) Run(ctx context.Context, in io.Reader) (ui.Outcome, error) {
 	// Calls still on their way end within storeTimeout, their results
 	// unread.
 	defer c.calls.Wait()
-	go c.inbox.receive(in)
+	go func() {
+		defer c.recover("plain input")
+		c.inbox.receive(in)
+	}()
 
 	c.greet()
 	lastMinuteAt := time.Until(c.snap.Room.ExpiresAt.Add(-lastMinute))

@@ -110,3 +110,43 @@ func TestMessageLinesHang(t *testing.T) {
 		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }
+
+// panickySeat is a seat whose Send panics: a bug in a store.
+type panickySeat struct{ store.Seat }
+
+func (panickySeat) Send(context.Context, store.MessageID, string) error { panic("a store bug") }
+
+// A store call that panics fails that call, said as a line; the chat
+// goes on.
+func TestAPanickingCallFailsOnlyItself(t *testing.T) {
+	a, _ := seats(t)
+	out := &transcript{}
+	in, typed := io.Pipe()
+	recovered := make(chan string, 1)
+	chat := New(Config{Seat: panickySeat{a}, InputBytesPerSecond: 1 << 20, Recover: func(what string) {
+		if r := recover(); r != nil {
+			recovered <- what
+		}
+	}}, out)
+	done := make(chan error, 1)
+	go func() {
+		_, err := chat.Run(context.Background(), in)
+		done <- err
+	}()
+	if _, err := io.WriteString(typed, "hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	if what := <-recovered; what != "plain send" {
+		t.Errorf("recovered in %q", what)
+	}
+	waitfor.Condition(t, waitfor.Timeout, "the failure said", func() bool {
+		return strings.Contains(out.String(), "Not sent: something went wrong. Send them again:\n  hello\n")
+	})
+	if _, err := io.WriteString(typed, "/leave\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	typed.Close()
+}
