@@ -129,7 +129,8 @@ const (
 )
 
 // New returns the chat for cfg.Seat, writing its lines to out (with \n
-// line ends; a writer for a terminal turns them into what it needs).
+// line ends; a writer for a terminal turns them into what it needs) from
+// a goroutine that Run ends: run it.
 func New(cfg Config, out io.Writer) *Chat {
 	loc := cfg.Location
 	if loc == nil {
@@ -176,10 +177,10 @@ func (c *Chat) Tell(msg tea.Msg) {
 // It reads in from a goroutine that ends when in does: end in once Run
 // has returned.
 func (c *Chat) Run(ctx context.Context, in io.Reader) (ui.Outcome, error) {
-	defer close(c.done)
 	// Calls still on their way end within storeTimeout, their results
-	// unread.
+	// unread once done is closed (deferred calls run last first).
 	defer c.calls.Wait()
+	defer close(c.done)
 	go func() {
 		defer c.recover("plain input")
 		c.inbox.receive(in)
