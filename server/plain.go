@@ -14,7 +14,7 @@ import (
 // plain): one without a terminal (ssh -T, a script), or whose terminal
 // takes no escape sequences (TERM=dumb: an editor's shell buffer, some
 // screen readers' setups). Sessions that ask for a command stay refused
-// (requireTerminal).
+// (refuseCommands).
 func plainMode(sess ssh.Session) bool {
 	pty, _, hasPty := sess.Pty()
 	return !hasPty || pty.Term == "dumb"

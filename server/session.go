@@ -63,10 +63,10 @@ func (s *Server) recoverPanics(next ssh.Handler) ssh.Handler {
 	}
 }
 
-func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
+func (s *Server) refuseCommands(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
-		// A session without a terminal (ssh -T) gets the chat in lines
-		// (see plainMode).
+		// A session without a terminal (ssh -T) is served: it gets the
+		// chat in lines (see plainMode).
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
 			s.refusedSession(slog.LevelInfo, refusedCommand)
