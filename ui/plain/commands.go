@@ -17,7 +17,8 @@ import (
 // command, or a message.
 func (c *Chat) handleLine(l line) (ui.Outcome, bool) {
 	text := strings.TrimRight(l.text, " ")
-	if c.question != askedNothing {
+	if c.question != askedNothing && !leaving(text) {
+		// Leaving needs no answer first, as ctrl+c in the full screen.
 		c.answer(strings.ToLower(strings.TrimSpace(text)))
 		return ui.Outcome{}, false
 	}
@@ -33,10 +34,11 @@ func (c *Chat) handleLine(l line) (ui.Outcome, bool) {
 
 // command runs a command typed as a word.
 func (c *Chat) command(text string) (ui.Outcome, bool) {
+	if leaving(text) {
+		return c.ends.Left(time.Now(), c.sealed, c.unsent()), true
+	}
 	word, _, _ := strings.Cut(strings.TrimSpace(text), " ")
 	switch strings.ToLower(word) {
-	case "/leave", "/quit", "/exit":
-		return c.ends.Left(time.Now(), c.sealed, c.unsent()), true
 	case "/help":
 		c.help()
 	case "/who":
@@ -65,6 +67,15 @@ func (c *Chat) command(text string) (ui.Outcome, bool) {
 			safetext.Sanitize(word)))
 	}
 	return ui.Outcome{}, false
+}
+
+// leaving reports the command that leaves.
+func leaving(text string) bool {
+	switch strings.ToLower(strings.TrimSpace(text)) {
+	case "/leave", "/quit", "/exit":
+		return true
+	}
+	return false
 }
 
 // help lists the commands, this person's own way back in, and what the

@@ -150,3 +150,54 @@ func TestAPanickingCallFailsOnlyItself(t *testing.T) {
 	}
 	typed.Close()
 }
+
+// A question waits for y or n; a line that is neither is not sent, and
+// leaving needs no answer first.
+func TestQuestionsWaitForAnAnswer(t *testing.T) {
+	a, b := seats(t)
+	out := &transcript{}
+	in, typed := io.Pipe()
+	defer typed.Close()
+	chat := New(Config{Seat: a, JoinCommand: "ssh ROOM@host", InputBytesPerSecond: 1 << 20}, out)
+	done := make(chan ui.Outcome, 1)
+	go func() {
+		outcome, err := chat.Run(context.Background(), in)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- outcome
+	}()
+	say := func(line, want string) {
+		t.Helper()
+		if _, err := io.WriteString(typed, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		waitfor.Condition(t, waitfor.Timeout, want, func() bool { return strings.Contains(out.String(), want) })
+	}
+	say("/reopen", "/reopen gives the seat kept for an away partner to someone new; nobody's is kept now.")
+	say("/destroy", "Destroy this room and every message in it, for both of you?")
+	say("not an answer", "Nothing was sent: type y or n first.")
+	say("n", "The room lives on.")
+	say("/copy", "Line mode has no clipboard; copy the room's command from here:\nssh ROOM@host\n")
+	say("/destroy", "Type y to destroy it")
+	if _, err := io.WriteString(typed, "/leave\n"); err != nil {
+		t.Fatal(err)
+	}
+	if outcome := <-done; outcome.Ending != ui.EndingLeft {
+		t.Errorf("ended %+v, want left", outcome)
+	}
+	// Run leaves the seat to its caller.
+	if err := a.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The partner's events up to a's leaving hold no message.
+	for {
+		ev := <-b.Events()
+		if _, ok := ev.(store.MessageEvent); ok {
+			t.Errorf("the partner got a message: %+v", ev)
+		}
+		if _, ok := ev.(store.LeftEvent); ok {
+			break
+		}
+	}
+}
