@@ -33,7 +33,6 @@ type joinRefusal string
 
 const (
 	refusedCommand     joinRefusal = "command"
-	refusedNoTerminal  joinRefusal = "no terminal"
 	refusedBusy        joinRefusal = "busy"
 	refusedFull        joinRefusal = "full"
 	refusedSealed      joinRefusal = "sealed"
@@ -51,7 +50,7 @@ const (
 func joinVerdict(v limits.Verdict) joinRefusal { return joinRefusal(v.Reason()) }
 
 var joinRefusals = []joinRefusal{
-	refusedCommand, refusedNoTerminal, refusedBusy, refusedFull, refusedSealed, refusedNotFound, refusedGivenAway,
+	refusedCommand, refusedBusy, refusedFull, refusedSealed, refusedNotFound, refusedGivenAway,
 	refusedMistyped, refusedClosed, refusedServiceFull, refusedUnavailable, refusedError,
 	joinVerdict(limits.TooManyRooms), joinVerdict(limits.TooManyFailedJoins), joinVerdict(limits.OverBudget),
 	joinVerdict(limits.Headroom), joinVerdict(limits.TableFull),
