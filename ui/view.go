@@ -120,33 +120,50 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 // wrapWords breaks unstyled text into lines at most width cells wide (by
 // display width), between words only: a name such as
 // anonymous-otter-k3f9 stays whole. A word wider than a line is broken
-// where it must be.
+// where it must be. Text whose width terminals disagree on (emoji with
+// skin tones, joined emoji, flags) is measured at its widest and kept off
+// the last column (screen.Fits), so no terminal wraps it.
 func wrapWords(text string, width int) []string {
 	var lines []string
 	var line strings.Builder
-	used := 0
+	used, sure := 0, true
 	for word := range strings.SplitSeq(text, " ") {
-		w := ansi.StringWidth(word)
-		if used > 0 && used+1+w <= width {
+		w, wordSure := screen.Cells(word)
+		if used > 0 && fitsIn(used+1+w, sure && wordSure, width) {
 			line.WriteByte(' ')
 			line.WriteString(word)
 			used += 1 + w
+			sure = sure && wordSure
 			continue
 		}
 		if used > 0 || line.Len() > 0 {
 			lines = append(lines, line.String())
 			line.Reset()
 		}
-		if w > width {
-			pieces := strings.Split(ansi.Hardwrap(word, width, true), "\n")
-			lines = append(lines, pieces[:len(pieces)-1]...)
-			word = pieces[len(pieces)-1]
-			w = ansi.StringWidth(word)
+		for !fitsIn(w, wordSure, width) {
+			piece := screen.Cut(word, width)
+			if piece == "" {
+				// Not one character fits: the screen is narrower than
+				// one, and cuts it.
+				break
+			}
+			lines = append(lines, piece)
+			word = word[len(piece):]
+			w, wordSure = screen.Cells(word)
 		}
 		line.WriteString(word)
-		used = w
+		used, sure = w, wordSure
 	}
 	return append(lines, line.String())
+}
+
+// fitsIn reports whether text cells wide fits in width, off the last
+// column unless its width is sure.
+func fitsIn(cells int, sure bool, width int) bool {
+	if !sure {
+		cells++
+	}
+	return cells <= width
 }
 
 // counterWidth is the widest the input's character counter gets.
@@ -205,6 +222,7 @@ func (m *Model) Lines() []screen.Line {
 // drawBelowHeader lays out everything under the header. Every part is at
 // most the screen's width already, so they are only gathered, not measured.
 func (m *Model) drawBelowHeader() []screen.Line {
+	m.frame.inputRow = 0
 	if m.tooSmall() {
 		return m.tooSmallView()
 	}
@@ -222,7 +240,10 @@ func (m *Model) drawBelowHeader() []screen.Line {
 	}
 	lines = append(lines, m.panel...)
 	add(m.conv.view()...)
-	add(m.lowerRule(), m.statusView(), m.inputView(), m.footerView())
+	add(m.lowerRule(), m.statusView())
+	m.frame.inputRow = 1 + len(lines) // under the header
+	lines = append(lines, m.inputView())
+	add(m.footerView())
 	return lines
 }
 
@@ -426,18 +447,6 @@ func (m *Model) statusView() string {
 		style = m.styles.warning
 	}
 	return ansi.Truncate(style.Render(m.status), m.width, "…")
-}
-
-func (m *Model) inputView() string {
-	n := m.inputCount
-	counter := strconv.Itoa(n) + "/" + strconv.Itoa(safetext.MaxMessageRunes)
-	style := m.styles.counter
-	if n > safetext.MaxMessageRunes || m.inputBytes > safetext.MaxMessageBytes {
-		style = m.styles.warning
-	}
-	in := m.input.View()
-	gap := max(m.width-lipgloss.Width(in)-len(counter), 1)
-	return ansi.Truncate(in+strings.Repeat(" ", gap)+style.Render(counter), m.width, "")
 }
 
 // The footers of the questions, which say what y and n do.

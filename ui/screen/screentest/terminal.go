@@ -147,6 +147,15 @@ func (t *Terminal) Rows() []string {
 	return out
 }
 
+// Resize makes the terminal cols×rows cells, as a person resizing the
+// window does.
+func (t *Terminal) Resize(cols, rows int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.flush()
+	t.vt.Resize(cols, rows)
+}
+
 // Cursor is where the terminal's cursor is, in cells from the top left,
 // and whether it is shown.
 func (t *Terminal) Cursor() (row, col int, shown bool) {

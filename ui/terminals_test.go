@@ -1,0 +1,132 @@
+package ui
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+
+	"github.com/ssh-burn/chat/internal/waitfor"
+	"github.com/ssh-burn/chat/ui/screen"
+	"github.com/ssh-burn/chat/ui/screen/screentest"
+)
+
+// onTerminal is a chat screen drawn by package screen on an emulated
+// terminal, as a client sees it.
+type onTerminal struct {
+	t       *testing.T
+	program tea.Model
+	term    *screentest.Terminal
+	screen  *screen.Screen
+	exact   bool // the terminal counts widths as the server does
+}
+
+func newOnTerminal(t *testing.T, cfg Config, widths screentest.Widths) *onTerminal {
+	t.Helper()
+	rm := newRoom(t, true)
+	cfg.Seat, cfg.JoinCommand, cfg.RejoinCommand = rm.a, joinCommand, rejoinCommand
+	term := screentest.New(cfg.Width, cfg.Height, widths)
+	s := screen.New(term, cfg.Width, cfg.Height)
+	t.Cleanup(func() { _ = s.Close() })
+	m := deliver(t, New(cfg)) // the partner is here
+	o := &onTerminal{t: t, program: s.Model(m), term: term, screen: s}
+	o.exact = widths("👍🏽") == screentest.Clusters("👍🏽") // it counts clusters, as the server does
+	o.program.View()
+	o.wantModel()
+	return o
+}
+
+func (o *onTerminal) model() *Model { return screen.Inner(o.program).(*Model) }
+
+// send hands msg to the program, which draws the state it leads to, and
+// checks the terminal then shows what the model drew.
+func (o *onTerminal) send(msg tea.Msg) {
+	o.t.Helper()
+	o.program, _ = o.program.Update(msg)
+	o.program.View()
+	o.wantModel()
+}
+
+// wantModel waits for the terminal to show the model's lines: the same
+// text where the terminal counts widths as the server does, the same
+// words in the same order where it draws some characters wider.
+func (o *onTerminal) wantModel() {
+	o.t.Helper()
+	m := o.model()
+	var want []string
+	for _, l := range m.Lines() {
+		want = append(want, strings.TrimRight(ansi.Strip(l.Render(m.width)), " "))
+	}
+	same := func() bool {
+		rows := o.term.Rows()
+		for i, row := range rows {
+			w := ""
+			if i < len(want) {
+				w = want[i]
+			}
+			if o.exact && row != w || !o.exact && !slices.Equal(strings.Fields(row), strings.Fields(w)) {
+				return false
+			}
+		}
+		return true
+	}
+	if !waitfor.Within(waitfor.Timeout, same) {
+		o.t.Fatalf("the terminal shows:\n%s\nthe model drew:\n%s", strings.Join(o.term.Rows(), "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Skin tones, joined emoji and flags typed until the input scrolls, then
+// deleted: on a terminal that draws them wider than the server counts
+// (tmux), the footer stays whole, the counter stays in its place, and no
+// frame leaves anything behind.
+func TestTypingEmojiLeavesNoGarbageOnAnyTerminal(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		widths screentest.Widths
+	}{{"clusters", screentest.Clusters}, {"code points", screentest.CodePoints}} {
+		t.Run(c.name, func(t *testing.T) {
+			o := newOnTerminal(t, Config{Profile: termenv.ANSI256, Width: 40, Height: 10}, c.widths)
+			for i := range 30 {
+				o.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune([]string{"👍🏽", "👨‍👩‍👧", "a", "🇩🇪", " "}[i%5])})
+			}
+			rows := o.term.Rows()
+			if input := rows[len(rows)-2]; !strings.HasPrefix(input, "> ") || !strings.HasSuffix(input, "/1000") {
+				t.Fatalf("input line %q lost its prompt or counter", input)
+			}
+			o.send(press(tea.KeyHome))
+			for range 40 {
+				o.send(press(tea.KeyDelete))
+			}
+			// Messages of them, wrapped, and a word of them too long for
+			// a line.
+			o.send(message(goldenPartner, strings.Repeat("👍🏽 ok ", 12), time.Now()))
+			o.send(message(goldenPartner, strings.Repeat("👨‍👩‍👧", 30), time.Now()))
+			o.term.Resize(50, 12)
+			o.send(tea.WindowSizeMsg{Width: 50, Height: 12})
+		})
+	}
+}
+
+// Point 4 of issue 17: shrinking the window while a draft is typed draws
+// the input whole at once: its counter, and the cursor after the text.
+func TestShrinkingWhileTypingKeepsCounterAndCursor(t *testing.T) {
+	o := newOnTerminal(t, Config{Profile: termenv.ANSI256, Width: 80, Height: 24}, screentest.Clusters)
+	draft := strings.Repeat("draft ", 11) + "end" // 69 characters
+	o.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(draft), Paste: true})
+	o.term.Resize(50, 20)
+	o.send(tea.WindowSizeMsg{Width: 50, Height: 20})
+	rows := o.term.Rows()
+	input := rows[len(rows)-2]
+	if !strings.HasSuffix(input, "69/1000") || !strings.HasPrefix(input, "> ") {
+		t.Fatalf("after the shrink the input line is %q", input)
+	}
+	// The cursor cell, after the last character typed.
+	col := len(strings.TrimRight(strings.TrimSuffix(input, "69/1000"), " "))
+	if !o.term.Reverse(len(rows)-2, col) {
+		t.Fatalf("no cursor at column %d of %q", col, input)
+	}
+}
