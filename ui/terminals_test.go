@@ -130,3 +130,51 @@ func TestShrinkingWhileTypingKeepsCounterAndCursor(t *testing.T) {
 		t.Fatalf("no cursor at column %d of %q", col, input)
 	}
 }
+
+// On a terminal that shows no drawn cursor (no reverse video, or a cursor
+// it cannot hide), its own cursor marks the input: on the placeholder's
+// first cell, after the text as it is typed, on the character it is moved
+// to; hidden while the help covers the input.
+func TestTheTerminalsOwnCursorMarksTheInput(t *testing.T) {
+	o := newOnTerminal(t, Config{Profile: termenv.Ascii, TerminalCursor: true, Width: 80, Height: 24}, screentest.Clusters)
+	wantCursor := func(col int, shown bool) {
+		t.Helper()
+		row := len(o.term.Rows()) - 2
+		if !waitfor.Within(waitfor.Timeout, func() bool {
+			r, c, s := o.term.Cursor()
+			return s == shown && (!shown || r == row && c == col)
+		}) {
+			r, c, s := o.term.Cursor()
+			t.Fatalf("cursor at row %d column %d, shown %v; want row %d column %d, shown %v", r, c, s, row, col, shown)
+		}
+	}
+	wantCursor(2, true)
+	if input := o.term.Rows()[22]; !strings.HasPrefix(input, "> (type a message") {
+		t.Fatalf("the placeholder is not told from typed text: %q", input)
+	}
+	o.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("hi 世界"), Paste: true})
+	wantCursor(9, true)
+	o.send(press(tea.KeyLeft))
+	o.send(press(tea.KeyLeft))
+	wantCursor(5, true)
+	if strings.Contains(o.term.Output(), "\x1b[7m") {
+		t.Fatal("reverse video was sent to a terminal that shows its own cursor")
+	}
+	o.send(press(tea.KeyF1))
+	wantCursor(0, false)
+	o.send(press(tea.KeyEsc))
+	wantCursor(5, true)
+}
+
+// Where the terminal draws reverse video, the cursor is a cell in it and
+// the terminal's own stays hidden.
+func TestTheDrawnCursorIsInReverseVideo(t *testing.T) {
+	o := newOnTerminal(t, Config{Profile: termenv.ANSI, NoColor: true, Width: 80, Height: 24}, screentest.Clusters)
+	o.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("hi"), Paste: true})
+	if !o.term.Reverse(22, 4) || o.term.Reverse(22, 3) {
+		t.Fatalf("no reverse-video cursor after the text: %q", o.term.Rows()[22])
+	}
+	if _, _, shown := o.term.Cursor(); shown {
+		t.Fatal("the terminal's own cursor is shown beside the drawn one")
+	}
+}

@@ -72,7 +72,8 @@ type Signaller interface {
 // better stand where the person types than wherever the last line ended.
 type TerminalCursor interface {
 	// TerminalCursor is where the cursor goes after a frame, as a row of
-	// Lines and a column (from 0), and whether it is shown at all.
+	// Lines and a column (from 0), and whether it is shown at all. It is
+	// asked after Lines.
 	TerminalCursor() (row, col int, show bool)
 }
 
@@ -170,11 +171,12 @@ func (p *program) View() string {
 	if s, ok := p.Model.(Signaller); ok {
 		signals = s.TakeSignals()
 	}
-	var at cursorAt
+	lines := p.Lines()
+	var at cursorAt // asked after the lines, which place it
 	if c, ok := p.Model.(TerminalCursor); ok {
 		at.row, at.col, at.show = c.TerminalCursor()
 	}
-	p.screen.drawAt(p.Lines(), signals, at)
+	p.screen.drawAt(lines, signals, at)
 	return ""
 }
 
