@@ -3,6 +3,7 @@ package ui
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/rivo/uniseg"
@@ -45,58 +46,63 @@ func (m *Model) typedView(room int) (string, int) {
 	// The cursor is a position in code points; it stands on the whole
 	// cluster it is in.
 	pos := m.input.Position()
-	var clusters []string
+	type cluster struct {
+		text  string
+		cells int
+		sure  bool
+	}
+	var clusters []cluster
 	at := -1
 	runes, state := 0, -1
 	for rest := value; rest != ""; {
 		var c string
 		c, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
-		n := len([]rune(c))
-		if at < 0 && pos < runes+n {
+		if n := utf8.RuneCountInString(c); at < 0 && pos < runes+n {
 			at = len(clusters)
 		}
-		runes += n
-		clusters = append(clusters, c)
+		runes += utf8.RuneCountInString(c)
+		cells, sure := screen.Cells(c)
+		clusters = append(clusters, cluster{c, cells, sure})
 	}
-	atEnd := at < 0
-	if atEnd {
-		at = len(clusters)
+	end := at + 1 // the window is clusters[start:end]
+	cells, sure := 0, true
+	if at < 0 {
+		// After the text: the cursor is a blank of its own.
+		at, end, cells = len(clusters), len(clusters), 1
+	} else {
+		cells, sure = clusters[at].cells, clusters[at].sure
 	}
+	start := at
 	// The window: from the cursor back as far as fits, then on as far
 	// as fits.
-	under := " "
-	if !atEnd {
-		under = clusters[at]
+	grow := func(c cluster) bool {
+		if !fitsIn(cells+c.cells, sure && c.sure, room) {
+			return false
+		}
+		cells, sure = cells+c.cells, sure && c.sure
+		return true
 	}
-	start, end := at, at
-	if !atEnd {
-		end = at + 1
-	}
-	fits := func(from, to int) bool {
-		return screen.Fits(strings.Join(clusters[from:to], "")+tail(atEnd), room)
-	}
-	for start > 0 && fits(start-1, end) {
+	for start > 0 && grow(clusters[start-1]) {
 		start--
 	}
-	for end < len(clusters) && fits(start, end+1) {
+	for end < len(clusters) && grow(clusters[end]) {
 		end++
 	}
-	before := strings.Join(clusters[start:at], "")
-	after := ""
-	if !atEnd {
-		after = strings.Join(clusters[at+1:end], "")
+	var before, under, after strings.Builder
+	under.WriteString(" ")
+	for i := start; i < end; i++ {
+		switch {
+		case i < at:
+			before.WriteString(clusters[i].text)
+		case i == at:
+			under.Reset()
+			under.WriteString(clusters[i].text)
+		default:
+			after.WriteString(clusters[i].text)
+		}
 	}
-	cursor := m.cursorView(under)
-	col := ansi.StringWidth(m.input.Prompt) + ansi.StringWidth(before)
-	return prompt + m.styles.plain.Render(before) + cursor + m.styles.plain.Render(after), col
-}
-
-// tail is the blank the cursor takes after the last cluster.
-func tail(atEnd bool) string {
-	if atEnd {
-		return " "
-	}
-	return ""
+	col := ansi.StringWidth(m.input.Prompt) + ansi.StringWidth(before.String())
+	return prompt + m.styles.plain.Render(before.String()) + m.cursorView(under.String()) + m.styles.plain.Render(after.String()), col
 }
 
 // cursorView is the cell under the cursor: in reverse video, unless the
