@@ -429,7 +429,9 @@ func shownAlready(shown, frame []Line, i, rows int) bool {
 
 // oneLine shows line breaks as spaces (see fit).
 func oneLine(line string) string {
-	if strings.ContainsAny(line, "\r\n") {
+	// Two byte searches: ContainsAny builds a set on every call, and
+	// every line written passes here.
+	if strings.IndexByte(line, '\n') >= 0 || strings.IndexByte(line, '\r') >= 0 {
 		return strings.NewReplacer("\r", " ", "\n", " ").Replace(line)
 	}
 	return line
