@@ -76,7 +76,7 @@ func (m *Model) typedView(room int) (string, int) {
 	// The window: from the cursor back as far as fits, then on as far
 	// as fits.
 	grow := func(c cluster) bool {
-		if !fitsIn(cells+c.cells, sure && c.sure, room) {
+		if !screen.FitsCells(cells+c.cells, sure && c.sure, room) {
 			return false
 		}
 		cells, sure = cells+c.cells, sure && c.sure

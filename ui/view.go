@@ -129,7 +129,7 @@ func wrapWords(text string, width int) []string {
 	used, sure := 0, true
 	for word := range strings.SplitSeq(text, " ") {
 		w, wordSure := screen.Cells(word)
-		if used > 0 && fitsIn(used+1+w, sure && wordSure, width) {
+		if used > 0 && screen.FitsCells(used+1+w, sure && wordSure, width) {
 			line.WriteByte(' ')
 			line.WriteString(word)
 			used += 1 + w
@@ -140,7 +140,7 @@ func wrapWords(text string, width int) []string {
 			lines = append(lines, line.String())
 			line.Reset()
 		}
-		for !fitsIn(w, wordSure, width) {
+		for !screen.FitsCells(w, wordSure, width) {
 			piece := screen.Cut(word, width)
 			if piece == "" {
 				// Not one character fits: the screen is narrower than
@@ -155,15 +155,6 @@ func wrapWords(text string, width int) []string {
 		used, sure = w, wordSure
 	}
 	return append(lines, line.String())
-}
-
-// fitsIn reports whether text cells wide fits in width, off the last
-// column unless its width is sure.
-func fitsIn(cells int, sure bool, width int) bool {
-	if !sure {
-		cells++
-	}
-	return cells <= width
 }
 
 // counterWidth is the widest the input's character counter gets.

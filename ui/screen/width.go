@@ -45,6 +45,11 @@ func Cells(s string) (cells int, sure bool) {
 // its widest, and short of the last column if its width is uncertain.
 func Fits(s string, width int) bool {
 	cells, sure := Cells(s)
+	return FitsCells(cells, sure, width)
+}
+
+// FitsCells is Fits for text that Cells measured.
+func FitsCells(cells int, sure bool, width int) bool {
 	if !sure {
 		cells++
 	}
@@ -101,11 +106,7 @@ func Cut(s string, width int) string {
 		cluster, plain, w, state = uniseg.FirstGraphemeClusterInString(plain, state)
 		cells, clusterSure := Cells(cluster)
 		cells = max(cells, w)
-		limit := width
-		if !sure || !clusterSure {
-			limit--
-		}
-		if used+cells > limit {
+		if !FitsCells(used+cells, sure && clusterSure, width) {
 			break
 		}
 		used += cells
