@@ -311,15 +311,16 @@ func refuse(sess ssh.Session, text string, commands ...string) {
 func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, error) {
 	pty, _, _ := sess.Pty()
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
-	profile, noColor := colorProfile(sess.Environ(), pty.Term)
+	look := lookOf(sess.Environ(), pty.Term)
 	model := ui.New(ui.Config{
 		Seat:              seat,
 		JoinCommand:       s.public.Command(seat.Snapshot().Room.ID.String()),
 		NarrowJoinCommand: s.public.NarrowCommand(seat.Snapshot().Room.ID.String()),
 		// Shown only to its person, never logged.
 		RejoinCommand:   s.public.Command(store.RejoinName(seat.Snapshot().Room.ID, seat.Snapshot().Key)),
-		Profile:         profile,
-		NoColor:         noColor,
+		Profile:         look.profile,
+		NoColor:         look.noColor,
+		TerminalCursor:  look.ownCursor,
 		LightBackground: lightBackground(sess.Environ()),
 		Location:        clientLocation(sess.Environ()),
 		Width:           width,
