@@ -10,6 +10,7 @@
 package limits
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/netip"
@@ -162,23 +163,14 @@ func DefaultConfig() Config {
 // WithDefaults returns c with every zero field set to DefaultConfig's.
 func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
-	setInt := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setInt(&c.ConnsPerAddr, d.ConnsPerAddr)
-	setInt(&c.NewConnsBurst, d.NewConnsBurst)
-	setInt(&c.RoomsPerMinute, d.RoomsPerMinute)
-	setInt(&c.FailedJoins, d.FailedJoins)
-	setInt(&c.BudgetBurst, d.BudgetBurst)
-	setInt(&c.BudgetRefill, d.BudgetRefill)
-	if c.NewConnsPerSecond == 0 {
-		c.NewConnsPerSecond = d.NewConnsPerSecond
-	}
-	if c.BudgetWindow == 0 {
-		c.BudgetWindow = d.BudgetWindow
-	}
+	c.ConnsPerAddr = cmp.Or(c.ConnsPerAddr, d.ConnsPerAddr)
+	c.NewConnsPerSecond = cmp.Or(c.NewConnsPerSecond, d.NewConnsPerSecond)
+	c.NewConnsBurst = cmp.Or(c.NewConnsBurst, d.NewConnsBurst)
+	c.RoomsPerMinute = cmp.Or(c.RoomsPerMinute, d.RoomsPerMinute)
+	c.FailedJoins = cmp.Or(c.FailedJoins, d.FailedJoins)
+	c.BudgetBurst = cmp.Or(c.BudgetBurst, d.BudgetBurst)
+	c.BudgetRefill = cmp.Or(c.BudgetRefill, d.BudgetRefill)
+	c.BudgetWindow = cmp.Or(c.BudgetWindow, d.BudgetWindow)
 	return c
 }
 

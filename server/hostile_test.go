@@ -489,8 +489,9 @@ func TestIdleAndOverlongSessionsEndPolitely(t *testing.T) {
 }
 
 // lastFloodLine is the flood's last line in the input (as the terminal
-// shows it: its spaces may be drawn wider).
-var lastFloodLine = regexp.MustCompile(`flood +149`)
+// shows it: its spaces may be drawn wider, and the input, which wraps
+// between words, may break the line there onto its next row).
+var lastFloodLine = regexp.MustCompile(`flood\s+149`)
 
 // floodLabel finds the flood's lines on a screen.
 var floodLabel = regexp.MustCompile(`flood (\d{3})`)

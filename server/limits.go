@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"runtime"
 	"time"
 
@@ -82,32 +83,18 @@ func DefaultLimits() Limits {
 // WithDefaults returns l with every zero field set to DefaultLimits'.
 func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
-	set := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setInt := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set(&l.HandshakeTimeout, d.HandshakeTimeout)
-	set(&l.IdleTimeout, d.IdleTimeout)
-	set(&l.MaxSession, d.MaxSession)
-	set(&l.KeepaliveInterval, d.KeepaliveInterval)
-	set(&l.UnackedTimeout, d.UnackedTimeout)
-	setInt(&l.MaxSessions, d.MaxSessions)
-	setInt(&l.MessageBurst, d.MessageBurst)
-	setInt(&l.InputBytesPerSecond, d.InputBytesPerSecond)
-	setInt(&l.KeysPerSecond, d.KeysPerSecond)
-	setInt(&l.RefusalLogBurst, d.RefusalLogBurst)
-	if l.RefusalLogsPerSecond == 0 {
-		l.RefusalLogsPerSecond = d.RefusalLogsPerSecond
-	}
-	if l.MessagesPerSecond == 0 {
-		l.MessagesPerSecond = d.MessagesPerSecond
-	}
+	l.HandshakeTimeout = cmp.Or(l.HandshakeTimeout, d.HandshakeTimeout)
+	l.IdleTimeout = cmp.Or(l.IdleTimeout, d.IdleTimeout)
+	l.MaxSession = cmp.Or(l.MaxSession, d.MaxSession)
+	l.KeepaliveInterval = cmp.Or(l.KeepaliveInterval, d.KeepaliveInterval)
+	l.UnackedTimeout = cmp.Or(l.UnackedTimeout, d.UnackedTimeout)
+	l.MaxSessions = cmp.Or(l.MaxSessions, d.MaxSessions)
+	l.MessagesPerSecond = cmp.Or(l.MessagesPerSecond, d.MessagesPerSecond)
+	l.MessageBurst = cmp.Or(l.MessageBurst, d.MessageBurst)
+	l.InputBytesPerSecond = cmp.Or(l.InputBytesPerSecond, d.InputBytesPerSecond)
+	l.KeysPerSecond = cmp.Or(l.KeysPerSecond, d.KeysPerSecond)
+	l.RefusalLogsPerSecond = cmp.Or(l.RefusalLogsPerSecond, d.RefusalLogsPerSecond)
+	l.RefusalLogBurst = cmp.Or(l.RefusalLogBurst, d.RefusalLogBurst)
 	return l
 }
 

@@ -86,6 +86,7 @@ func (p *pacedSeat) pace(ctx context.Context, id store.MessageID) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("send message: %w", ctx.Err())
 		}
+		p.metrics.MessagesRefused.WithLabelValues(string(refusedTooFast)).Inc()
 		return store.ErrTooFast
 	}
 	p.paced = id
@@ -108,6 +109,7 @@ func (p *pacedSeat) pay(ctx context.Context, id store.MessageID, body string) er
 		return nil // the store refuses it, keeping nothing, and says why
 	}
 	if v := p.addrs.Spend(ctx, p.client, store.MessageCost(clean)); v != limits.Admitted {
+		p.metrics.MessagesRefused.WithLabelValues(string(messageVerdict(v))).Inc()
 		return fmt.Errorf("send message: %s: %w", v.Reason(), store.ErrOverBudget)
 	}
 	p.mu.Lock()

@@ -33,7 +33,6 @@ type joinRefusal string
 
 const (
 	refusedCommand     joinRefusal = "command"
-	refusedNoTerminal  joinRefusal = "no terminal"
 	refusedBusy        joinRefusal = "busy"
 	refusedFull        joinRefusal = "full"
 	refusedSealed      joinRefusal = "sealed"
@@ -51,10 +50,25 @@ const (
 func joinVerdict(v limits.Verdict) joinRefusal { return joinRefusal(v.Reason()) }
 
 var joinRefusals = []joinRefusal{
-	refusedCommand, refusedNoTerminal, refusedBusy, refusedFull, refusedSealed, refusedNotFound, refusedGivenAway,
+	refusedCommand, refusedBusy, refusedFull, refusedSealed, refusedNotFound, refusedGivenAway,
 	refusedMistyped, refusedClosed, refusedServiceFull, refusedUnavailable, refusedError,
 	joinVerdict(limits.TooManyRooms), joinVerdict(limits.TooManyFailedJoins), joinVerdict(limits.OverBudget),
 	joinVerdict(limits.Headroom), joinVerdict(limits.TableFull),
+}
+
+// messageRefusal is why the server's limits refused a message
+// (chat_messages_refused_total). The byte budget adds its verdicts'
+// reasons (messageVerdict).
+type messageRefusal string
+
+const refusedTooFast messageRefusal = "too fast"
+
+// messageVerdict is the label of a message refused by Limiter.Spend.
+func messageVerdict(v limits.Verdict) messageRefusal { return messageRefusal(v.Reason()) }
+
+var messageRefusals = []messageRefusal{
+	refusedTooFast,
+	messageVerdict(limits.OverBudget), messageVerdict(limits.Headroom), messageVerdict(limits.TableFull),
 }
 
 // storeOp is a store operation whose failures are counted
@@ -92,6 +106,9 @@ func initCounters(m *ops.Metrics) {
 	}
 	for _, r := range joinRefusals {
 		m.JoinsRefused.WithLabelValues(string(r))
+	}
+	for _, r := range messageRefusals {
+		m.MessagesRefused.WithLabelValues(string(r))
 	}
 	for _, op := range storeOps {
 		m.StoreErrors.WithLabelValues(string(op))

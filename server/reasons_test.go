@@ -54,6 +54,7 @@ func TestEveryCounterSeriesExistsFromTheStart(t *testing.T) {
 		"chat_connections_refused_total": labels(connRefusals),
 		"chat_joins_refused_total":       labels(joinRefusals),
 		"chat_store_errors_total":        labels(storeOps),
+		"chat_messages_refused_total":    labels(messageRefusals),
 		"chat_sessions_ended_total":      labels(sessionEndings),
 	}
 	for family, values := range want {
@@ -87,9 +88,10 @@ func TestLabelListsHoldEveryConstant(t *testing.T) {
 	consts := typedConsts(t, ".")
 	screen := typedConsts(t, "../ui")
 	for typ, list := range map[string][]string{
-		"connRefusal": labels(connRefusals),
-		"joinRefusal": labels(joinRefusals),
-		"storeOp":     labels(storeOps),
+		"connRefusal":    labels(connRefusals),
+		"joinRefusal":    labels(joinRefusals),
+		"storeOp":        labels(storeOps),
+		"messageRefusal": labels(messageRefusals),
 	} {
 		if len(consts[typ]) == 0 {
 			t.Errorf("no constants of type %s found: the test reads the source wrongly", typ)
@@ -109,7 +111,7 @@ func TestLabelListsHoldEveryConstant(t *testing.T) {
 	if len(screen["Ending"]) == 0 || len(consts["ui.Ending"]) == 0 {
 		t.Error("no endings found: the test reads the source wrongly")
 	}
-	counted := append(labels(connRefusals), labels(joinRefusals)...)
+	counted := append(append(labels(connRefusals), labels(joinRefusals)...), labels(messageRefusals)...)
 	for _, v := range limits.Refusals() {
 		if !slices.Contains(counted, v.Reason()) {
 			t.Errorf("the per-address limits' %q is counted nowhere", v.Reason())

@@ -134,7 +134,8 @@ func New(cfg Config) (*Server, error) {
 //  1. closeConnection: a connection carries one chat; when it ends, so does
 //     the connection, rather than idling until the client hangs up.
 //  2. recoverPanics: a panic ends only its own session, and is logged.
-//  3. requireTerminal: the chat needs a PTY and no command.
+//  3. refuseCommands: the chat runs no command or subsystem (a session
+//     without a PTY gets the chat in lines, see plainMode).
 //  4. limitSessions: the server-wide cap on open sessions, and the
 //     per-address refusals that are told inside SSH.
 //  5. runChat: route the username to a room and run the chat screen; it
@@ -144,7 +145,7 @@ func (s *Server) middleware() []wish.Middleware {
 	return []wish.Middleware{
 		s.runChat,
 		s.limitSessions,
-		s.requireTerminal,
+		s.refuseCommands,
 		s.recoverPanics,
 		s.closeConnection,
 	}

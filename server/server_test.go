@@ -268,18 +268,15 @@ func TestAWrongKeyIsAnUnknownRoom(t *testing.T) {
 	ts.dial(t, string(typo)).waitFor("No such room: that command has a typo.")
 }
 
-func TestNoTerminalOrCommandIsRefusedWithAHint(t *testing.T) {
+// Without a terminal (ssh -T) the chat comes in lines: plain_test.go.
+func TestCommandIsRefusedWithAHint(t *testing.T) {
 	ts := startServer(t, ttl)
 	id := ts.dial(t, "alice").roomID()
-	rejoin := store.RejoinName(store.RoomID(id), store.NewSeatKey(store.RoomID(id)))
 	for _, tc := range []struct {
 		name, user string
 		opts       dialOptions
 		want       string
 	}{
-		{"ssh -T", "alice", dialOptions{noPTY: true}, "The chat needs a terminal. Connect with: ssh -t -p"},
-		{"ssh -T to a room", id, dialOptions{noPTY: true}, "ssh -t -p " + strconv.Itoa(ts.port) + " " + id + "@127.0.0.1"},
-		{"ssh -T with a rejoin command", rejoin, dialOptions{noPTY: true}, "ssh -t -p " + strconv.Itoa(ts.port) + " " + rejoin + "@"},
 		{"ssh host ls", "alice", dialOptions{noPTY: true, command: "ls"}, "runs only the chat, not commands. Connect with: ssh -t -p"},
 		{"ssh -t host ls", "alice", dialOptions{command: "ls"}, "runs only the chat, not commands"},
 	} {

@@ -63,17 +63,15 @@ func (s *Server) recoverPanics(next ssh.Handler) ssh.Handler {
 	}
 }
 
-func (s *Server) requireTerminal(next ssh.Handler) ssh.Handler {
+func (s *Server) refuseCommands(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
-		_, _, hasPty := sess.Pty()
+		// A session without a terminal (ssh -T) is served: it gets the
+		// chat in lines (see plainMode).
 		switch {
 		case len(sess.Command()) > 0 || sess.Subsystem() != "":
 			s.refusedSession(slog.LevelInfo, refusedCommand)
 			cmd := s.commandFor(sess.User(), "-t")
 			refuse(sess, "This server runs only the chat, not commands. Connect with: "+cmd, cmd)
-		case !hasPty:
-			s.refusedSession(slog.LevelInfo, refusedNoTerminal)
-			refuse(sess, "The chat needs a terminal. Connect with: "+s.commandFor(sess.User(), "-t"))
 		default:
 			next(sess)
 		}
@@ -147,7 +145,11 @@ func (s *Server) runChat(ssh.Handler) ssh.Handler {
 			s.log.Info("session ended", "room", room, "reason", string(ending), "duration", time.Since(start).Round(time.Millisecond))
 		}()
 
-		outcome, err := s.runProgram(sess, seat)
+		run := s.runProgram
+		if plainMode(sess) {
+			run = s.runPlain
+		}
+		outcome, err := run(sess, seat)
 		switch {
 		case errors.Is(err, errConnectionGone):
 			return // nobody is left to tell
@@ -309,15 +311,16 @@ func refuse(sess ssh.Session, text string, commands ...string) {
 func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, error) {
 	pty, _, _ := sess.Pty()
 	width, height := clampWindow(pty.Window.Width, pty.Window.Height)
-	profile, noColor := colorProfile(sess.Environ(), pty.Term)
+	look := lookOf(sess.Environ(), pty.Term)
 	model := ui.New(ui.Config{
 		Seat:              seat,
 		JoinCommand:       s.public.Command(seat.Snapshot().Room.ID.String()),
 		NarrowJoinCommand: s.public.NarrowCommand(seat.Snapshot().Room.ID.String()),
 		// Shown only to its person, never logged.
 		RejoinCommand:   s.public.Command(store.RejoinName(seat.Snapshot().Room.ID, seat.Snapshot().Key)),
-		Profile:         profile,
-		NoColor:         noColor,
+		Profile:         look.profile,
+		NoColor:         look.noColor,
+		TerminalCursor:  look.ownCursor,
 		LightBackground: lightBackground(sess.Environ()),
 		Location:        clientLocation(sess.Environ()),
 		Width:           width,
@@ -367,7 +370,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	}
 	stopKeepalive := s.keepAlive(sess)
 	defer stopKeepalive()
-	stopTimeouts := s.enforceTimeouts(program, keys, seat.Snapshot().Room.ExpiresAt)
+	stopTimeouts := s.enforceTimeouts(program.Send, keys.lastTyped, seat.Snapshot().Room.ExpiresAt)
 	defer stopTimeouts()
 
 	_, runErr := program.Run()
@@ -420,13 +423,13 @@ func (s *Server) listen(listen func(send func(tea.Msg)), program *tea.Program, m
 // settings the creator's idle timer runs out a moment after the room
 // expires, and the screen must say that the room expired, not that it
 // lives on.
-func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds time.Time) (stop func()) {
+func (s *Server) enforceTimeouts(send func(tea.Msg), lastTyped func() time.Time, roomEnds time.Time) (stop func()) {
 	t := &sessionTimers{}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.idle = time.AfterFunc(s.limits.IdleTimeout, func() {
 		defer s.recoverGoroutine("idle timeout")
-		if quiet := time.Since(keys.lastTyped()); quiet < s.limits.IdleTimeout {
+		if quiet := time.Since(lastTyped()); quiet < s.limits.IdleTimeout {
 			t.rearmIdle(s.limits.IdleTimeout - quiet)
 			return
 		}
@@ -438,11 +441,11 @@ func (s *Server) enforceTimeouts(program *tea.Program, keys *keyboard, roomEnds 
 			return
 		}
 		// The session's end line says why (runChat).
-		program.Send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout), Ending: ui.EndingIdle})
+		send(ui.Disconnect{Reason: fmt.Sprintf("You typed nothing for %s, so you were disconnected.", s.limits.IdleTimeout), Ending: ui.EndingIdle})
 	})
 	t.limit = time.AfterFunc(s.limits.MaxSession, func() {
 		defer s.recoverGoroutine("session limit")
-		program.Send(ui.Disconnect{Reason: fmt.Sprintf("Sessions last at most %s.", s.limits.MaxSession), Ending: ui.EndingMaxSession})
+		send(ui.Disconnect{Reason: fmt.Sprintf("Sessions last at most %s.", s.limits.MaxSession), Ending: ui.EndingMaxSession})
 	})
 	return t.stop
 }

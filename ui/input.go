@@ -12,6 +12,7 @@ import (
 	"github.com/rivo/uniseg"
 
 	"github.com/ssh-burn/chat/internal/safetext"
+	"github.com/ssh-burn/chat/ui/screen"
 )
 
 // The input holds a message of several lines. Its text field takes no
@@ -133,10 +134,12 @@ func (m *Model) inputRoom() int {
 }
 
 // inputChar is one character of the input as laid out: a grapheme
-// cluster, its width and its first rune's position.
+// cluster, its width at its widest (screen.Cells), whether terminals agree
+// on that width, and its first rune's position.
 type inputChar struct {
 	text  string
 	width int
+	sure  bool
 	at    int
 }
 
@@ -153,10 +156,13 @@ type inputLaidOut struct {
 
 // inputLayout lays the typed text out on rows as wide as the input, a line
 // break starting a new row and a line too long for one wrapped onto the
-// next between words (by display width; a word wider than a row is broken
-// between characters, a grapheme cluster is never split). It returns the
-// characters, where each row starts among them (a row ends where the next
-// starts), the row the cursor is on and the text's length in runes.
+// next between words (a word wider than a row is broken between
+// characters, a grapheme cluster is never split). Rows are measured at
+// their widest and kept a cell short where terminals disagree on their
+// width (screen.FitsCells), so no terminal wraps one onto the next. It
+// returns the characters, where each row starts among them (a row ends
+// where the next starts), the row the cursor is on and the text's length
+// in runes. A resize changes the width, and so lays the text out anew.
 func (m *Model) inputLayout() (chars []inputChar, starts []int, cursorRow, runes int) {
 	value, pos := m.input.Value(), m.input.Position()
 	// One cell of each row is kept for the cursor at its end.
@@ -179,43 +185,52 @@ func layOut(value string, width int, chars []inputChar, starts []int) ([]inputCh
 	runes, state := 0, -1
 	for rest := value; rest != ""; {
 		var cluster string
-		var w int
+		w, sure := 1, true
 		if rest[0] < utf8.RuneSelf && (len(rest) == 1 || rest[1] < utf8.RuneSelf) {
 			// Two ASCII characters (the input holds no CR) are two
 			// clusters: most text needs no segmenting.
-			cluster, rest, w, state = rest[:1], rest[1:], 1, -1
+			cluster, rest, state = rest[:1], rest[1:], -1
 		} else {
-			// The width as the screen measures it (x/ansi, by rivo/uniseg).
-			cluster, rest, w, state = uniseg.FirstGraphemeClusterInString(rest, state)
+			cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
+			w, sure = screen.Cells(cluster)
 		}
-		chars = append(chars, inputChar{cluster, w, runes})
+		chars = append(chars, inputChar{cluster, w, sure, runes})
 		runes += utf8.RuneCountInString(cluster)
 	}
 	starts = append(starts, 0)
-	used, space := 0, -1 // the row's width so far, and its last space
+	// The row's width so far, whether terminals agree on it, and its
+	// last space.
+	used, sure, space := 0, true, -1
+	fits := func(c inputChar) bool { return screen.FitsCells(used+c.width, sure && c.sure, width) }
 	for i, c := range chars {
 		row := starts[len(starts)-1]
 		switch {
 		case c.text == lineSep:
 			starts = append(starts, i+1)
-			used, space = 0, -1
+			used, sure, space = 0, true, -1
 			continue
-		case used > 0 && used+c.width > width && space > row:
+		case used > 0 && !fits(c) && space > row:
 			// The word under way goes onto the next row.
 			starts = append(starts, space+1)
-			used = 0
+			used, sure = 0, true
 			for _, d := range chars[space+1 : i] {
-				used += d.width
+				used, sure = used+d.width, sure && d.sure
 			}
 			space = -1
-		case used > 0 && used+c.width > width:
+			if used > 0 && !fits(c) {
+				// A wide character after it is not room enough: the word
+				// is broken here.
+				starts = append(starts, i)
+				used, sure = 0, true
+			}
+		case used > 0 && !fits(c):
 			starts = append(starts, i)
-			used, space = 0, -1
+			used, sure, space = 0, true, -1
 		}
 		if c.text == " " {
 			space = i
 		}
-		used += c.width
+		used, sure = used+c.width, sure && c.sure
 	}
 	return chars, starts, runes
 }
@@ -230,16 +245,13 @@ func (m *Model) inputHeight() int {
 }
 
 // inputRows draws rows [top, top+n) of the input's layout, the cursor over
-// the whole character it stands on.
-func (m *Model) inputRows(chars []inputChar, starts []int, runes, top, n int) []string {
+// the whole character it stands on, and returns the cursor's column in its
+// row (by the cells the server counts, as a terminal that places its own
+// cursor does).
+func (m *Model) inputRows(chars []inputChar, starts []int, runes, top, n int) (rows []string, col int) {
 	pos := m.input.Position()
-	text := m.input.TextStyle
-	cursor := func(char string) string {
-		c := m.input.Cursor
-		c.SetChar(char)
-		return c.View()
-	}
-	rows := make([]string, 0, n)
+	text := m.styles.plain
+	rows = make([]string, 0, n)
 	for r := top; r < top+n; r++ {
 		end := len(chars)
 		if r+1 < len(starts) {
@@ -251,9 +263,9 @@ func (m *Model) inputRows(chars []inputChar, starts []int, runes, top, n int) []
 			here := c.at <= pos && pos < c.at+utf8.RuneCountInString(c.text)
 			switch {
 			case here && c.text == lineSep:
-				shown = cursor(" ")
+				shown = m.cursorView(" ")
 			case here:
-				shown = cursor(c.text)
+				shown = m.cursorView(c.text)
 			case c.text == lineSep:
 			case shown != "":
 				after.WriteString(c.text)
@@ -262,44 +274,69 @@ func (m *Model) inputRows(chars []inputChar, starts []int, runes, top, n int) []
 			}
 		}
 		if r == len(starts)-1 && pos >= runes {
-			shown = cursor(" ")
+			shown = m.cursorView(" ")
+		}
+		if shown != "" {
+			col = ansi.StringWidth(before.String())
 		}
 		rows = append(rows, text.Render(before.String())+shown+text.Render(after.String()))
 	}
-	return rows
+	return rows, col
 }
 
-// inputView is the input: the prompt on its first row, the counter on its
-// last, as many rows as the text needs up to inputRoom, scrolled to keep
-// the cursor in view.
-func (m *Model) inputView() []string {
+// cursorView is the cell under the cursor: in reverse video, unless the
+// terminal's own cursor marks it.
+func (m *Model) cursorView(under string) string {
+	if m.ownCursor {
+		return m.styles.plain.Render(under)
+	}
+	return m.styles.plain.Reverse(true).Render(under)
+}
+
+// inputView is the input: the prompt on its first row, the counter against
+// the right edge of its last, as many rows as the text needs up to
+// inputRoom, scrolled to keep the cursor in view. It returns the rows and
+// the cursor's row among them, and notes the cursor's column for
+// TerminalCursor.
+func (m *Model) inputView() ([]screen.Line, int) {
 	counter := m.counterView()
+	promptWidth := ansi.StringWidth(m.input.Prompt)
 	if m.input.Value() == "" {
-		// The placeholder, as the field draws it.
-		in := m.input.View()
-		gap := max(m.width-ansi.StringWidth(in)-ansi.StringWidth(counter), 1)
-		return []string{ansi.Truncate(in+strings.Repeat(" ", gap)+counter, m.width, "")}
+		// The placeholder, as the field draws it, short of the counter
+		// and a blank before it.
+		m.frame.inputCol = promptWidth
+		room := m.width - ansi.StringWidth(counter) - 1
+		text := strings.TrimRight(ansi.Truncate(m.input.View(), room, ""), " ")
+		return []screen.Line{{Text: text, Right: counter}}, 0
 	}
 	chars, starts, cursorRow, runes := m.inputLayout()
 	shown := min(len(starts), m.inputRoom())
 	top := min(max(cursorRow-shown+1, 0), len(starts)-shown)
-	rows := m.inputRows(chars, starts, runes, top, shown)
-	out := make([]string, len(rows))
-	indent := strings.Repeat(" ", ansi.StringWidth(m.input.Prompt))
+	rows, col := m.inputRows(chars, starts, runes, top, shown)
+	m.frame.inputCol = promptWidth + col
+	out := make([]screen.Line, len(rows))
+	indent := strings.Repeat(" ", promptWidth)
 	for i, row := range rows {
 		line := indent + row
 		switch {
 		case i == 0 && top == 0:
-			line = m.input.PromptStyle.Render(m.input.Prompt) + row
+			line = m.styles.prompt.Render(m.input.Prompt) + row
 		case i == 0:
 			// The message starts on a row scrolled out of view.
-			line = m.input.PromptStyle.Render(moreAbove) + row
+			line = m.styles.prompt.Render(moreAbove) + row
 		}
-		if i == len(rows)-1 {
-			gap := max(m.width-ansi.StringWidth(line)-ansi.StringWidth(counter), 1)
-			line += strings.Repeat(" ", gap) + counter
-		}
-		out[i] = ansi.Truncate(line, m.width, "")
+		out[i] = screen.Line{Text: line}
 	}
-	return out
+	out[len(out)-1].Right = counter
+	return out, cursorRow - top
+}
+
+// TerminalCursor implements screen.TerminalCursor: on a terminal that
+// cannot show the cursor the screen draws, its own marks the input, on the
+// row and at the column of the character the cursor stands on.
+func (m *Model) TerminalCursor() (row, col int, show bool) {
+	if !m.ownCursor || m.done || m.helpOpen || m.tooSmall() || m.frame.inputRow == 0 {
+		return 0, 0, false
+	}
+	return m.frame.inputRow, min(m.frame.inputCol, m.width-1), true
 }

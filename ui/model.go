@@ -77,6 +77,10 @@ type Config struct {
 	// NoColor: the client asked for no colour (NO_COLOR). The screen keeps
 	// bold, italics and a visible cursor, which Profile's Ascii would drop.
 	NoColor bool
+	// TerminalCursor: the terminal cannot show the cursor the screen
+	// draws (no reverse video) or cannot hide its own (a VT100). Its own
+	// cursor marks the input instead (see screen.TerminalCursor).
+	TerminalCursor bool
 	// Location is the time zone for message times; UTC when nil.
 	Location *time.Location
 	// Width and Height are the terminal size until the first WindowSizeMsg.
@@ -188,6 +192,7 @@ type Model struct {
 	typing                typing
 	outcome               Outcome
 	done                  bool
+	ownCursor             bool // the terminal's own cursor marks the input (Config.TerminalCursor)
 
 	// version names the state the model is in; Lines redraws only for a
 	// version it has not drawn yet (see unchanged).
@@ -221,6 +226,9 @@ type frame struct {
 	// The key help as drawn for footerKey.
 	footer    string
 	footerKey footerKey
+	// Where the input's cursor is: its row in lines (0: not shown) and
+	// its column.
+	inputRow, inputCol int
 }
 
 // footerKey is what the footer depends on.
@@ -282,15 +290,19 @@ func New(cfg Config) *Model {
 
 	in := textinput.New()
 	in.Prompt = "> "
-	in.Placeholder = "type a message, enter to send"
+	in.Placeholder = st.placeholderText
 	in.CharLimit = inputCap
 	in.PromptStyle = st.prompt
 	in.TextStyle = st.plain
-	in.PlaceholderStyle = st.help
+	in.PlaceholderStyle = st.placeholder
 	in.Cursor.Style = st.plain
 	in.Cursor.TextStyle = st.plain
-	// A blinking cursor would redraw twice a second forever.
+	// A blinking cursor would redraw twice a second forever; the
+	// terminal's own, where it marks the input, needs no drawn one.
 	in.Cursor.SetMode(cursor.CursorStatic)
+	if cfg.TerminalCursor {
+		in.Cursor.SetMode(cursor.CursorHide)
+	}
 	// textinput's ctrl+v reads the clipboard of the machine the program
 	// runs on: here, the server's. Clients paste through their terminal.
 	in.KeyMap.Paste.SetEnabled(false)
@@ -310,6 +322,8 @@ func New(cfg Config) *Model {
 		now:    time.Now(),
 		bell:   true,
 		sealed: snap.Sealed,
+
+		ownCursor: cfg.TerminalCursor,
 	}
 	if m.rejoin == "" {
 		m.rejoin = m.join

@@ -35,6 +35,11 @@ type styles struct {
 	prompt     lipgloss.Style
 	help       lipgloss.Style
 	key        lipgloss.Style
+	// placeholder is the input's hint while nothing is typed, and
+	// placeholderText the hint: without colour, it is in brackets, so it
+	// cannot pass for typed text.
+	placeholder     lipgloss.Style
+	placeholderText string
 	// helpBar draws the key help; a screen copies it to set its width.
 	helpBar help.Model
 	// countdowns is the header's right part for every second left.
@@ -204,6 +209,10 @@ func newStyles(r *lipgloss.Renderer, l look) *styles {
 		prompt:     colour(r.NewStyle(), accent),
 		help:       colour(r.NewStyle(), muted),
 		key:        colour(r.NewStyle().Bold(true), muted),
+	}
+	st.placeholder, st.placeholderText = st.help, "type a message, enter to send"
+	if l.colour(muted) == "" {
+		st.placeholder, st.placeholderText = st.help.Faint(true), "(type a message, enter to send)"
 	}
 	if l.colour(noticeC) == "" {
 		st.notice = st.notice.Bold(true)

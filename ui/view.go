@@ -141,7 +141,9 @@ func hang(prefix, body string, style lipgloss.Style, width int) []string {
 // wrapWords breaks unstyled text into lines at most width cells wide (by
 // display width), between words only: a name such as
 // anonymous-otter-k3f9 stays whole. A word wider than a line is broken
-// where it must be.
+// where it must be. Text whose width terminals disagree on (emoji with
+// skin tones, joined emoji, flags) is measured at its widest and kept off
+// the last column (screen.Fits), so no terminal wraps it.
 func wrapWords(text string, width int) []string { return wrapWordsKeeping(text, width, false) }
 
 // wrapWordsKeeping is wrapWords, but with keepLong a word wider than a
@@ -150,27 +152,33 @@ func wrapWords(text string, width int) []string { return wrapWordsKeeping(text, 
 func wrapWordsKeeping(text string, width int, keepLong bool) []string {
 	var lines []string
 	var line strings.Builder
-	used := 0
+	used, sure := 0, true
 	for word := range strings.SplitSeq(text, " ") {
-		w := ansi.StringWidth(word)
-		if used > 0 && used+1+w <= width {
+		w, wordSure := screen.Cells(word)
+		if used > 0 && screen.FitsCells(used+1+w, sure && wordSure, width) {
 			line.WriteByte(' ')
 			line.WriteString(word)
 			used += 1 + w
+			sure = sure && wordSure
 			continue
 		}
 		if used > 0 || line.Len() > 0 {
 			lines = append(lines, line.String())
 			line.Reset()
 		}
-		if w > width && !keepLong {
-			pieces := strings.Split(ansi.Hardwrap(word, width, true), "\n")
-			lines = append(lines, pieces[:len(pieces)-1]...)
-			word = pieces[len(pieces)-1]
-			w = ansi.StringWidth(word)
+		for !keepLong && !screen.FitsCells(w, wordSure, width) {
+			piece := screen.Cut(word, width)
+			if piece == "" {
+				// Not one character fits: the screen is narrower than
+				// one, and cuts it.
+				break
+			}
+			lines = append(lines, piece)
+			word = word[len(piece):]
+			w, wordSure = screen.Cells(word)
 		}
 		line.WriteString(word)
-		used = w
+		used, sure = w, wordSure
 	}
 	return append(lines, line.String())
 }
@@ -231,6 +239,7 @@ func (m *Model) Lines() []screen.Line {
 // drawBelowHeader lays out everything under the header. Every part is at
 // most the screen's width already, so they are only gathered, not measured.
 func (m *Model) drawBelowHeader() []screen.Line {
+	m.frame.inputRow = 0
 	if m.tooSmall() {
 		return m.tooSmallView()
 	}
@@ -270,7 +279,9 @@ func (m *Model) drawBelowHeader() []screen.Line {
 	add(conv[len(conv)-shown:]...)
 	add(m.lowerRule())
 	add(status...)
-	add(m.inputView()...)
+	input, cursorRow := m.inputView()
+	m.frame.inputRow = 1 + len(lines) + cursorRow // under the header
+	lines = append(lines, input...)
 	add(m.footerView())
 	return lines
 }

@@ -29,6 +29,10 @@ type Metrics struct {
 	Delivery prometheus.Histogram
 	// StoreErrors counts failed store operations, by operation.
 	StoreErrors *prometheus.CounterVec
+	// MessagesRefused counts messages the server's policy refused, by
+	// reason (sent too fast, the address's byte budget, headroom kept
+	// for newcomers while Redis fills).
+	MessagesRefused *prometheus.CounterVec
 	// ConnectionsRefused counts connections cut before a chat, by reason
 	// (per-address limits, handshake timeouts).
 	ConnectionsRefused *prometheus.CounterVec
@@ -63,13 +67,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_store_errors_total", Help: "Failed room store operations, by operation.",
 		}, []string{"op"}),
+		MessagesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_messages_refused_total", Help: "Messages the server's limits refused, by reason.",
+		}, []string{"reason"}),
 		ConnectionsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_connections_refused_total", Help: "Connections cut before a chat, by reason.",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(
 		m.Sessions, m.RoomsCreated, m.Messages, m.JoinsRefused, m.SessionsEnded,
-		m.Delivery, m.StoreErrors, m.ConnectionsRefused,
+		m.Delivery, m.StoreErrors, m.MessagesRefused, m.ConnectionsRefused,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

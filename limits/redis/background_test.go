@@ -110,6 +110,18 @@ func TestHeavyWritersAreRefusedFirstAsRedisFills(t *testing.T) {
 	spend(a, newcomer, 1, limits.Headroom)
 	spend(b, fresh, 1, limits.Headroom)
 
+	// Full (past maxmemory, so Redis refuses whatever adds data): the
+	// decisions still come from Redis, shared, with their true reason;
+	// a replica's own counts would let the newcomer spend.
+	if err := client.ConfigSet(t.Context(), "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	pressureAtLeast(1)
+	spend(a, newcomer, 1, limits.Headroom)
+	if strings.Contains(logs.String(), "did not answer") {
+		t.Errorf("at a full Redis the limits fell back to the replica's counts:\n%s", logs.String())
+	}
+
 	// Unlimited memory: no pressure, only the budgets.
 	if err := client.ConfigSet(t.Context(), "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)

@@ -166,8 +166,10 @@ func (l *Limiter) Close() error {
 // scored by when they lapse). ARGV: token, limit, hold ms, chats counted
 // under the previous secret, dead replicas... Drops lapsed tokens and
 // those of dead replicas, and adds token unless the address holds limit
-// chats. Returns 1 if added, else 0.
-var admitScript = redis.NewScript(`#!lua
+// chats. Returns 1 if added, else 0. It runs on a full Redis too (a few
+// bytes per open chat): the limits must hold across the replicas then
+// most of all, not fall back to each replica's own counts.
+var admitScript = redis.NewScript(`#!lua flags=allow-oom
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -198,8 +200,10 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 // redis_rate keeps one, with a reserve. ARGV: cost, reserve, burst (bytes),
 // µs a byte takes to come back. Takes cost only if at least reserve of the
 // burst is left after it. Returns 1 if taken; 0 if the budget cannot pay
-// cost at all; -1 if it could, but not while keeping reserve.
-var budgetScript = redis.NewScript(`#!lua
+// cost at all; -1 if it could, but not while keeping reserve. Like
+// admitScript it runs on a full Redis (one small key an address), so the
+// refusal there is the headroom rule's, with its reason.
+var budgetScript = redis.NewScript(`#!lua flags=allow-oom
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cost, reserve = tonumber(ARGV[1]), tonumber(ARGV[2])

@@ -104,7 +104,7 @@ func (s roomSecrets) additionalData(purpose string) []byte {
 
 // Key indexes: every script gets a room's keys in this order.
 const (
-	keyMeta    = iota // hash: created, deadline (unix ms), sealed (0|1), hb (the history's bytes), cut (the newest entry trimmed from log or history)
+	keyMeta    = iota // hash: created, deadline (unix ms), sealed (0|1), hb (the history's bytes), cut (the newest entry trimmed from log or history), j:<member> (their join entry), w:<presence> (withdrawn or ended: refused)
 	keySeats          // hash: member ID -> seat in use: "replica/presence" (the replica holding it, and which of its person's connections)
 	keyNames          // hash: member ID -> sealed anonymous name, for every member present or away
 	keyLog            // stream: t (m|j|l|o), m (member), n (sealed name), b (j: back), r (replica), k (l: seat kept); a message's entry is t alone, its history entry's ID

@@ -99,7 +99,7 @@ func (l *liveness) beat(ctx context.Context) error {
 	done := make(chan result, 1)
 	if !l.s.goOnce(func() {
 		res, err := heartbeatScript.Run(ctx, l.rdb, liveKeys, l.s.replica,
-			l.s.lease.Milliseconds(), l.gap.Milliseconds(), max(liveRetention, 2*l.s.lease).Milliseconds()).Result()
+			l.s.lease.Milliseconds(), l.gap.Milliseconds(), l.retention().Milliseconds()).Result()
 		l.s.link.note(pathCommands, err)
 		done <- result{res, err}
 	}) {
@@ -147,6 +147,10 @@ func (l *liveness) beat(ctx context.Context) error {
 	return nil
 }
 
+// retention is how long the registry remembers a replica that no longer
+// beats.
+func (l *liveness) retention() time.Duration { return max(liveRetention, 2*l.s.lease) }
+
 // answeredWithin reports whether a beat was answered within d.
 func (l *liveness) answeredWithin(d time.Duration) bool {
 	l.mu.Lock()
@@ -186,7 +190,7 @@ func (l *liveness) confirmDead(ctx context.Context, rids []string) ([]string, er
 // so the replicas of its partners free whatever seat its Close could not
 // give up.
 func (l *liveness) depart(ctx context.Context) error {
-	if _, err := l.s.callOn(ctx, l.rdb, departScript, liveKeys[:1], l.s.replica, l.s.lease.Milliseconds()); err != nil {
+	if _, err := l.s.callOn(ctx, l.rdb, opTimeout, departScript, liveKeys, l.s.replica, l.s.lease.Milliseconds(), l.retention().Milliseconds()); err != nil {
 		return fmt.Errorf("leave the replica registry: %w", failure(err))
 	}
 	return nil

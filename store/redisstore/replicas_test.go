@@ -669,3 +669,120 @@ func TestExpiryFollowsRedisClock(t *testing.T) {
 		t.Errorf("ended %v before Redis's deadline", later.Sub(now).Round(time.Millisecond))
 	}
 }
+
+// A replica that closes stays dead, whatever its heartbeat was doing: a
+// beat that reaches Redis after the replica said it was gone (sent while
+// Close waited for a slow Redis to answer that, or sent before it and
+// held up on the way) is no sign of life, or the seats its Close could
+// not give up would stay taken for another lease.
+func TestDepartedReplicaStaysDeadWhateverItsBeats(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	direct := newClient(t, "redis://"+srv.Addr)
+	const lease = 2 * time.Second
+	for range 3 {
+		proxy := redistest.StartProxy(t, srv.Addr)
+		s, err := redisstore.New(t.Context(), redisstore.Config{Client: newClient(t, "redis://"+proxy.Addr), TTL: time.Minute, Lease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Replies slower than a heartbeat period (lease/4, give or take a
+		// tenth): beats go out while Close waits for its depart's answer.
+		proxy.DelayReplies(lease/4+lease/10, lease/4+lease/5)
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		beat, err := direct.ZScore(t.Context(), redisstore.LiveKeys[0], s.ReplicaID()).Result()
+		if err != nil {
+			t.Fatalf("the departed replica is not known: %v", err)
+		}
+		now, err := direct.Time(t.Context()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if since := time.Duration(now.UnixMilli()-int64(beat)) * time.Millisecond; since < lease {
+			t.Fatalf("after Close, Redis has the replica's last beat %v ago, within the lease (%v): alive", since, lease)
+		}
+	}
+}
+
+// A replica whose Redis answers later than a call waits (3 s), but
+// answers, still reads its rooms: a late reply to a read of the log is as
+// good as any, since nobody waits on it but the room. Were each one
+// thrown away, the replica would read nothing for as long as Redis stays
+// that slow, and its people would fall behind what the room keeps and be
+// evicted, though Redis was never down.
+func TestReadsTakeLateReplies(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	cfg := redisstore.Config{TTL: time.Minute, Lease: time.Minute}
+	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
+	slow := newStore(t, newClient(t, "redis://"+proxy.Addr), cfg)
+	room := create(t, healthy)
+	alice := join(t, healthy, room.ID)
+	bob := join(t, slow, room.ID)
+	await[store.JoinedEvent](t, alice, waitfor.Timeout)
+
+	proxy.DelayReplies(3200*time.Millisecond, 3600*time.Millisecond)
+	// Each message reaches bob after two late replies at least (the
+	// Pub/Sub notice, the read): a deadline of its own, generous.
+	deadline := time.NewTimer(4 * waitfor.Timeout)
+	defer deadline.Stop()
+	for i := range 2 {
+		body := fmt.Sprintf("late %d", i)
+		send(t, alice, body)
+		for got := false; !got; {
+			select {
+			case ev, ok := <-bob.Events():
+				switch ev := ev.(type) {
+				case store.MessageEvent:
+					if ev.Message.Body != body {
+						t.Fatalf("bob got %q, want %q", ev.Message.Body, body)
+					}
+					got = true
+				case store.EndedEvent:
+					t.Fatalf("bob's seat ended: %+v", ev)
+				}
+				if !ok {
+					t.Fatal("bob's stream closed")
+				}
+			case <-deadline.C:
+				t.Fatalf("bob never read %q: every late reply to his replica's reads was thrown away", body)
+			}
+		}
+	}
+}
+
+// A join through a replica whose Redis answers later than a call waits
+// (3 s), but answers, gets its seat: the request is repeated while no
+// answer comes, and the seat that any of its tries took is the answer.
+// Were every late answer thrown away, nobody could join through that
+// replica for as long as Redis stays that slow.
+func TestJoinTakesALateAnswer(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	cfg := redisstore.Config{TTL: time.Minute, Lease: time.Minute}
+	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
+	slow := newStore(t, newClient(t, "redis://"+proxy.Addr), cfg)
+	room := create(t, healthy)
+	alice := join(t, healthy, room.ID)
+	// The slow replica has a connection open, as a serving one has: a new
+	// one's handshake would wait for Redis's late replies too.
+	create(t, slow)
+
+	proxy.DelayReplies(3200*time.Millisecond, 3600*time.Millisecond)
+	bob, err := slow.Join(t.Context(), room.ID)
+	if err != nil {
+		t.Fatalf("Join through a replica whose Redis answers 3.2-3.6 s late: %v", err)
+	}
+	t.Cleanup(func() { _ = bob.Leave(context.Background()) })
+	if joined := await[store.JoinedEvent](t, alice, waitfor.Timeout); joined.Member != bob.Snapshot().Me {
+		t.Fatalf("alice saw %+v join, want %v", joined.Member, bob.Snapshot().Me)
+	}
+	keys, _ := redisstore.RoomKeys(room.ID)
+	if seats := newClient(t, "redis://"+srv.Addr).HLen(t.Context(), keys[1]).Val(); seats != 2 {
+		t.Fatalf("the room holds %d seats, want 2", seats)
+	}
+}

@@ -122,7 +122,11 @@ func (r *room) catchUp() {
 		if from == "" {
 			return
 		}
-		res, err := r.s.call(r.s.bg, readScript, r.keys, from, readBatch)
+		// Nobody but the room waits on this read: a reply later than a
+		// person would wait (opTimeout) is still taken, or a Redis that
+		// answers that late would let nothing be read until it is fast
+		// again, and the seats here would fall behind what the room keeps.
+		res, err := r.s.callOn(r.s.bg, r.s.rdb, replyWait, readScript, r.keys, from, readBatch)
 		if err != nil {
 			// Retried on the next poke: the link's return pokes every
 			// room. A late reply leaves the link up, and a quiet room

@@ -112,10 +112,19 @@ local function drop_away(keep)
     end
   end
 end
+-- retire marks the presence of seat (a seat value, or nil) as used up:
+-- join and rejoin refuse it, so a copy of the request that took the seat,
+-- arriving late (its bytes held up on another connection), cannot take
+-- it again once it was given up or taken over. One field per seat ever
+-- ended, which joins pay for, gone with the room.
+local function retire(seat)
+  if seat then redis.call('HSET', KEYS[1], 'w:' .. string.match(seat, '[^/]*$'), '1') end
+end
 -- depart takes member m out of the room and tells it. A sealed room keeps
 -- m's seat for m; otherwise m alone may take it back, until someone else
 -- leaves after m.
 local function depart(maxlen, m)
+  retire(redis.call('HGET', KEYS[2], m))
   redis.call('HDEL', KEYS[2], m)
   local sealed = is_sealed()
   if not sealed then drop_away(m) end
@@ -185,7 +194,8 @@ return {now, d}
 // A join is idempotent: member and presence, chosen before its first try,
 // name it. A repeat of a join that took its seat (its answer was lost)
 // answers that seat again, with the same join entry; a join withdrawn
-// (withdrawScript) takes nothing, however late a copy of it arrives.
+// (withdrawScript), or whose seat was given up or taken over since
+// (retire), takes nothing, however late a copy of it arrives.
 var joinScript = redis.NewScript("#!lua\n" + luaPrelude + `
 local now = now_ms()
 local d = live_deadline(now)
@@ -259,6 +269,7 @@ if not id then
     return {'gone'}
   end
   local name = redis.call('HGET', KEYS[3], member) or ''
+  retire(redis.call('HGET', KEYS[2], member))
   redis.call('HSET', KEYS[2], member, mine)
   id = append(ARGV[5], 't', 'j', 'm', member, 'n', name, 'r', ARGV[2], 'b', '1')
   redis.call('HSET', KEYS[1], 'j:' .. member, id)
@@ -453,10 +464,12 @@ return 0
 // stopped for longer than a gap: Redis was paused, restarted or failed
 // over, or every replica was down. Nobody is found dead until a lease has
 // passed in the epoch, so an outage of Redis itself never costs a seat:
-// every living replica has a whole lease after it to beat again.
+// every living replica has a whole lease after it to beat again. A third
+// sorted set holds the replicas that said they are gone, by when: their
+// beats count no more.
 
 // liveKeys are the liveness keys, in one hash slot.
-var liveKeys = []string{keyPrefix + "{live}:replicas", keyPrefix + "{live}:clock"}
+var liveKeys = []string{keyPrefix + "{live}:replicas", keyPrefix + "{live}:clock", keyPrefix + "{live}:gone"}
 
 const livePrelude = `
 local function now_ms()
@@ -466,8 +479,10 @@ end
 `
 
 // heartbeatScript ARGV: replica, lease ms, gap ms, retention ms. Records
-// the beat and returns {alive replicas, dead replicas}: those that beat
-// within the lease, and those known that did not.
+// the beat, unless the replica departed (a beat sent before its depart,
+// or while Close waited on it, may arrive after), and returns {alive
+// replicas, dead replicas}: those that beat within the lease, and those
+// known that did not.
 var heartbeatScript = redis.NewScript("#!lua flags=allow-oom\n" + livePrelude + `
 local now = now_ms()
 local lease, gap, retain = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -475,10 +490,12 @@ local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
 local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch'))
 if last == nil or epoch == nil or now < last or now - last > gap then epoch = now end
 redis.call('HSET', KEYS[2], 'last', now, 'epoch', epoch)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then redis.call('ZADD', KEYS[1], now, ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - retain))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - retain))
 redis.call('PEXPIRE', KEYS[1], retain)
 redis.call('PEXPIRE', KEYS[2], retain)
+redis.call('PEXPIRE', KEYS[3], retain)
 if now - epoch < lease then return {redis.call('ZRANGE', KEYS[1], 0, -1), {}} end
 return {
   redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - lease), '+inf'),
@@ -504,10 +521,15 @@ end
 return dead
 `)
 
-// departScript ARGV: replica, lease ms. A replica that closes says so: it
-// is dead from now on, as if its last beat were a lease ago, and known as
-// dead (not forgotten: the retention trims it like any dead replica), so
-// should it have failed to give up a seat, its partner's replica frees it.
+// departScript ARGV: replica, lease ms, retention ms. A replica that
+// closes says so: it is dead from now on, as if its last beat were a
+// lease ago, and known as dead (not forgotten: the retention trims it like
+// any dead replica), so should it have failed to give up a seat, its
+// partner's replica frees it. It is noted as gone, so that no beat of it
+// arriving later brings it back.
 var departScript = redis.NewScript("#!lua flags=allow-oom\n" + livePrelude + `
-return redis.call('ZADD', KEYS[1], now_ms() - tonumber(ARGV[2]), ARGV[1])
+local now = now_ms()
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return redis.call('ZADD', KEYS[1], now - tonumber(ARGV[2]), ARGV[1])
 `)

@@ -144,7 +144,7 @@ func (seat *seat) Typing(ctx context.Context, typing bool) error {
 	if typing {
 		flag = "1"
 	}
-	_, err := r.s.patiently(ctx, func(ctx context.Context) (any, error) {
+	_, err := r.s.patiently(ctx, opTimeout, func(ctx context.Context) (any, error) {
 		return nil, r.s.rdb.Publish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
 	})
 	if err != nil {

@@ -198,25 +198,28 @@ func (s *Store) Health() error {
 	return nil
 }
 
-// call runs a script on the store's client; see callOn.
+// call runs a script on the store's client, waiting opTimeout at most;
+// see callOn.
 func (s *Store) call(ctx context.Context, script *redis.Script, keys []string, args ...any) (any, error) {
-	return s.callOn(ctx, s.rdb, script, keys, args...)
+	return s.callOn(ctx, s.rdb, opTimeout, script, keys, args...)
 }
 
-// callOn runs a script on rdb; see patiently.
-func (s *Store) callOn(ctx context.Context, rdb redis.Scripter, script *redis.Script, keys []string, args ...any) (any, error) {
-	return s.patiently(ctx, func(ctx context.Context) (any, error) {
+// callOn runs a script on rdb, waiting for its reply for wait at most; see
+// patiently.
+func (s *Store) callOn(ctx context.Context, rdb redis.Scripter, wait time.Duration, script *redis.Script, keys []string, args ...any) (any, error) {
+	return s.patiently(ctx, wait, func(ctx context.Context) (any, error) {
 		return script.Run(ctx, rdb, keys, args...).Result()
 	})
 }
 
-// patiently runs one call to Redis and waits for its reply for opTimeout
-// at most (or until ctx is done), noting what the outcome says about the
-// link. A caller that stops waiting does not cut the call off: its reply
-// is awaited for replyWait in the background, so a Redis that answers
-// late keeps its connections (see replyWait) and counts as slow, not
-// down. Whether a call that returned no reply ran is unknown either way.
-func (s *Store) patiently(ctx context.Context, call func(context.Context) (any, error)) (any, error) {
+// patiently runs one call to Redis and waits for its reply for wait at
+// most (opTimeout where a person waits; up to replyWait), or until ctx is
+// done, noting what the outcome says about the link. A caller that stops
+// waiting does not cut the call off: its reply is awaited for replyWait
+// in the background, so a Redis that answers late keeps its connections
+// (see replyWait) and counts as slow, not down. Whether a call that
+// returned no reply ran is unknown either way.
+func (s *Store) patiently(ctx context.Context, wait time.Duration, call func(context.Context) (any, error)) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // nothing was sent
 	}
@@ -233,20 +236,20 @@ func (s *Store) patiently(ctx context.Context, call func(context.Context) (any, 
 	if !s.goCall(run) {
 		// Closing: nothing may outlive Close, so the caller's wait is the
 		// call's.
-		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		ctx, cancel := context.WithTimeout(ctx, min(wait, opTimeout))
 		defer cancel()
 		run(ctx)
 		r := <-done
 		return r.res, r.err
 	}
-	wait := time.NewTimer(opTimeout)
-	defer wait.Stop()
+	waited := time.NewTimer(wait)
+	defer waited.Stop()
 	select {
 	case r := <-done:
 		return r.res, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-wait.C:
+	case <-waited.C:
 		s.link.late(pathCommands)
 		return nil, errNoReply
 	}
@@ -521,16 +524,35 @@ type joinReply struct {
 // tryJoin runs a join or rejoin script until Redis answers it. While no
 // answer comes it repeats the very same request, which the script answers
 // with the seat the first one took, as long as ctx lasts and joinPatience
-// at most. A request given up unanswered may still have taken a seat, or
+// at most; a seat taken by a try whose answer came late is the answer too.
+// A request given up unanswered may still have taken a seat, or
 // take it on arrival: undo withdraws it as soon as Redis answers again, so
 // nobody is left with a ghost in the room.
 func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string, args []any, undo leave) (joinReply, error) {
 	patience := time.NewTimer(joinPatience)
 	defer patience.Stop()
+	// A try given up on may still be answered. A seat it took answers the
+	// request, whichever try took it (any later one repeats it): it is
+	// taken as soon as it comes, so a Redis that answers later than a
+	// call waits still lets people in.
+	rejoin := script == rejoinScript
+	seated := make(chan any, 1)
+	call := func(ctx context.Context) (any, error) {
+		res, err := script.Run(ctx, s.rdb, keys, args...).Result()
+		if err == nil {
+			if r, perr := parseJoinReply(res, rejoin); perr == nil && r.status == "ok" {
+				select {
+				case seated <- res:
+				default:
+				}
+			}
+		}
+		return res, err
+	}
 	var res any
 	var err error
 	for tries := 0; ; tries++ {
-		res, err = s.call(ctx, script, keys, args...)
+		res, err = s.patiently(ctx, opTimeout, call)
 		if c := classify(err); c == answered || c == full {
 			if c == full {
 				s.full.refused("join")
@@ -541,15 +563,28 @@ func (s *Store) tryJoin(ctx context.Context, script *redis.Script, keys []string
 			break
 		}
 		wait := time.NewTimer(backoff(tries))
+		gaveUp := false
 		select {
 		case <-wait.C:
 			continue
+		case res = <-seated:
+			err = nil
 		case <-ctx.Done():
+			gaveUp = true
 		case <-patience.C:
+			gaveUp = true
 		case <-s.done:
+			gaveUp = true
 		}
 		wait.Stop()
-		s.giveUp(undo)
+		if gaveUp {
+			select {
+			case res = <-seated: // came just in time
+				err = nil
+			default:
+				s.giveUp(undo)
+			}
+		}
 		break
 	}
 	if err != nil {
@@ -692,7 +727,9 @@ func (s *Store) releasePending(ctx context.Context) {
 	if len(todo) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	// As long as any late reply is awaited: a Redis that answers late
+	// must not keep a ghost seat for as long as it is slow.
+	ctx, cancel := context.WithTimeout(ctx, replyWait)
 	defer cancel()
 	failed := s.leaveAll(ctx, todo)
 	s.giveUp(failed...)

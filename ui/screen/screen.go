@@ -66,6 +66,23 @@ type Signaller interface {
 	TakeSignals() []byte
 }
 
+// TerminalCursor is a model that, now and then, wants the terminal's own
+// cursor shown: for terminals that cannot show the one a model draws (no
+// reverse video) or cannot hide their own (a VT100), whose cursor had
+// better stand where the person types than wherever the last line ended.
+type TerminalCursor interface {
+	// TerminalCursor is where the cursor goes after a frame, as a row of
+	// Lines and a column (from 0), and whether it is shown at all. It is
+	// asked after Lines.
+	TerminalCursor() (row, col int, show bool)
+}
+
+// cursorAt is where the terminal's cursor is shown, if it is.
+type cursorAt struct {
+	row, col int
+	show     bool
+}
+
 // maxSignals bounds the signals waiting to be written: a model that asks
 // for more while a client reads nothing has the rest dropped.
 const maxSignals = 4 << 10
@@ -92,17 +109,20 @@ type Screen struct {
 	writing bool   // a writer goroutine is running
 	closed  bool
 	signals []byte     // to write after the next frame
+	cursor  cursorAt   // where the newest frame wants the terminal's cursor
 	failed  bool       // a write failed (the client is gone) or drawing panicked
 	err     error      // why drawing panicked
 	idle    *sync.Cond // signalled when the writer goroutine ends
 
 	// Used by the writer only (one at a time), and by Close once it is
 	// done.
-	shown   []Line // the frame the terminal shows
-	work    []Line // the frame being written
-	sending []byte // the signals being written
-	buf     []byte // what is written
-	started bool   // the terminal was set up
+	shown   []Line   // the frame the terminal shows
+	work    []Line   // the frame being written
+	sending []byte   // the signals being written
+	shownAt cursorAt // where the terminal's cursor is
+	workAt  cursorAt // where the frame being written wants it
+	buf     []byte   // what is written
+	started bool     // the terminal was set up
 	// writeFn is write, made once: a goroutine started with a method
 	// value would allocate a closure for every frame.
 	writeFn func()
@@ -151,7 +171,12 @@ func (p *program) View() string {
 	if s, ok := p.Model.(Signaller); ok {
 		signals = s.TakeSignals()
 	}
-	p.screen.draw(p.Lines(), signals)
+	lines := p.Lines()
+	var at cursorAt // asked after the lines, which place it
+	if c, ok := p.Model.(TerminalCursor); ok {
+		at.row, at.col, at.show = c.TerminalCursor()
+	}
+	p.screen.drawAt(lines, signals, at)
 	return ""
 }
 
@@ -165,16 +190,20 @@ func (s *Screen) resize(width, height int) {
 }
 
 // draw takes a copy of frame and signals and makes sure a writer is on its
-// way.
-func (s *Screen) draw(frame []Line, signals []byte) {
+// way; the terminal's cursor stays hidden.
+func (s *Screen) draw(frame []Line, signals []byte) { s.drawAt(frame, signals, cursorAt{}) }
+
+// drawAt is draw, with the terminal's cursor shown at at when at.show.
+func (s *Screen) drawAt(frame []Line, signals []byte, at cursorAt) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	same := !s.full && sameLines(frame, s.latest)
+	same := !s.full && sameLines(frame, s.latest) && at == s.cursor
 	if s.closed || s.failed || (same && len(signals) == 0) {
 		return
 	}
 	if !same {
 		s.latest = append(s.latest[:0], frame...)
+		s.cursor = at
 	}
 	if room := maxSignals - len(s.signals); len(signals) <= room {
 		s.signals = append(s.signals, signals...)
@@ -209,6 +238,7 @@ func (s *Screen) write() {
 		}
 		s.work = append(s.work[:0], s.latest...)
 		s.sending = append(s.sending[:0], s.signals...)
+		s.workAt = s.cursor
 		s.signals = s.signals[:0]
 		full, width, height := s.full, s.width, s.height
 		s.dirty, s.full = false, false
@@ -259,28 +289,42 @@ const (
 
 // appendFrame appends to buf what turns the shown frame into the one in
 // work, and makes it the shown one.
+//
+// Every line written starts at its first column, on a row erased first,
+// so nothing of what was there survives it. A line whose width terminals
+// disagree on is cut to fit at its widest, short of the last column (see
+// Cut), and the row under it is written again after it: should a terminal
+// still draw it wider than that, what ran onto that row is covered.
 func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 	frame := s.work
+	top := 0
 	if height > 0 && len(frame) > height {
 		// As Bubble Tea's renderer does: the bottom of a frame too tall
 		// for the terminal (the input line) matters most.
-		frame = frame[len(frame)-height:]
+		top = len(frame) - height
+		frame = frame[top:]
 	}
 	if !s.started {
 		s.started = true
 		buf = append(buf, setUp...)
 	}
+	if s.shownAt.show {
+		// Hidden while the frame is drawn, so it does not run along it.
+		buf = append(buf, ansi.ResetModeTextCursorEnable...)
+		s.shownAt.show = false
+	}
 	if full {
 		buf = append(buf, ansi.CursorHomePosition+ansi.EraseEntireScreen...)
 		s.shown = s.shown[:0]
 	}
+	spilled := false // the row above may have run onto this one
 	for i := 0; i < len(frame); i++ {
 		line := frame[i]
 		if line.Overflow && width > 0 {
 			// The text and the blank rows it wraps onto are drawn
 			// together: a blank row drawn after it would erase its end.
 			rows := overflowRows(frame, i, width)
-			if !shownAlready(s.shown, frame, i, rows) {
+			if spilled || !shownAlready(s.shown, frame, i, rows) {
 				for r := i; r < i+rows && !full; r++ {
 					buf = appendMoveTo(buf, r, 0)
 					buf = append(buf, ansi.EraseEntireLine...)
@@ -290,17 +334,25 @@ func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 				// nor scrolling the screen from the bottom row.
 				buf = append(buf, fit(line.Text, rows*width)...)
 			}
+			spilled = false
 			i += rows - 1
 			continue
 		}
-		if i < len(s.shown) && s.shown[i] == line {
+		if !spilled && i < len(s.shown) && s.shown[i] == line {
 			continue
 		}
 		buf = appendMoveTo(buf, i, 0)
-		if !full {
+		if !full || spilled {
 			buf = append(buf, ansi.EraseEntireLine...)
 		}
-		buf = append(buf, fit(line.Text, width)...)
+		text, uncertain := line.Text, false
+		if width > 0 && !simple(text) {
+			if _, sure := Cells(text); !sure {
+				uncertain = true
+				text = Cut(oneLine(text), width-ansi.StringWidth(line.Right))
+			}
+		}
+		buf = append(buf, fit(text, width)...)
 		if line.Right != "" {
 			// Against the right edge, over the end of the text if they
 			// meet; never past the edge, which would wrap onto the next
@@ -310,6 +362,7 @@ func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 			}
 			buf = append(buf, fit(line.Right, width)...)
 		}
+		spilled = uncertain
 	}
 	if len(frame) < len(s.shown) {
 		buf = appendMoveTo(buf, len(frame), 0)
@@ -324,6 +377,11 @@ func (s *Screen) appendFrame(buf []byte, full bool, width, height int) []byte {
 			}
 			i += rows - 1
 		}
+	}
+	if at := s.workAt; at.show && at.row >= top && at.row-top < len(frame) {
+		buf = appendMoveTo(buf, at.row-top, max(at.col, 0))
+		buf = append(buf, ansi.SetModeTextCursorEnable...)
+		s.shownAt = at
 	}
 	return buf
 }
@@ -371,7 +429,9 @@ func shownAlready(shown, frame []Line, i, rows int) bool {
 
 // oneLine shows line breaks as spaces (see fit).
 func oneLine(line string) string {
-	if strings.ContainsAny(line, "\r\n") {
+	// Two byte searches: ContainsAny builds a set on every call, and
+	// every line written passes here.
+	if strings.IndexByte(line, '\n') >= 0 || strings.IndexByte(line, '\r') >= 0 {
 		return strings.NewReplacer("\r", " ", "\n", " ").Replace(line)
 	}
 	return line
