@@ -150,6 +150,37 @@ func (p *pair) close() {
 	p.b.close()
 }
 
+// openPairs opens n pairs, A on addrA and B on addrB, at cfg's pace; if
+// one fails, it closes the others.
+func openPairs(ctx context.Context, cfg config, n int, addrA, addrB string) ([]*pair, error) {
+	pairs := make([]*pair, n)
+	var mu sync.Mutex
+	var pairErr error
+	openMany(ctx, n, cfg.connectRate, cfg.concurrency, func(ctx context.Context, i int) {
+		p, err := openPair(ctx, addrA, addrB)
+		mu.Lock()
+		defer mu.Unlock()
+		pairs[i] = p
+		if err != nil && pairErr == nil {
+			pairErr = fmt.Errorf("open pair %d: %w", i, err)
+		}
+	})
+	if err := errors.Join(pairErr, ctx.Err()); err != nil {
+		closePairs(pairs)
+		return nil, err
+	}
+	return pairs, nil
+}
+
+// closePairs hangs up every pair opened.
+func closePairs(pairs []*pair) {
+	for _, p := range pairs {
+		if p != nil {
+			p.close()
+		}
+	}
+}
+
 // talk sends messages between a and b, alternating direction, with
 // exponentially distributed gaps averaging 1/rate (a Poisson process: no
 // send can phase-lock with a server timer), until until.
@@ -247,28 +278,11 @@ func runLatency(ctx context.Context, cfg config, srv *servers) (runResult, error
 	}
 	addrA, addrB := srv.addrs[0], srv.addrs[min(1, len(srv.addrs)-1)]
 	cfg.logf("opening %d pairs (A on %s, B on %s)", cfg.pairs, addrA, addrB)
-	pairs := make([]*pair, cfg.pairs)
-	var mu sync.Mutex
-	var pairErr error
-	openMany(ctx, cfg.pairs, cfg.connectRate, cfg.concurrency, func(ctx context.Context, i int) {
-		p, err := openPair(ctx, addrA, addrB)
-		mu.Lock()
-		defer mu.Unlock()
-		pairs[i] = p
-		if err != nil && pairErr == nil {
-			pairErr = fmt.Errorf("open pair %d: %w", i, err)
-		}
-	})
-	defer func() {
-		for _, p := range pairs {
-			if p != nil {
-				p.close()
-			}
-		}
-	}()
-	if err := errors.Join(pairErr, ctx.Err()); err != nil {
+	pairs, err := openPairs(ctx, cfg, cfg.pairs, addrA, addrB)
+	if err != nil {
 		return rr, err
 	}
+	defer closePairs(pairs)
 
 	cfg.logf("talking: %d pairs, %g messages/s each, for %v", cfg.pairs, cfg.rate, cfg.duration)
 	rec := newRecorder(cfg.lossAfter)

@@ -142,28 +142,11 @@ func runSlowRedis(ctx context.Context, cfg config, srv *servers) (runResult, err
 		return rr, err
 	}
 	cfg.logf("opening %d pairs (A on %s, B on the slow replica %s)", cfg.slowPairs, srv.addrs[0], srv.addrs[1])
-	pairs := make([]*pair, cfg.slowPairs)
-	var mu sync.Mutex
-	var pairErr error
-	openMany(ctx, cfg.slowPairs, cfg.connectRate, cfg.concurrency, func(ctx context.Context, i int) {
-		p, err := openPair(ctx, srv.addrs[0], srv.addrs[1])
-		mu.Lock()
-		defer mu.Unlock()
-		pairs[i] = p
-		if err != nil && pairErr == nil {
-			pairErr = fmt.Errorf("open pair %d: %w", i, err)
-		}
-	})
-	defer func() {
-		for _, p := range pairs {
-			if p != nil {
-				p.close()
-			}
-		}
-	}()
-	if err := errors.Join(pairErr, ctx.Err()); err != nil {
+	pairs, err := openPairs(ctx, cfg, cfg.slowPairs, srv.addrs[0], srv.addrs[1])
+	if err != nil {
 		return rr, err
 	}
+	defer closePairs(pairs)
 
 	// Every screen is watched for its partner leaving, and when.
 	var leftMu sync.Mutex
