@@ -164,9 +164,19 @@ func TestAbuseLeavesRoomForNewcomers(t *testing.T) {
 	budgetLimits := limits.DefaultConfig()
 	budget := budgetLimits.BudgetBurst + int(budgetLimits.BudgetPerSecond()*time.Since(firstSpend).Seconds())
 	charged := abuseSessions/2*store.RoomCost + abuseSessions*store.JoinCost
+	// A decision Redis did not answer in time (a loaded machine) is made
+	// on the replica's own counts, as designed: then an address may have
+	// spent its budget with each replica besides the shared one.
+	bound := budget
+	for i, r := range replicas {
+		if strings.Contains(r.logs.String(), "per-address limits use this replica's own counts") {
+			t.Logf("replica %d decided on its own counts at least once: each replica's budget counts too", i)
+			bound += budget
+		}
+	}
 	for a, n := range accepted {
-		if spent := charged + n*store.MessageCost(abusetext.Largest("t")); spent > budget {
-			t.Errorf("address %d had %d messages accepted: %d bytes with its rooms and seats, over its budget of %d", a, n, spent, budget)
+		if spent := charged + n*store.MessageCost(abusetext.Largest("t")); spent > bound {
+			t.Errorf("address %d had %d messages accepted: %d bytes with its rooms and seats, over its budget of %d (%d with the replicas' own)", a, n, spent, budget, bound)
 		}
 	}
 	// ... and what Redis holds of the rooms, shared out over the addresses
@@ -365,18 +375,21 @@ func roomBytes(t *testing.T, rdb *redis.Client) int64 {
 
 // replicaAddrs are where a replica process listens: SSH, and its
 // operations listener.
-type replicaAddrs struct{ ssh, http string }
+type replicaAddrs struct {
+	ssh, http string
+	logs      *lockedBuffer
+}
 
 // startReplicaWithOps starts a replica process with its operations
 // listener (the flags must give one) and returns both addresses.
 func startReplicaWithOps(t *testing.T, args ...string) replicaAddrs {
 	t.Helper()
-	line, _ := startReplicaListening(t, nil, args...)
+	line, _, logs := startReplicaListening(t, nil, args...)
 	m := regexp.MustCompile(`msg=listening addr=(\S+) http=(\S+)`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("no addresses in %q", line)
 	}
-	return replicaAddrs{ssh: m[1], http: m[2]}
+	return replicaAddrs{ssh: m[1], http: m[2], logs: logs}
 }
 
 // replicasHeap is the replicas' heap in use right after a collection

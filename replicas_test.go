@@ -39,15 +39,16 @@ func replicaProcess(t testing.TB, env []string, args ...string) *exec.Cmd {
 // startReplicaProcess starts a replica process and returns its address.
 func startReplicaProcess(t testing.TB, env []string, args ...string) (string, *exec.Cmd) {
 	t.Helper()
-	line, cmd := startReplicaListening(t, env, args...)
+	line, cmd, _ := startReplicaListening(t, env, args...)
 	return listeningAddr.FindStringSubmatch(line)[1], cmd
 }
 
 var listeningAddr = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
 
 // startReplicaListening starts a replica process and returns its
-// "listening" log line, which has every address it listens on.
-func startReplicaListening(t testing.TB, env []string, args ...string) (string, *exec.Cmd) {
+// "listening" log line, which has every address it listens on, and
+// everything it logs.
+func startReplicaListening(t testing.TB, env []string, args ...string) (string, *exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := replicaProcess(t, env, args...)
 	logs, err := cmd.StderrPipe()
@@ -62,9 +63,11 @@ func startReplicaListening(t testing.TB, env []string, args ...string) (string, 
 		_ = cmd.Wait()
 	})
 	found := make(chan string, 1)
+	all := newLockedBuffer()
 	go func() {
 		lines := bufio.NewScanner(logs)
 		for lines.Scan() {
+			fmt.Fprintln(all, lines.Text())
 			if listeningAddr.MatchString(lines.Text()) {
 				found <- lines.Text()
 			}
@@ -72,10 +75,10 @@ func startReplicaListening(t testing.TB, env []string, args ...string) (string, 
 	}()
 	select {
 	case line := <-found:
-		return line, cmd
+		return line, cmd, all
 	case <-time.After(30 * time.Second):
 		t.Fatal("replica did not start listening")
-		return "", nil
+		return "", nil, nil
 	}
 }
 
