@@ -54,6 +54,32 @@ func create(t *testing.T, s store.Store) store.Room {
 	return room
 }
 
+// proxiedPair is a room with Alice on a replica that reaches Redis
+// directly and Bob on one that reaches it through a proxy the test
+// controls; Alice has seen Bob join.
+type proxiedPair struct {
+	proxy           *redistest.Proxy
+	healthy, behind *redisstore.Store
+	room            store.Room
+	alice, bob      store.Seat
+}
+
+// pairAcrossAProxy seats a proxiedPair on a fresh redis-server, both
+// replicas with lease and rooms of a minute.
+func pairAcrossAProxy(t *testing.T, lease time.Duration) proxiedPair {
+	t.Helper()
+	srv := redistest.Start(t)
+	p := proxiedPair{proxy: redistest.StartProxy(t, srv.Addr)}
+	cfg := redisstore.Config{TTL: time.Minute, Lease: lease}
+	p.healthy = newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
+	p.behind = newStore(t, newClient(t, "redis://"+p.proxy.Addr), cfg)
+	p.room = create(t, p.healthy)
+	p.alice = join(t, p.healthy, p.room.ID)
+	p.bob = join(t, p.behind, p.room.ID)
+	await[store.JoinedEvent](t, p.alice, waitfor.Timeout)
+	return p
+}
+
 func send(t *testing.T, seat store.Seat, body string) {
 	t.Helper()
 	if err := seat.Send(t.Context(), store.NewMessageID(), body); err != nil {
@@ -121,14 +147,8 @@ func TestEveryKeyCarriesTheDeadline(t *testing.T) {
 // given up.
 func TestReplicaCutOffAloneLosesItsSeatsAfterTheLease(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
-	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), redisstore.Config{TTL: time.Minute, Lease: testLease})
-	cutOff := newStore(t, newClient(t, "redis://"+proxy.Addr), redisstore.Config{TTL: time.Minute, Lease: testLease})
-	room := create(t, healthy)
-	alice := join(t, healthy, room.ID)
-	bob := join(t, cutOff, room.ID)
-	await[store.JoinedEvent](t, alice, waitfor.Timeout)
+	p := pairAcrossAProxy(t, testLease)
+	proxy, healthy, cutOff, room, alice, bob := p.proxy, p.healthy, p.behind, p.room, p.alice, p.bob
 
 	proxy.Cut()
 	cut := time.Now()
@@ -570,16 +590,9 @@ func readCommand(in *bufio.Reader) ([]string, error) {
 // the newest messages that fit.
 func TestAReaderBehindWhatTheRoomKeepsIsEvicted(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
 	// A long lease: the cut-off replica is slow, not dead, for the test.
-	cfg := redisstore.Config{TTL: time.Minute, Lease: time.Minute}
-	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
-	behind := newStore(t, newClient(t, "redis://"+proxy.Addr), cfg)
-	room := create(t, healthy)
-	alice := join(t, healthy, room.ID)
-	bob := join(t, behind, room.ID)
-	await[store.JoinedEvent](t, alice, waitfor.Timeout)
+	p := pairAcrossAProxy(t, time.Minute)
+	proxy, behind, room, alice, bob := p.proxy, p.behind, p.room, p.alice, p.bob
 
 	proxy.Cut()
 	await[store.ReconnectingEvent](t, bob, waitfor.Timeout)
@@ -714,15 +727,8 @@ func TestDepartedReplicaStaysDeadWhateverItsBeats(t *testing.T) {
 // evicted, though Redis was never down.
 func TestReadsTakeLateReplies(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
-	cfg := redisstore.Config{TTL: time.Minute, Lease: time.Minute}
-	healthy := newStore(t, newClient(t, "redis://"+srv.Addr), cfg)
-	slow := newStore(t, newClient(t, "redis://"+proxy.Addr), cfg)
-	room := create(t, healthy)
-	alice := join(t, healthy, room.ID)
-	bob := join(t, slow, room.ID)
-	await[store.JoinedEvent](t, alice, waitfor.Timeout)
+	p := pairAcrossAProxy(t, time.Minute)
+	proxy, alice, bob := p.proxy, p.alice, p.bob
 
 	proxy.DelayReplies(3200*time.Millisecond, 3600*time.Millisecond)
 	// Each message reaches bob after two late replies at least (the
