@@ -269,6 +269,13 @@ func (s *Store) goCall(run func(context.Context)) bool {
 // goOnce runs f once in a goroutine that Close waits for. It reports false,
 // and runs nothing, once Close has begun to stop.
 func (s *Store) goOnce(f func()) bool {
+	return s.start(func() { s.panicked("call", f) })
+}
+
+// start runs run in a goroutine that Close waits for: every goroutine of
+// the store begins here. It reports false, and starts nothing, once Close
+// has begun to stop.
+func (s *Store) start(run func()) bool {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	if s.stopping {
@@ -277,7 +284,7 @@ func (s *Store) goOnce(f func()) bool {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.panicked("call", f)
+		run()
 	}()
 	return true
 }
@@ -827,14 +834,7 @@ func (s *Store) isClosed() bool {
 // panic (a bug must not take every room of this replica down with it). It
 // reports false, and starts nothing, once Close has begun to stop.
 func (s *Store) spawn(what string, loop func()) bool {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	return s.start(func() {
 		for s.panicked(what, loop) {
 			select {
 			case <-s.done:
@@ -842,8 +842,7 @@ func (s *Store) spawn(what string, loop func()) bool {
 			case <-time.After(time.Second):
 			}
 		}
-	}()
-	return true
+	})
 }
 
 // afterFunc runs f after d in a goroutine the store waits for in Close;
