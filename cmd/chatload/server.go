@@ -222,9 +222,6 @@ func (s *servers) stop() error {
 	return errors.Join(errs...)
 }
 
-// owned reports whether this tool started the servers.
-func (s *servers) owned() bool { return len(s.procs) > 0 }
-
 // logTails is the end of every log this tool keeps, for an error message.
 func (s *servers) logTails() string {
 	var b strings.Builder

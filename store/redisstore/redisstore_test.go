@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -161,6 +160,3 @@ func line(p *faultproxy.Proxy) *storetest.Line {
 		},
 	}
 }
-
-// discard is a logger for tests that do not read the logs.
-var discard = slog.New(slog.DiscardHandler)
