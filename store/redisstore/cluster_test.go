@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,9 +30,8 @@ type clusterPair struct {
 	heardA, heardB *collector
 }
 
-func newClusterPair(t *testing.T) clusterPair {
+func newClusterPair(t *testing.T, cluster *redistest.Cluster) clusterPair {
 	t.Helper()
-	cluster := redistest.StartCluster(t, 3)
 	cfg := redisstore.Config{TTL: time.Minute}
 	a := newStore(t, newClient(t, cluster.URL()), cfg)
 	b := newStore(t, newClient(t, cluster.URL()), cfg)
@@ -199,10 +199,17 @@ func (p clusterPair) awaitSubscribers(t *testing.T) {
 	t.Helper()
 	owner := p.cluster.SlotOwner(t, p.slot)
 	node := p.cluster.Node(t, owner)
-	waitfor.Condition(t, waitfor.Timeout, "both replicas to subscribe on the slot's owner", func() bool {
+	if !waitfor.Within(waitfor.Timeout, func() bool {
 		n, err := node.PubSubShardNumSub(t.Context(), p.channel).Result()
 		return err == nil && n[p.channel] == 2
-	})
+	}) {
+		var where []string
+		for i := range p.cluster.Addrs {
+			n, err := p.cluster.Node(t, i).PubSubShardNumSub(t.Context(), p.channel).Result()
+			where = append(where, fmt.Sprintf("node %d: %d %v", i, n[p.channel], err))
+		}
+		t.Fatalf("timed out waiting for both replicas to subscribe on the slot's owner, node %d; subscribers by node: %s", owner, strings.Join(where, ", "))
+	}
 	for i := range p.cluster.Addrs {
 		classic, sharded, err := subscribedChannels(t.Context(), p.cluster.Node(t, i))
 		if err != nil {
@@ -221,7 +228,7 @@ func (p clusterPair) awaitSubscribers(t *testing.T) {
 // message arrives once, in order, and the replicas follow the slot.
 func TestClusterSlotMigration(t *testing.T) {
 	t.Parallel()
-	p := newClusterPair(t)
+	p := newClusterPair(t, redistest.StartCluster(t, 3))
 	checkSlotOf(t, p.cluster.Node(t, 0))
 	p.awaitSubscribers(t)
 	from := p.cluster.SlotOwner(t, p.slot)
@@ -249,7 +256,7 @@ func TestClusterSlotMigration(t *testing.T) {
 // replica and node.
 func TestClusterNodeRestart(t *testing.T) {
 	t.Parallel()
-	p := newClusterPair(t)
+	p := newClusterPair(t, redistest.StartCluster(t, 3))
 	channels := []string{p.channel}
 	perNode := make([]int, len(p.cluster.Addrs))
 	for slices.Min(perNode) < 3 {
@@ -265,6 +272,21 @@ func TestClusterNodeRestart(t *testing.T) {
 	owner := p.cluster.SlotOwner(t, p.slot)
 	p.talkThrough(t, 150, func(func() int) { p.cluster.RestartNode(t, owner) })
 	awaitAllSubscribed(t, p.cluster, channels)
+}
+
+// The room's master hands over to its replica (CLUSTER FAILOVER) while
+// messages flow: the replicas follow the slot to its new master, and every
+// message arrives once, in order.
+func TestClusterFailover(t *testing.T) {
+	t.Parallel()
+	p := newClusterPair(t, redistest.StartClusterWithReplicas(t, 3))
+	p.awaitSubscribers(t)
+	from := p.cluster.SlotOwner(t, p.slot)
+	p.talkThrough(t, 150, func(func() int) {
+		if to := p.cluster.Failover(t, p.slot); to == from {
+			t.Fatalf("slot %d still on node %d after a failover", p.slot, from)
+		}
+	})
 }
 
 // awaitAllSubscribed waits until the nodes have, between them, exactly

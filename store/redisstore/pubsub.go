@@ -42,6 +42,9 @@ const (
 	// subscribed again: the client reloads its map of slots in the
 	// background, and subscribing before that would ask the old owner.
 	moveWait = 100 * time.Millisecond
+	// moveTries bounds how often a moved channel waits for the client to
+	// learn where its slot went (see moveChannels): a few seconds.
+	moveTries = 8
 	// subscribeRetry is how soon a subscription that found no node to
 	// go to (the cluster's slots unknown) is tried again.
 	subscribeRetry = time.Second
@@ -115,7 +118,7 @@ func (s *Store) listen(sh *shard) {
 				s.psMu.Lock()
 				moved := s.detachLocked(sh, func(ch string) bool { return ch == m.Channel })
 				s.psMu.Unlock()
-				s.resubscribeSoon(moved)
+				s.resubscribeSoon(sh.addr, moved)
 			}
 		case *redis.Message:
 			s.dispatch(m)
@@ -213,21 +216,56 @@ func (s *Store) slotMoved(sh *shard, slot int) {
 	s.psMu.Lock()
 	moved := s.detachLocked(sh, func(ch string) bool { return slotOf(ch) == slot })
 	s.psMu.Unlock()
-	s.resubscribeSoon(moved)
+	s.resubscribeSoon(sh.addr, moved)
 }
 
-// resubscribeSoon subscribes channels again once the client knows where
-// their slots went.
-func (s *Store) resubscribeSoon(channels []string) {
+// resubscribeSoon subscribes channels, which the node at from gave up,
+// again once the client knows where their slots went.
+func (s *Store) resubscribeSoon(from string, channels []string) {
 	if len(channels) == 0 {
 		return
 	}
 	s.reloadSlots()
-	s.afterFunc(jitter(moveWait), func() {
-		for _, ch := range channels {
-			s.syncSubscription(ch)
+	s.afterFunc(jitter(moveWait), func() { s.moveChannels(from, channels, 1) })
+}
+
+// moveChannels subscribes channels again, each on the node that owns it
+// now. The client reloads its map of slots in the background, from
+// whichever node answers first, which may not have heard of the move yet
+// (a failover spreads by gossip): while the map still names from, a
+// channel waits and the map is reloaded again, moveTries times at most.
+// (The old master of a failover, now a replica, would even take the
+// subscription, and pass its shard's messages on; but it is not where
+// this replica's other channels of that shard are.)
+func (s *Store) moveChannels(from string, channels []string, try int) {
+	var later []string
+	for _, ch := range channels {
+		if try < moveTries && s.ownerAddr(ch) == from {
+			later = append(later, ch)
+			continue
 		}
-	})
+		s.syncSubscription(ch)
+	}
+	if len(later) > 0 {
+		s.reloadSlots()
+		s.afterFunc(backoff(try), func() { s.moveChannels(from, later, try+1) })
+	}
+}
+
+// ownerAddr is the address of the master that owns channel's slot as the
+// client knows it, or "" if it cannot tell.
+func (s *Store) ownerAddr(channel string) string {
+	c, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return homeShard
+	}
+	ctx, cancel := context.WithTimeout(s.bg, opTimeout)
+	defer cancel()
+	node, err := c.MasterForKey(ctx, channel)
+	if err != nil {
+		return ""
+	}
+	return node.Options().Addr
 }
 
 // reloadSlots has a cluster client learn again which node owns which slot.

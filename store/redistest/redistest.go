@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,8 +283,10 @@ func (s *Server) PID() int {
 	return s.cmd.Process.Pid
 }
 
-// Cluster is a Redis Cluster of masters without replicas on loopback.
+// Cluster is a Redis Cluster on loopback: masters, and perhaps a replica
+// of each.
 type Cluster struct {
+	// Addrs are every node's, masters first as created.
 	Addrs []string
 	nodes []*Server
 }
@@ -291,6 +294,28 @@ type Cluster struct {
 // StartCluster runs a cluster of n masters and waits until it serves every
 // slot.
 func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return startCluster(t, n, 0)
+}
+
+// StartClusterWithReplicas runs a cluster of n masters, each with one
+// replica, and waits until it serves every slot and every replica is in
+// sync with its master.
+func StartClusterWithReplicas(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := startCluster(t, 2*n, 1)
+	for _, addr := range c.Addrs {
+		waitUntil(t, "node "+addr+" is a master or a replica in sync", func() bool {
+			node := redis.NewClient(&redis.Options{Addr: addr})
+			defer node.Close()
+			info, err := node.Info(context.Background(), "replication").Result()
+			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
+		})
+	}
+	return c
+}
+
+func startCluster(t testing.TB, n, replicas int) *Cluster {
 	t.Helper()
 	c := &Cluster{}
 	for range n {
@@ -308,7 +333,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		t.Fatalf("redis-cli is not installed (run `make test`, which installs it): %v", err)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
@@ -318,8 +343,8 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// Node is a client of the master at Addrs[i] alone, closed at cleanup:
-// what that one node holds and serves, as an operator would ask it.
+// Node is a client of the node at Addrs[i] alone, closed at cleanup: what
+// that one node holds and serves, as an operator would ask it.
 func (c *Cluster) Node(t testing.TB, i int) *redis.Client {
 	t.Helper()
 	node := redis.NewClient(&redis.Options{Addr: c.Addrs[i], MaxRetries: -1})
@@ -445,6 +470,41 @@ func (c *Cluster) RestartNode(t testing.TB, i int) {
 	t.Helper()
 	c.nodes[i].RestartWith(true)
 	c.waitOK(t)
+}
+
+// Failover hands the slots of the master that serves slot to its replica,
+// as an operator's CLUSTER FAILOVER does: the master stops taking writes,
+// the replica catches up with it and takes over, and the old master
+// becomes its replica. Nothing written is lost. It returns the index of
+// the new master, once every node finds the cluster whole.
+func (c *Cluster) Failover(t testing.TB, slot int) int {
+	t.Helper()
+	from := c.SlotOwner(t, slot)
+	fromID, _ := c.nodeOwns(t, from, slot)
+	ctx := context.Background()
+	replicas, err := c.Node(t, from).Do(ctx, "cluster", "replicas", fromID).StringSlice()
+	if err != nil || len(replicas) == 0 {
+		t.Fatalf("the master of slot %d has no replica (%v): start the cluster with StartClusterWithReplicas", slot, err)
+	}
+	// A line of CLUSTER NODES: <id> <ip:port@bus-port> slave <master> …
+	f := strings.Fields(replicas[0])
+	if len(f) < 2 {
+		t.Fatalf("cluster replicas: %q", replicas[0])
+	}
+	addr, _, _ := strings.Cut(f[1], "@")
+	to := slices.Index(c.Addrs, addr)
+	if to < 0 {
+		t.Fatalf("replica %s is not a node of the cluster", addr)
+	}
+	if err := c.Node(t, to).Do(ctx, "cluster", "failover").Err(); err != nil {
+		t.Fatalf("cluster failover: %v", err)
+	}
+	waitUntil(t, "the replica to serve the slot", func() bool {
+		_, mine := c.nodeOwns(t, to, slot)
+		return mine
+	})
+	c.waitOK(t)
+	return to
 }
 
 // waitOK waits until every node says the cluster serves every slot.
