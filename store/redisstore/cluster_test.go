@@ -276,7 +276,8 @@ func TestClusterNodeRestart(t *testing.T) {
 
 // The room's master hands over to its replica (CLUSTER FAILOVER) while
 // messages flow: the replicas follow the slot to its new master, and every
-// message arrives once, in order.
+// message arrives once, in order. The old master, which as a replica
+// would take their subscriptions too, has none left.
 func TestClusterFailover(t *testing.T) {
 	t.Parallel()
 	p := newClusterPair(t, redistest.StartClusterWithReplicas(t, 3))

@@ -87,6 +87,9 @@ func (s *Store) listen(sh *shard) {
 				s.slotMoved(sh, slot)
 				continue
 			}
+			if s.dropped(sh) {
+				return
+			}
 			var reply redis.Error
 			if errors.As(err, &reply) {
 				s.noteShard(sh, nil) // Redis answered, if not as asked
@@ -117,6 +120,7 @@ func (s *Store) listen(sh *shard) {
 				// unsubscribes): the slot moved to another node.
 				s.psMu.Lock()
 				moved := s.detachLocked(sh, func(ch string) bool { return ch == m.Channel })
+				s.dropIfIdleLocked(sh)
 				s.psMu.Unlock()
 				s.resubscribeSoon(sh.addr, moved)
 			}
@@ -215,8 +219,42 @@ func (s *Store) ensureHomeShard() {
 func (s *Store) slotMoved(sh *shard, slot int) {
 	s.psMu.Lock()
 	moved := s.detachLocked(sh, func(ch string) bool { return slotOf(ch) == slot })
+	s.dropIfIdleLocked(sh)
 	s.psMu.Unlock()
 	s.resubscribeSoon(sh.addr, moved)
+}
+
+// dropIfIdleLocked closes sh if slots moved off its node left it no
+// channel: that node may be a replica now, or own nothing this replica
+// needs. (A shard emptied by rooms that ended stays: the next room on its
+// node would only dial it again.)
+func (s *Store) dropIfIdleLocked(sh *shard) {
+	if sh.addr == homeShard || s.shards[sh.addr] != sh {
+		return
+	}
+	for _, on := range s.where {
+		if on == sh {
+			return
+		}
+	}
+	delete(s.shards, sh.addr)
+	// Its listener, its receive cut short, finds it dropped and ends.
+	_ = sh.ps.Close()
+}
+
+// dropped reports whether sh was closed on purpose (dropIfIdleLocked),
+// forgetting its health if so: its receive fails, but no node did.
+func (s *Store) dropped(sh *shard) bool {
+	s.psMu.Lock()
+	gone := s.shards[sh.addr] != sh
+	s.psMu.Unlock()
+	if !gone {
+		return false
+	}
+	s.healthMu.Lock()
+	delete(s.shardsDown, sh)
+	s.healthMu.Unlock()
+	return true
 }
 
 // resubscribeSoon subscribes channels, which the node at from gave up,
