@@ -53,3 +53,7 @@ func MatchScript(name string) func(request []byte) bool {
 		return bytes.Contains(request, sha) || bytes.Contains(request, src)
 	}
 }
+
+// SlotOf is the cluster hash slot of a key or channel, as the store
+// computes it.
+var SlotOf = slotOf

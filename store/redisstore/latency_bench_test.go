@@ -40,6 +40,14 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 			benchDelivery(b, newBenchRedis(b, addr), newBenchRedis(b, addr))
 		})
 	})
+	b.Run("cluster", func(b *testing.B) {
+		// A 3-master cluster; each run's room lands in a slot of any node.
+		url := redistest.StartCluster(b, 3).URL()
+		b.Run("cross-replica", func(b *testing.B) {
+			cfg := redisstore.Config{TTL: time.Hour}
+			benchDelivery(b, newStore(b, newClient(b, url), cfg), newStore(b, newClient(b, url), cfg))
+		})
+	})
 }
 
 // newBenchRedis is a Redis store with its own client, as a replica has.

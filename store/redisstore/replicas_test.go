@@ -359,18 +359,26 @@ func TestOneSubscriptionPerReplica(t *testing.T) {
 		await[store.MessageEvent](t, b, waitfor.Timeout)
 	}
 	waitfor.Condition(t, waitfor.Timeout, "one Pub/Sub connection per replica", func() bool { return pubsubClients(t, client) == 2 })
-	channels, err := client.PubSubChannels(t.Context(), "*").Result()
-	if err != nil {
+	if classic, sharded, err := subscribedChannels(t.Context(), client); err != nil {
 		t.Fatal(err)
-	}
-	if len(channels) != rooms {
-		t.Errorf("%d channels subscribed for %d rooms", len(channels), rooms)
+	} else if len(classic) != 0 || len(sharded) != rooms {
+		t.Errorf("%d classic and %d sharded channels subscribed for %d rooms, want 0 and %d", len(classic), len(sharded), rooms, rooms)
 	}
 	srv.RestartWith(true)
 	waitfor.Condition(t, waitfor.Timeout, "each replica to subscribe again", func() bool {
-		channels, err := client.PubSubChannels(t.Context(), "*").Result()
-		return err == nil && len(channels) == rooms && pubsubClients(t, client) == 2
+		classic, sharded, err := subscribedChannels(t.Context(), client)
+		return err == nil && len(classic) == 0 && len(sharded) == rooms && pubsubClients(t, client) == 2
 	})
+}
+
+// subscribedChannels lists the classic and the sharded channels that one
+// Redis (or cluster node) has subscribers for.
+func subscribedChannels(ctx context.Context, node redis.UniversalClient) (classic, sharded []string, err error) {
+	if classic, err = node.PubSubChannels(ctx, "*").Result(); err != nil {
+		return nil, nil, err
+	}
+	sharded, err = node.PubSubShardChannels(ctx, "*").Result()
+	return classic, sharded, err
 }
 
 // Closing a replica while Redis does not answer (and its Pub/Sub

@@ -7,7 +7,8 @@ import "github.com/redis/go-redis/v9"
 // agrees on deadlines whatever its own clock says. Every write is followed
 // by PEXPIREAT at the room's deadline, and nothing writes to a room whose
 // meta key is gone, so no script can bring an expired or destroyed room
-// back.
+// back. Notifications are SPUBLISHed on the room's channel, which is in
+// the room's slot: on a cluster they stay on the node that ran the script.
 //
 // Each script declares its flags (Redis 7), which decide what a full Redis
 // (maxmemory, noeviction) does with it:
@@ -209,7 +210,7 @@ end
 if not id then
   if reap(ARGV[6], 11) > 0 then
     expire_all(d)
-    redis.call('PUBLISH', ARGV[7], 'n')
+    redis.call('SPUBLISH', ARGV[7], 'n')
   end
   if is_sealed() then return {'sealed'} end
   local seats = redis.call('HGETALL', KEYS[2])
@@ -223,7 +224,7 @@ if not id then
   redis.call('HSET', KEYS[1], 'j:' .. ARGV[1], id)
   seal_if_met(ARGV[5])
   expire_all(d)
-  redis.call('PUBLISH', ARGV[7], 'n')
+  redis.call('SPUBLISH', ARGV[7], 'n')
 end
 return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, redis.call('HGETALL', KEYS[2]),
   redis.call('HGETALL', KEYS[3]), redis.call('XREVRANGE', KEYS[5], '(' .. id, '-', 'COUNT', ARGV[8]), sealed_flag()}
@@ -263,7 +264,7 @@ if not id then
     or (is_sealed() and redis.call('HEXISTS', KEYS[3], member) == 0) then
     if reaped > 0 then
       expire_all(d)
-      redis.call('PUBLISH', ARGV[6], 'n')
+      redis.call('SPUBLISH', ARGV[6], 'n')
     end
     if given then return {'given'} end
     return {'gone'}
@@ -275,7 +276,7 @@ if not id then
   redis.call('HSET', KEYS[1], 'j:' .. member, id)
   seal_if_met(ARGV[4])
   expire_all(d)
-  redis.call('PUBLISH', ARGV[6], 'n')
+  redis.call('SPUBLISH', ARGV[6], 'n')
 end
 return {'ok', tonumber(redis.call('HGET', KEYS[1], 'created')), d, id, redis.call('HGETALL', KEYS[2]),
   redis.call('HGETALL', KEYS[3]), redis.call('XREVRANGE', KEYS[5], '(' .. id, '-', 'COUNT', ARGV[7]), sealed_flag(), member}
@@ -317,7 +318,7 @@ else
   end
 end
 expire_all(d)
-redis.call('PUBLISH', ARGV[4], 'n')
+redis.call('SPUBLISH', ARGV[4], 'n')
 return 1
 `)
 
@@ -343,7 +344,7 @@ trim_history(ARGV[8], ARGV[10], ARGV[11])
 redis.call('ZADD', KEYS[6], now, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - tonumber(ARGV[9])))
 expire_all(d)
-redis.call('PUBLISH', ARGV[7], 'n')
+redis.call('SPUBLISH', ARGV[7], 'n')
 return {'ok', id}
 `)
 
@@ -365,7 +366,7 @@ if not d then return 0 end
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 depart(ARGV[3], ARGV[1])
 expire_all(d)
-redis.call('PUBLISH', ARGV[4], 'n')
+redis.call('SPUBLISH', ARGV[4], 'n')
 return 1
 `)
 
@@ -394,7 +395,7 @@ end
 redis.call('HSET', KEYS[1], 'sealed', '0', 'o', name)
 append(ARGV[3], 't', 'o', 'm', other, 'n', name)
 expire_all(d)
-redis.call('PUBLISH', ARGV[4], 'n')
+redis.call('SPUBLISH', ARGV[4], 'n')
 return {'ok'}
 `)
 
@@ -406,7 +407,7 @@ if not d then return 0 end
 local n = reap(ARGV[1], 3)
 if n > 0 then
   expire_all(d)
-  redis.call('PUBLISH', ARGV[2], 'n')
+  redis.call('SPUBLISH', ARGV[2], 'n')
 end
 return n
 `)
@@ -441,7 +442,7 @@ local d = live_deadline(now_ms())
 if not d then return 0 end
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 delete_room()
-redis.call('PUBLISH', ARGV[3], 'd' .. ARGV[1] .. ARGV[4])
+redis.call('SPUBLISH', ARGV[3], 'd' .. ARGV[1] .. ARGV[4])
 return 1
 `)
 

@@ -145,7 +145,7 @@ func (seat *seat) Typing(ctx context.Context, typing bool) error {
 		flag = "1"
 	}
 	_, err := r.s.patiently(ctx, opTimeout, func(ctx context.Context) (any, error) {
-		return nil, r.s.rdb.Publish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
+		return nil, r.s.rdb.SPublish(ctx, r.channel, "t"+flag+seat.snapshot.Me.ID+seat.sealedName).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("typing: %w", failure(err))

@@ -2,9 +2,10 @@
 // replicas through one Redis (or Redis Cluster).
 //
 // Redis holds the truth: seats, deadlines and each room's log, a stream
-// every replica reads from the last entry it has seen. One Pub/Sub
-// connection per replica says which rooms have news; replicas then read
-// the stream, so a lost notification delays a message but never drops it.
+// every replica reads from the last entry it has seen. Sharded Pub/Sub,
+// one connection per replica and node, says which rooms have news (see
+// pubsub.go); replicas then read the stream, so a lost notification delays
+// a message but never drops it.
 // Room IDs, names and text never reach Redis in clear (see roomSecrets).
 //
 // Liveness is per replica, not per seat: a seat names the replica holding
@@ -92,13 +93,21 @@ type Store struct {
 	pendMu  sync.Mutex // a leaf lock: taken under any other
 	pending []leave    // seats given up here that Redis has not heard of yet
 
-	// psMu serialises everything done to the Pub/Sub connection, which can
-	// block on the network, apart from mu.
-	psMu sync.Mutex
-	ps   *redis.PubSub
+	// psMu serialises everything done to the Pub/Sub connections, which
+	// can block on the network, apart from mu (see pubsub.go).
+	psMu   sync.Mutex
+	shards map[string]*shard // by node address
+	where  map[string]*shard // by channel: the shard it is subscribed on
 	// subscribed holds, per channel wanted, a channel closed once Redis
 	// has confirmed the subscription.
 	subscribed map[string]chan struct{}
+	// shardFailures counts, by node, the shards that failed in a row.
+	shardFailures map[string]int
+
+	// healthMu orders the shards' notes to the link: nothing but the
+	// link's own locks (and its onChange) is taken under it.
+	healthMu   sync.Mutex
+	shardsDown map[*shard]bool // shards whose last receive failed
 
 	closeOnce sync.Once
 	closeErr  error
@@ -161,6 +170,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		done:       make(chan struct{}),
 		rooms:      make(map[string]*room),
 		subscribed: make(map[string]chan struct{}),
+
+		shards:        make(map[string]*shard),
+		where:         make(map[string]*shard),
+		shardFailures: make(map[string]int),
+		shardsDown:    make(map[*shard]bool),
 	}
 	s.bg, s.cancelBg = context.WithCancel(context.Background())
 	s.link = &link{log: cfg.Logger, tolerance: cfg.OutageTolerance, onChange: s.linkChanged}
@@ -171,8 +185,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.cancelBg()
 		return nil, errors.Join(fmt.Errorf("reach redis: %w", err), s.live.close())
 	}
-	s.ps = cfg.Client.Subscribe(context.WithoutCancel(ctx))
-	s.spawn("pubsub listener", s.listen)
+	if _, cluster := cfg.Client.(*redis.ClusterClient); !cluster {
+		s.ensureHomeShard()
+	}
 	s.spawn("heartbeat", s.heartbeat)
 	s.spawn("keeper", s.keep)
 	return s, nil
@@ -813,8 +828,10 @@ func (s *Store) close() error {
 	close(s.done)
 	s.cancelBg()
 	s.psMu.Lock()
-	if err := s.ps.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close pubsub: %w", err))
+	for _, sh := range s.shards {
+		if err := sh.ps.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close pubsub: %w", err))
+		}
 	}
 	s.psMu.Unlock()
 	s.wg.Wait()

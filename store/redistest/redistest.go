@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,8 +283,10 @@ func (s *Server) PID() int {
 	return s.cmd.Process.Pid
 }
 
-// Cluster is a Redis Cluster of masters without replicas on loopback.
+// Cluster is a Redis Cluster on loopback: masters, and perhaps a replica
+// of each.
 type Cluster struct {
+	// Addrs are every node's, masters first as created.
 	Addrs []string
 	nodes []*Server
 }
@@ -291,6 +294,28 @@ type Cluster struct {
 // StartCluster runs a cluster of n masters and waits until it serves every
 // slot.
 func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return startCluster(t, n, 0)
+}
+
+// StartClusterWithReplicas runs a cluster of n masters, each with one
+// replica, and waits until it serves every slot and every replica is in
+// sync with its master.
+func StartClusterWithReplicas(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := startCluster(t, 2*n, 1)
+	for _, addr := range c.Addrs {
+		waitUntil(t, "node "+addr+" is a master or a replica in sync", func() bool {
+			node := redis.NewClient(&redis.Options{Addr: addr})
+			defer node.Close()
+			info, err := node.Info(context.Background(), "replication").Result()
+			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
+		})
+	}
+	return c
+}
+
+func startCluster(t testing.TB, n, replicas int) *Cluster {
 	t.Helper()
 	c := &Cluster{}
 	for range n {
@@ -308,12 +333,183 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		t.Fatalf("redis-cli is not installed (run `make test`, which installs it): %v", err)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
+	c.waitOK(t)
+	return c
+}
+
+// Node is a client of the node at Addrs[i] alone, closed at cleanup: what
+// that one node holds and serves, as an operator would ask it.
+func (c *Cluster) Node(t testing.TB, i int) *redis.Client {
+	t.Helper()
+	node := redis.NewClient(&redis.Options{Addr: c.Addrs[i], MaxRetries: -1})
+	t.Cleanup(func() { node.Close() })
+	return node
+}
+
+// SlotOwner is the index in Addrs of the master that serves slot, as
+// that master itself says.
+func (c *Cluster) SlotOwner(t testing.TB, slot int) int {
+	t.Helper()
+	for i := range c.Addrs {
+		if _, mine := c.nodeOwns(t, i, slot); mine {
+			return i
+		}
+	}
+	t.Fatalf("no node serves slot %d", slot)
+	return -1
+}
+
+// nodeOwns asks node i for its ID and whether it serves slot.
+func (c *Cluster) nodeOwns(t testing.TB, i, slot int) (id string, owns bool) {
+	t.Helper()
+	ctx := context.Background()
+	node := redis.NewClient(&redis.Options{Addr: c.Addrs[i], MaxRetries: -1})
+	defer node.Close()
+	id, err := node.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatalf("cluster myid of %s: %v", c.Addrs[i], err)
+	}
+	slots, err := node.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatalf("cluster slots of %s: %v", c.Addrs[i], err)
+	}
+	for _, r := range slots {
+		if slot >= r.Start && slot <= r.End && len(r.Nodes) > 0 {
+			return id, r.Nodes[0].ID == id
+		}
+	}
+	return id, false
+}
+
+// Migration is a slot on its way from one master to another: marked
+// importing and migrating, its keys moved, its ownership not yet.
+type Migration struct {
+	t              testing.TB
+	c              *Cluster
+	slot, from, to int
+	fromID, toID   string
+}
+
+// BeginMigration starts moving slot, keys and all, to the master at
+// Addrs[to], as redis-cli --cluster reshard does: CLUSTER SETSLOT
+// IMPORTING on the target, MIGRATING on the source, then MIGRATE of every
+// key of the slot. Until Finish, the source answers ASK for them and the
+// target serves them to clients that say ASKING.
+func (c *Cluster) BeginMigration(t testing.TB, slot, to int) *Migration {
+	t.Helper()
+	from := c.SlotOwner(t, slot)
+	if from == to {
+		t.Fatalf("slot %d is on node %d already", slot, to)
+	}
+	m := &Migration{t: t, c: c, slot: slot, from: from, to: to}
+	m.fromID, _ = c.nodeOwns(t, from, slot)
+	m.toID, _ = c.nodeOwns(t, to, slot)
+	ctx := context.Background()
+	src, dst := c.Node(t, from), c.Node(t, to)
+	if err := dst.Do(ctx, "cluster", "setslot", slot, "importing", m.fromID).Err(); err != nil {
+		t.Fatalf("setslot importing: %v", err)
+	}
+	if err := src.Do(ctx, "cluster", "setslot", slot, "migrating", m.toID).Err(); err != nil {
+		t.Fatalf("setslot migrating: %v", err)
+	}
+	host, port, _ := net.SplitHostPort(c.Addrs[to])
+	for {
+		keys, err := src.ClusterGetKeysInSlot(ctx, slot, 1000).Result()
+		if err != nil {
+			t.Fatalf("getkeysinslot: %v", err)
+		}
+		if len(keys) == 0 {
+			return m
+		}
+		// All keys in one MIGRATE: atomic, so a script never finds some
+		// of a room's keys here and some there (TRYAGAIN).
+		args := []any{"migrate", host, port, "", 0, 5000, "keys"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if err := src.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+	}
+}
+
+// Finish hands the slot to its new owner: CLUSTER SETSLOT NODE on the
+// target, the source (which then tells its sharded subscribers of the
+// slot with an sunsubscribe), and every other master.
+func (m *Migration) Finish() {
+	m.t.Helper()
+	order := []int{m.to, m.from}
+	for i := range m.c.Addrs {
+		if i != m.to && i != m.from {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		if err := m.c.Node(m.t, i).Do(context.Background(), "cluster", "setslot", m.slot, "node", m.toID).Err(); err != nil {
+			m.t.Fatalf("setslot node on %s: %v", m.c.Addrs[i], err)
+		}
+	}
+}
+
+// MigrateSlot moves slot, keys and all, to the master at Addrs[to].
+func (c *Cluster) MigrateSlot(t testing.TB, slot, to int) {
+	t.Helper()
+	c.BeginMigration(t, slot, to).Finish()
+}
+
+// RestartNode restarts the master at Addrs[i] with its data and its
+// cluster configuration, as a crash of a node that persists does, and
+// waits until every node finds the cluster whole again.
+func (c *Cluster) RestartNode(t testing.TB, i int) {
+	t.Helper()
+	c.nodes[i].RestartWith(true)
+	c.waitOK(t)
+}
+
+// Failover hands the slots of the master that serves slot to its replica,
+// as an operator's CLUSTER FAILOVER does: the master stops taking writes,
+// the replica catches up with it and takes over, and the old master
+// becomes its replica. Nothing written is lost. It returns the index of
+// the new master, once every node finds the cluster whole.
+func (c *Cluster) Failover(t testing.TB, slot int) int {
+	t.Helper()
+	from := c.SlotOwner(t, slot)
+	fromID, _ := c.nodeOwns(t, from, slot)
+	ctx := context.Background()
+	replicas, err := c.Node(t, from).Do(ctx, "cluster", "replicas", fromID).StringSlice()
+	if err != nil || len(replicas) == 0 {
+		t.Fatalf("the master of slot %d has no replica (%v): start the cluster with StartClusterWithReplicas", slot, err)
+	}
+	// A line of CLUSTER NODES: <id> <ip:port@bus-port> slave <master> …
+	f := strings.Fields(replicas[0])
+	if len(f) < 2 {
+		t.Fatalf("cluster replicas: %q", replicas[0])
+	}
+	addr, _, _ := strings.Cut(f[1], "@")
+	to := slices.Index(c.Addrs, addr)
+	if to < 0 {
+		t.Fatalf("replica %s is not a node of the cluster", addr)
+	}
+	if err := c.Node(t, to).Do(ctx, "cluster", "failover").Err(); err != nil {
+		t.Fatalf("cluster failover: %v", err)
+	}
+	waitUntil(t, "the replica to serve the slot", func() bool {
+		_, mine := c.nodeOwns(t, to, slot)
+		return mine
+	})
+	c.waitOK(t)
+	return to
+}
+
+// waitOK waits until every node says the cluster serves every slot.
+func (c *Cluster) waitOK(t testing.TB) {
+	t.Helper()
 	for _, addr := range c.Addrs {
 		waitUntil(t, "cluster node "+addr+" is ok", func() bool {
 			node := redis.NewClient(&redis.Options{Addr: addr})
@@ -322,7 +518,6 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			return err == nil && strings.Contains(info, "cluster_state:ok")
 		})
 	}
-	return c
 }
 
 // URL is the CHAT_REDIS_URL form of the cluster.
