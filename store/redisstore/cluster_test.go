@@ -332,7 +332,7 @@ func awaitAllSubscribed(t *testing.T, cluster *redistest.Cluster, channels []str
 // checkSlotOf checks the store's slot of a key against the cluster's.
 func checkSlotOf(t *testing.T, node *redis.Client) {
 	t.Helper()
-	for _, key := range []string{"chat:v4:{abc}", "plain", "{}x", "a{b}c{d}", "{", "x{}{y}", "chat:v4:{" + store.NewMemberID() + "}"} {
+	for _, key := range []string{"chat:v5:{abc}", "plain", "{}x", "a{b}c{d}", "{", "x{}{y}", "chat:v5:{" + store.NewMemberID() + "}"} {
 		want, err := node.ClusterKeySlot(t.Context(), key).Result()
 		if err != nil {
 			t.Fatal(err)

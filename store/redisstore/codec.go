@@ -21,7 +21,7 @@ import (
 
 // keyPrefix starts every key and channel of this store. The version names
 // the layout: replicas of an older layout never share keys with these.
-const keyPrefix = "chat:v4:"
+const keyPrefix = "chat:v5:"
 
 // roomSecrets is everything this store derives from a room ID. The ID is
 // the only secret: whoever holds it can join, so it is also what protects
@@ -205,6 +205,32 @@ func status(reply []any) (string, error) {
 type entry struct {
 	id     string
 	fields map[string]string
+}
+
+// parseNews reads a message's notification (after its 'm'), as
+// sendScript publishes it: "prev id member messageID len(name) " followed
+// by the sealed name and the sealed body. prev is the log's entry before
+// the message's; the entry is the message as the history keeps it.
+func parseNews(payload string) (prev string, e entry, ok bool) {
+	var head [5]string
+	rest := payload
+	for i := range head {
+		if head[i], rest, ok = strings.Cut(rest, " "); !ok {
+			return "", entry{}, false
+		}
+	}
+	nameLen, err := strconv.Atoi(head[4])
+	if err != nil || nameLen < 0 || nameLen > len(rest) {
+		return "", entry{}, false
+	}
+	for _, id := range head[:2] {
+		if _, _, ok := parseStreamID(id); !ok {
+			return "", entry{}, false
+		}
+	}
+	return head[0], entry{id: head[1], fields: map[string]string{
+		"t": "m", "m": head[2], "i": head[3], "n": rest[:nameLen], "b": rest[nameLen:],
+	}}, true
 }
 
 // parseEntry reads one stream entry: [id, [field, value, ...]].

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -42,5 +44,30 @@ func TestSealedLengthsSayOnlyTheClass(t *testing.T) {
 	}
 	if got := sec.member("m", long).Name; got != "anonymous-dolphin-abcd" {
 		t.Errorf("name opened as %q", got)
+	}
+}
+
+// A notification that is not what sendScript publishes is never taken
+// for a message: the room reads its log instead.
+func TestParseNews(t *testing.T) {
+	name, body := "sealed name with spaces \x00", "a body\x00 with  spaces and 7 digits"
+	good := fmt.Sprintf("1-0 2-5 %s %s %d %s%s", "member", "msgid", len(name), name, body)
+	prev, e, ok := parseNews(good)
+	want := map[string]string{"t": "m", "m": "member", "i": "msgid", "n": name, "b": body}
+	if !ok || prev != "1-0" || e.id != "2-5" || !maps.Equal(e.fields, want) {
+		t.Fatalf("parseNews(%q) = %q, %+v, %v", good, prev, e, ok)
+	}
+	for _, bad := range []string{
+		"",
+		"1-0 2-5 member msgid",
+		"1-0 2-5 member msgid 99 short",
+		"1-0 2-5 member msgid -1 x",
+		"1-0 2-5 member msgid x name",
+		"x 2-5 member msgid 0 body",
+		"1-0 2 member msgid 0 body",
+	} {
+		if _, _, ok := parseNews(bad); ok {
+			t.Errorf("parseNews(%q) accepted it", bad)
+		}
 	}
 }

@@ -490,7 +490,8 @@ func slotOf(key string) int {
 	return int(crc) & 16383
 }
 
-// dispatch acts on a notification: "n" says the room's log has news; "d"
+// dispatch acts on a notification: "n" says the room's log has news; "m"
+// is news that is a message, carried whole (see parseNews); "d"
 // followed by a member ID and a sealed name that the room was destroyed,
 // by whom; "t", 1 or 0, a member ID and a sealed name that they are
 // typing, or no longer.
@@ -504,6 +505,12 @@ func (s *Store) dispatch(m *redis.Message) {
 	switch {
 	case m.Payload == "n":
 		r.poke()
+	case strings.HasPrefix(m.Payload, "m"):
+		if prev, e, ok := parseNews(m.Payload[1:]); ok {
+			r.news(prev, e)
+		} else {
+			r.poke() // the log has it
+		}
 	case strings.HasPrefix(m.Payload, "d") && len(m.Payload) >= 1+store.MemberIDLen:
 		by := r.secrets.member(m.Payload[1:1+store.MemberIDLen], m.Payload[1+store.MemberIDLen:])
 		r.end(store.EndedEvent{Reason: store.EndDestroyed, By: by})

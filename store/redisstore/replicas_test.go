@@ -800,3 +800,34 @@ func TestJoinTakesALateAnswer(t *testing.T) {
 		t.Fatalf("the room holds %d seats, want 2", seats)
 	}
 }
+
+// A message reaches the replicas in its room with its notification, so in
+// a conversation nobody reads the log: a read costs Redis more than the
+// send. With every read of the log lost on the way, both people still see
+// every message, in order.
+func TestMessagesArriveWithTheirNotification(t *testing.T) {
+	t.Parallel()
+	p := pairAcrossAProxy(t, time.Minute)
+	p.proxy.LoseRequests(redisstore.MatchScript("read"))
+	next := func(seat store.Seat) store.Message {
+		t.Helper()
+		return await[store.MessageEvent](t, seat, waitfor.Timeout).Message
+	}
+	for i := range 3 {
+		fromAlice, fromBob := fmt.Sprintf("from alice %d", i), fmt.Sprintf("from bob %d", i)
+		send(t, p.alice, fromAlice)
+		if got := next(p.bob).Body; got != fromAlice {
+			t.Fatalf("bob got %q, want %q", got, fromAlice)
+		}
+		send(t, p.bob, fromBob)
+		// Bob's own message is shown to him from his send's reply, and
+		// to Alice from its notification.
+		for _, seat := range []store.Seat{p.bob, p.alice} {
+			for got := next(seat); got.Body != fromBob; got = next(seat) {
+				if got.Body != fromAlice {
+					t.Fatalf("%s got %q, want %q", seat.Snapshot().Me.Name, got.Body, fromBob)
+				}
+			}
+		}
+	}
+}

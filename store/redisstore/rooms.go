@@ -49,6 +49,10 @@ func (r *room) add(seat *seat, members map[string]string, linkDown bool) {
 	for id, rid := range members {
 		r.members[id] = rid
 	}
+	// The members are as of the seat's cursor: the room has read that far.
+	if streamIDLess(r.cursor, seat.cursor) {
+		r.cursor = seat.cursor
+	}
 	if linkDown {
 		seat.events.Push(store.ReconnectingEvent{})
 		r.announce = true
@@ -188,6 +192,25 @@ func (r *room) catchUp() {
 		if caughtUp {
 			return
 		}
+	}
+}
+
+// news delivers e, the log's entry after prev, without reading the log,
+// if this replica has read up to prev; a seat here that has not, or any
+// doubt, is left to a read of the log, which is the truth.
+func (r *room) news(prev string, e entry) {
+	r.mu.Lock()
+	if r.cursor == prev {
+		r.deliverLocked(e, prev)
+	}
+	behind := streamIDLess(r.cursor, e.id)
+	for _, seat := range r.seats {
+		behind = behind || streamIDLess(seat.cursor, e.id)
+	}
+	r.mu.Unlock()
+	r.s.release(r)
+	if behind {
+		r.poke()
 	}
 }
 

@@ -325,27 +325,34 @@ return 1
 // sendScript ARGV: 1 member, 2 seat (replica/presence), 3 sealed name,
 // 4 sealed body, 5 message ID, 6 maxlen, 7 channel, 8 history length,
 // 9 how long message IDs are remembered (ms), 10 history bytes, 11 the
-// message's cost (store.MessageCost). Returns {'ok', entry ID}, {'dup'}
-// when the message ID is stored already (an earlier attempt went through),
-// {'gone'} or {'unseated'} (the seat is no longer this one's: freed, or
-// taken over by its person's newer connection). The message is kept once,
-// in the history; its log entry, under the same ID, refers to it (see
-// readScript). The history then keeps its newest messages that fit both
-// its length and its bytes.
+// message's cost (store.MessageCost). Returns {'ok', entry ID, the log's
+// entry before it}, {'dup'} when the message ID is stored already (an
+// earlier attempt went through), {'gone'} or {'unseated'} (the seat is no
+// longer this one's: freed, or taken over by its person's newer
+// connection). The message is kept once, in the history; its log entry,
+// under the same ID, refers to it (see readScript). The history then keeps
+// its newest messages that fit both its length and its bytes.
+//
+// The notification carries the message itself, with the entry before it
+// (see parseNews): a replica that has read up to that entry delivers it
+// without reading the log, which would cost Redis more than the send.
 var sendScript = redis.NewScript("#!lua\n" + luaPrelude + `
 if redis.call('ZSCORE', KEYS[6], ARGV[5]) then return {'dup'} end
 local now = now_ms()
 local d = live_deadline(now)
 if not d then return {'gone'} end
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'unseated'} end
+local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)[1]
+local prev = '0-0'
+if last then prev = last[1] end
 local id = append(ARGV[6], 't', 'm')
 redis.call('XADD', KEYS[5], id, 't', 'm', 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'i', ARGV[5], 'c', ARGV[11])
 trim_history(ARGV[8], ARGV[10], ARGV[11])
 redis.call('ZADD', KEYS[6], now, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - tonumber(ARGV[9])))
 expire_all(d)
-redis.call('SPUBLISH', ARGV[7], 'n')
-return {'ok', id}
+redis.call('SPUBLISH', ARGV[7], 'm' .. prev .. ' ' .. id .. ' ' .. ARGV[1] .. ' ' .. ARGV[5] .. ' ' .. #ARGV[3] .. ' ' .. ARGV[3] .. ARGV[4])
+return {'ok', id, prev}
 `)
 
 // storedScript ARGV: message ID. Returns 1 if the room stored it lately,

@@ -45,8 +45,9 @@ func (seat *seat) Send(ctx context.Context, id store.MessageID, body string) err
 		return fmt.Errorf("send message: %w", store.ErrEnded)
 	}
 	r := seat.room
+	sealed := r.secrets.sealBody(body)
 	res, err := r.s.call(ctx, sendScript, r.keys, seat.snapshot.Me.ID, seat.value, seat.sealedName,
-		r.secrets.sealBody(body), string(id), streamMaxLen, r.channel, store.HistoryLimit, r.s.idWindow().Milliseconds(),
+		sealed, string(id), streamMaxLen, r.channel, store.HistoryLimit, r.s.idWindow().Milliseconds(),
 		store.HistoryBytes, store.MessageCost(body))
 	if classify(err) == full {
 		// Refused before it ran; but an earlier attempt of the same
@@ -70,7 +71,18 @@ func (seat *seat) Send(ctx context.Context, id store.MessageID, body string) err
 	switch st {
 	case "ok":
 		r.s.full.wrote()
-		r.poke() // deliver here without waiting for the notification
+		// Delivered here without waiting for the notification.
+		if len(parts) == 3 {
+			entryID, err1 := asString("send reply ID", parts[1])
+			prev, err2 := asString("send reply previous ID", parts[2])
+			if err1 == nil && err2 == nil {
+				r.news(prev, entry{id: entryID, fields: map[string]string{
+					"t": "m", "m": seat.snapshot.Me.ID, "i": string(id), "n": seat.sealedName, "b": sealed,
+				}})
+				return nil
+			}
+		}
+		r.poke()
 		return nil
 	case "dup":
 		r.poke()
