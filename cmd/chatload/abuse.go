@@ -286,38 +286,9 @@ func openAbusers(ctx context.Context, cfg config, srv *servers, stats *abuseStat
 	return abusers, nil
 }
 
-// heapInuse is a replica's HeapInuse right after a garbage collection,
-// read from its operations listener (the heap profile runs one first).
-func heapInuse(ctx context.Context, httpAddr string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/debug/pprof/heap?gc=1&debug=1", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("heap profile: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, fmt.Errorf("heap profile: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("heap profile: %s", resp.Status)
-	}
-	m := heapInuseLine.FindSubmatch(body)
-	if m == nil {
-		return 0, errors.New("heap profile: no HeapInuse")
-	}
-	return strconv.ParseInt(string(m[1]), 10, 64)
-}
-
-var heapInuseLine = regexp.MustCompile(`# HeapInuse = (\d+)`)
-
-// heapTop is a replica's heap in use (as its heap profile estimates it)
-// summed by the first function of each stack outside the runtime, the n
-// largest: where what stays was allocated.
-func heapTop(ctx context.Context, httpAddr string, n int) (string, error) {
+// heapProfile is a replica's heap profile in its text form (debug=1),
+// taken right after a garbage collection, from its operations listener.
+func heapProfile(ctx context.Context, httpAddr string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/debug/pprof/heap?gc=1&debug=1", nil)
 	if err != nil {
 		return "", err
@@ -331,7 +302,30 @@ func heapTop(ctx context.Context, httpAddr string, n int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("heap profile: %w", err)
 	}
-	return summariseHeap(string(body), n), nil
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	return string(body), nil
+}
+
+// memStat is the runtime.MemStats field name ("HeapInuse") as a heap
+// profile's text form gives it.
+func memStat(profile, name string) (int64, error) {
+	for line := range strings.Lines(profile) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "# "+name+" = "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("heap profile: no %s", name)
+}
+
+// heapInuse is a replica's HeapInuse right after a garbage collection.
+func heapInuse(ctx context.Context, httpAddr string) (int64, error) {
+	profile, err := heapProfile(ctx, httpAddr)
+	if err != nil {
+		return 0, err
+	}
+	return memStat(profile, "HeapInuse")
 }
 
 // heapRecord is a record's header in a debug=1 heap profile: in-use

@@ -54,7 +54,8 @@ const (
 	heapSlack      = 8 << 20  // bytes: heap in use after a GC
 	redisMemSlack  = 1 << 20  // bytes: Redis's used_memory
 	soakTolerances = "goroutines within 5 of baseline; file descriptors other than Redis connections within 3 (those to Redis are the client's pools, which keep idle ones up to 30 minutes: shown, not judged); " +
-		"RSS at most the larger of 32 MiB and half its rise to the peak above baseline (Go keeps freed heap a while); heap in use after a GC within 8 MiB; " +
+		"RSS at most the larger of 32 MiB and half its rise to the peak above baseline (Go keeps freed heap a while); live heap (HeapAlloc after two GCs) within 8 MiB " +
+		"(HeapInuse, heap_spans, is shown, not judged: it keeps spans a few live objects hold); " +
 		"Redis keys at most baseline, used_memory within 1 MiB"
 )
 
@@ -565,7 +566,7 @@ type baselineCheck struct {
 
 // checkBaseline compares the end with the baseline under the stated
 // tolerances.
-func checkBaseline(base, end soakSample, peak func(func(soakSample) int64) int64, baseHeap, endHeap []int64) []baselineCheck {
+func checkBaseline(base, end soakSample, peak func(func(soakSample) int64) int64, baseHeap, endHeap []heapReading) []baselineCheck {
 	var out []baselineCheck
 	for i := range base.replicas {
 		if i >= len(end.replicas) {
@@ -595,9 +596,12 @@ func checkBaseline(base, end soakSample, peak func(func(soakSample) int64) int64
 		rssPeak := peak(get(func(r replicaSample) int64 { return r.rss }))
 		out = append(out, baselineCheck{name: "rss", unit: "MiB", base: b.rss, end: e.rss, replica: i, peak: rssPeak,
 			ok: e.rss-b.rss <= max(rssSlackMin, (rssPeak-b.rss)/2)})
-		if i < len(baseHeap) && i < len(endHeap) && baseHeap[i] >= 0 {
-			out = append(out, baselineCheck{name: "heap", unit: "MiB", base: baseHeap[i], end: endHeap[i], peak: -1, replica: i,
-				ok: endHeap[i]-baseHeap[i] <= heapSlack})
+		if i < len(baseHeap) && i < len(endHeap) {
+			b, e := baseHeap[i], endHeap[i]
+			out = append(out, baselineCheck{name: "heap", unit: "MiB", base: b.live, end: e.live, peak: -1, replica: i,
+				ok: e.live-b.live <= heapSlack})
+			out = append(out, baselineCheck{name: "heap_spans", unit: "MiB", base: b.spans, end: e.spans, peak: -1, replica: i,
+				ok: true, informational: true})
 		}
 	}
 	if base.redisKeys >= 0 && end.redisKeys >= 0 {
@@ -668,19 +672,32 @@ func (c baselineCheck) addTo(rr *runResult) {
 	rr.add(name+"_ok", "", ok)
 }
 
-// heaps reads every replica's heap in use after two garbage collections:
-// what sync.Pools keep survives the first.
-func heaps(ctx context.Context, srv *servers) ([]int64, error) {
-	var out []int64
+// heapReading is a replica's heap after two garbage collections (what
+// sync.Pools keep survives the first): the live objects (HeapAlloc), the
+// spans that hold them (HeapInuse: also the free room in spans a live
+// object keeps), and where the live ones were allocated.
+type heapReading struct {
+	live, spans int64
+	profile     string
+}
+
+// heaps reads every replica's heap.
+func heaps(ctx context.Context, srv *servers) ([]heapReading, error) {
+	var out []heapReading
 	for _, h := range srv.https {
-		if _, err := heapInuse(ctx, h); err != nil {
+		if _, err := heapProfile(ctx, h); err != nil {
 			return nil, err
 		}
-		n, err := heapInuse(ctx, h)
+		profile, err := heapProfile(ctx, h)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		live, err1 := memStat(profile, "HeapAlloc")
+		spans, err2 := memStat(profile, "HeapInuse")
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		out = append(out, heapReading{live, spans, profile})
 	}
 	return out, nil
 }
@@ -855,11 +872,8 @@ func runSoak(ctx context.Context, cfg config, srv *servers) (runResult, error) {
 	}
 	for _, c := range checks {
 		if c.name == "heap" && !c.ok {
-			top, err := heapTop(ctx, srv.https[c.replica], 8)
-			if err != nil {
-				top = err.Error()
-			}
-			rr.Notes = append(rr.Notes, fmt.Sprintf("replica %d's heap in use at the end, by where it was allocated: %s", c.replica, top))
+			rr.Notes = append(rr.Notes, fmt.Sprintf("replica %d's live heap at the end, by where it was allocated: %s",
+				c.replica, summariseHeap(endHeap[c.replica].profile, 8)))
 		}
 	}
 	rr.Notes = append(rr.Notes, soakSeries(append(during, end), time.Minute))
