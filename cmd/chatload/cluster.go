@@ -150,7 +150,7 @@ func runCluster(ctx context.Context, cfg config, srv *servers) (runResult, error
 
 	sent, _ := rr.value("sent")
 	perSecond := sent / cfg.duration.Seconds()
-	rr.add("msgs_per_s", "", perSecond)
+	rr.add("messages", "/s", perSecond)
 	if cpu, ok := rr.value("redis_cpu"); ok && perSecond > 0 {
 		rr.add("redis_cpu_per_1k_msgs", "%core", cpu*1000/perSecond)
 	}

@@ -842,7 +842,7 @@ func (f figure) format() string {
 	switch f.Unit {
 	case "":
 		return strconv.FormatFloat(f.Value, 'f', -1, 64)
-	case "ms", "MiB", "s":
+	case "ms", "MiB", "s", "/s":
 		return fmt.Sprintf("%.1f", f.Value)
 	case "%core":
 		return fmt.Sprintf("%.2f", f.Value)
