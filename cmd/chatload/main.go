@@ -109,25 +109,28 @@
 //	         and RSS, and Redis's keys (DBSIZE) and used_memory. The
 //	         baseline is read before any session but the warm-up, once
 //	         Redis holds no more keys than before it; at the end every
-//	         session is hung up and the tool waits (up to the TTL and 3
+//	         session is hung up and the tool waits (up to the TTL and 5
 //	         minutes) until every figure is back within its tolerance
-//	         (stated in the notes). Reported: baseline, peak and end of
-//	         each, whether each returned (_ok) and all did
-//	         (returns_to_baseline), steps done and failed, sessions that
-//	         ended without being asked to (by what their screens said),
-//	         messages sent, lost and their latency. Runs once unless
-//	         -runs is given; any failure, loss or figure not back makes
-//	         the exit status non-zero.
+//	         (stated in the notes); each replica's live heap after two
+//	         GCs (its pprof) is read then and at the baseline. Reported:
+//	         baseline, peak and end of each, whether each returned (_ok)
+//	         and all did (returns_to_baseline), steps done and failed,
+//	         sessions that ended without being asked to (by what their
+//	         screens said), messages sent, lost and their latency, and
+//	         CPU over the churn. Runs once unless -runs is given; any
+//	         failure, loss or figure not back makes the exit status
+//	         non-zero.
 //
 // Sessions are opened at most -concurrency at a time; a failed dial or
 // handshake is retried with backoff, and sessions that still fail are
-// reported and make the exit status non-zero. Between runs every session
-// is closed and the tool waits until the servers hold none. With -addr,
-// -pid gives the servers' PIDs for the CPU and memory figures, which are
-// otherwise left out. CPU figures are in % of one core: server_cpu sums
-// the replicas, redis_cpu is the redis-server this tool started with
-// -redis (read from its /proc/PID/stat, in the latency and idle
-// scenarios), tool_cpu is this process.
+// reported and make the exit status non-zero. Before a run one session on
+// every replica opens a room and destroys it (the warm-up); between runs
+// every session is closed and the tool waits until the servers hold none.
+// With -addr, -pid gives the servers' PIDs for the CPU and memory figures,
+// which are otherwise left out. CPU figures are in % of one core:
+// server_cpu sums the replicas, redis_cpu the redis-servers this tool
+// started (a cluster's nodes also one by one, redisN_cpu), each read from
+// its /proc/PID/stat; tool_cpu is this process.
 //
 // Examples:
 //
