@@ -51,10 +51,16 @@ const (
 	goroutineSlack = 5        // goroutines of a replica, either way
 	fdSlack        = 3        // file descriptors of a replica other than its Redis connections
 	rssSlackMin    = 32 << 20 // bytes: RSS may stay this far above, or half its rise to the peak
-	heapSlack      = 8 << 20  // bytes: heap in use after a GC
-	redisMemSlack  = 1 << 20  // bytes: Redis's used_memory
+	heapSlack      = 4 << 20  // bytes: live heap after GCs, beyond goroutine descriptors
+	// gDescriptor is what the Go runtime keeps of every goroutine it
+	// ever had at once (its descriptor, for reuse; about 490 bytes in
+	// Go 1.26): the live heap stays this much per goroutine of the peak
+	// above its baseline, however long the run.
+	gDescriptor    = 512
+	redisMemSlack  = 1 << 20 // bytes: Redis's used_memory
 	soakTolerances = "goroutines within 5 of baseline; file descriptors other than Redis connections within 3 (those to Redis are the client's pools, which keep idle ones up to 30 minutes: shown, not judged); " +
-		"RSS at most the larger of 32 MiB and half its rise to the peak above baseline (Go keeps freed heap a while); live heap (HeapAlloc after two GCs) within 8 MiB " +
+		"RSS at most the larger of 32 MiB and half its rise to the peak above baseline (Go keeps freed heap a while); live heap (HeapAlloc after two GCs) within 4 MiB " +
+		"and 512 bytes a goroutine of the peak (Go keeps every goroutine descriptor it made, for reuse) " +
 		"(HeapInuse, heap_spans, is shown, not judged: it keeps spans a few live objects hold); " +
 		"Redis keys at most baseline, used_memory within 1 MiB"
 )
@@ -581,10 +587,10 @@ func checkBaseline(base, end soakSample, peak func(func(soakSample) int64) int64
 				return -1
 			}
 		}
+		goroutinePeak := peak(get(func(r replicaSample) int64 { return r.goroutines }))
 		if b.goroutines >= 0 {
 			out = append(out, baselineCheck{name: "goroutines", base: b.goroutines, end: e.goroutines, replica: i,
-				peak: peak(get(func(r replicaSample) int64 { return r.goroutines })),
-				ok:   abs(e.goroutines-b.goroutines) <= goroutineSlack})
+				peak: goroutinePeak, ok: abs(e.goroutines-b.goroutines) <= goroutineSlack})
 		}
 		other := func(r replicaSample) int64 { return r.fds - r.redisConns }
 		out = append(out, baselineCheck{name: "fds", base: other(b), end: other(e), replica: i,
@@ -597,10 +603,10 @@ func checkBaseline(base, end soakSample, peak func(func(soakSample) int64) int64
 		out = append(out, baselineCheck{name: "rss", unit: "MiB", base: b.rss, end: e.rss, replica: i, peak: rssPeak,
 			ok: e.rss-b.rss <= max(rssSlackMin, (rssPeak-b.rss)/2)})
 		if i < len(baseHeap) && i < len(endHeap) {
-			b, e := baseHeap[i], endHeap[i]
-			out = append(out, baselineCheck{name: "heap", unit: "MiB", base: b.live, end: e.live, peak: -1, replica: i,
-				ok: e.live-b.live <= heapSlack})
-			out = append(out, baselineCheck{name: "heap_spans", unit: "MiB", base: b.spans, end: e.spans, peak: -1, replica: i,
+			hb, he := baseHeap[i], endHeap[i]
+			out = append(out, baselineCheck{name: "heap", unit: "MiB", base: hb.live, end: he.live, peak: -1, replica: i,
+				ok: he.live-hb.live <= heapSlack+gDescriptor*max(goroutinePeak-b.goroutines, 0)})
+			out = append(out, baselineCheck{name: "heap_spans", unit: "MiB", base: hb.spans, end: he.spans, peak: -1, replica: i,
 				ok: true, informational: true})
 		}
 	}
