@@ -1,7 +1,7 @@
 # `make test` is the one command that checks everything; CI runs it too.
 GO ?= go
 
-.PHONY: test deps check run fuzz bench load load-abuse vulncheck
+.PHONY: test deps check run fuzz bench load load-abuse load-cluster load-soak vulncheck
 
 ## test: install what the tests need, check formatting and vet, run every test with -race
 test: deps check
@@ -43,7 +43,8 @@ bench:
 ## with 0, 1,000 and 10,000 idle sessions and across two replicas on Redis,
 ## first screens and memory for 1,000 sessions opened at 100/s, idle CPU,
 ## and Redis's CPU with 10,000 idle seats on two replicas; three runs each
-## (one at 10,000), medians last. About 22 minutes. Then load-abuse.
+## (one at 10,000), medians last. About 22 minutes. Then load-abuse and
+## load-cluster (not load-soak, which takes an hour).
 LOAD = $(GO) run ./cmd/chatload
 load: deps
 	$(LOAD) -scenario latency,connect,idle -sessions 1000
@@ -52,6 +53,7 @@ load: deps
 	$(LOAD) -scenario latency,idle -idle 10000 -sessions 10000 -connect-rate 200 -runs 1
 	$(LOAD) -scenario idle -redis -replicas 2 -sessions 10000 -connect-rate 200 -runs 1
 	$(MAKE) load-abuse
+	$(MAKE) load-cluster
 
 ## load-abuse: issue 15's runs (BENCHMARKS.md): 80 sessions from 10
 ## addresses pasting the largest message for a minute, on one replica and
@@ -62,6 +64,24 @@ load-abuse: deps
 	$(LOAD) -scenario abuse -duration 1m
 	$(LOAD) -scenario abuse -redis -redis-maxmemory 64mb -duration 1m
 	$(LOAD) -scenario slowredis -redis -duration 1m
+
+## load-cluster: issue 16's runs on a 3-master Redis Cluster the tool
+## starts: 10 pairs at 2 msg/s across 4 replicas, the same across 2 (the
+## issue's before), and across 4 beside 2,000 idle sessions; latency,
+## each node's CPU (also per 1,000 msg/s) and Pub/Sub traffic, three runs
+## each. About 8 minutes.
+load-cluster: deps
+	$(LOAD) -scenario cluster -pairs 10 -rate 2
+	$(LOAD) -scenario cluster -pairs 10 -rate 2 -replicas 2
+	$(LOAD) -scenario cluster -pairs 10 -rate 2 -idle 2000 -connect-rate 200
+
+## load-soak: an hour of churn (connect, talk, leave and rejoin, reopen,
+## destroy, abandon, expire; room TTL 3m) at 2,000 sessions on two replicas
+## on Redis; whether goroutines, file descriptors, RSS and Redis's keys and
+## memory return to their baseline. About 70 minutes; SOAK=5m for a check.
+SOAK ?= 1h
+load-soak: deps
+	$(LOAD) -scenario soak -redis -duration $(SOAK)
 
 ## vulncheck: govulncheck against a vulnerability database built from the
 ## golang.org/x/vulndb module (works where vuln.go.dev cannot be reached),

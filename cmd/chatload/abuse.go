@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,11 @@ var endings = []struct{ name, text string }{
 	{"service_full", "service is full"},
 	{"private", "This room is private"},
 	{"room_full", "This room is full"},
+	{"expired", "Room expired"},
+	{"destroyed", "Room destroyed"},
+	{"left", "You left the room"},
+	{"idle", "You typed nothing for"},
+	{"max_session", "Sessions last at most"},
 }
 
 // endingName names why a session ended, from what its screen said last.
@@ -280,33 +286,91 @@ func openAbusers(ctx context.Context, cfg config, srv *servers, stats *abuseStat
 	return abusers, nil
 }
 
-// heapInuse is a replica's HeapInuse right after a garbage collection,
-// read from its operations listener (the heap profile runs one first).
-func heapInuse(ctx context.Context, httpAddr string) (int64, error) {
+// heapProfile is a replica's heap profile in its text form (debug=1),
+// taken right after a garbage collection, from its operations listener.
+func heapProfile(ctx context.Context, httpAddr string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/debug/pprof/heap?gc=1&debug=1", nil)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("heap profile: %w", err)
+		return "", fmt.Errorf("heap profile: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, fmt.Errorf("heap profile: %w", err)
+		return "", fmt.Errorf("heap profile: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("heap profile: %s", resp.Status)
+		return "", fmt.Errorf("heap profile: %s", resp.Status)
 	}
-	m := heapInuseLine.FindSubmatch(body)
-	if m == nil {
-		return 0, errors.New("heap profile: no HeapInuse")
-	}
-	return strconv.ParseInt(string(m[1]), 10, 64)
+	return string(body), nil
 }
 
-var heapInuseLine = regexp.MustCompile(`# HeapInuse = (\d+)`)
+// memStat is the runtime.MemStats field name ("HeapInuse") as a heap
+// profile's text form gives it.
+func memStat(profile, name string) (int64, error) {
+	for line := range strings.Lines(profile) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "# "+name+" = "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("heap profile: no %s", name)
+}
+
+// heapInuse is a replica's HeapInuse right after a garbage collection.
+func heapInuse(ctx context.Context, httpAddr string) (int64, error) {
+	profile, err := heapProfile(ctx, httpAddr)
+	if err != nil {
+		return 0, err
+	}
+	return memStat(profile, "HeapInuse")
+}
+
+// heapRecord is a record's header in a debug=1 heap profile: in-use
+// objects and bytes, then allocated ones since the start.
+var heapRecord = regexp.MustCompile(`^\d+: (\d+) \[\d+: \d+\] @`)
+
+// summariseHeap sums a debug=1 heap profile's in-use bytes by the first
+// frame of each record outside the runtime, and lists the n largest.
+func summariseHeap(profile string, n int) string {
+	bySite := map[string]int64{}
+	var inuse int64
+	site := ""
+	flush := func() {
+		if inuse > 0 {
+			bySite[cmp.Or(site, "runtime")] += inuse
+		}
+		inuse, site = 0, ""
+	}
+	for line := range strings.Lines(profile) {
+		line = strings.TrimSpace(line)
+		if m := heapRecord.FindStringSubmatch(line); m != nil {
+			flush()
+			inuse, _ = strconv.ParseInt(m[1], 10, 64)
+			continue
+		}
+		// "#	0x4a5b6c	pkg.Func+0x12	/path/file.go:123"
+		if f := strings.Fields(line); site == "" && len(f) >= 3 && f[0] == "#" && strings.HasPrefix(f[1], "0x") &&
+			!strings.HasPrefix(f[2], "runtime.") {
+			site = f[2]
+			if i := strings.LastIndexByte(site, '+'); i > 0 {
+				site = site[:i]
+			}
+		}
+		if strings.HasPrefix(line, "# runtime.MemStats") {
+			break
+		}
+	}
+	flush()
+	sites := slices.SortedFunc(maps.Keys(bySite), func(a, b string) int { return cmp.Compare(bySite[b], bySite[a]) })
+	var parts []string
+	for _, s := range sites[:min(n, len(sites))] {
+		parts = append(parts, fmt.Sprintf("%s %.1f MiB", s, mib(bySite[s])))
+	}
+	return strings.Join(parts, ", ")
+}
 
 // sumHeap is heapInuse summed over the replicas; -1 without their
 // operations listeners.

@@ -9,8 +9,9 @@
 //
 // By default the tool builds the server from the module it is run in, and
 // for every run starts fresh servers (with CHAT_MAX_SESSIONS=-max-sessions,
-// room TTL 1h, but the default 10m for abuse: the per-address budget
-// refills over a room's life) and, with -redis, a fresh redis-server
+// room TTL -room-ttl, by default 1h, but the servers' own 10m for abuse:
+// the per-address budget refills over a room's life, and 3m for soak) and,
+// with -redis, a fresh redis-server
 // (maxmemory -redis-maxmemory, noeviction as deploy/redis.conf), and stops them
 // afterwards. -bin runs a given server binary instead (an older build, say),
 // and -addr measures servers that are already running.
@@ -73,16 +74,63 @@
 //	         every 2 s when turned away, as told), how long after the hold
 //	         ended, after how many attempts, and whether anyone was told the
 //	         room is private or full (a ghost took the seat).
+//	cluster  the tool starts a Redis Cluster of 3 masters on loopback
+//	         (cluster mode, no persistence, redis-cli --cluster create;
+//	         it waits until every node says cluster_state:ok) and
+//	         -replicas replicas on it (default 4; no -redis needed).
+//	         -idle idle sessions are spread over the replicas, then
+//	         -pairs pairs talk as in latency, pair i's A on replica i
+//	         and B on the next. Reported beside latency, server and tool
+//	         CPU: each node's CPU (redisN_cpu, from its /proc/PID/stat),
+//	         also per 1,000 messages a second, and its Pub/Sub traffic
+//	         over the talk: PUBLISH and SPUBLISH calls (INFO
+//	         commandstats), the Pub/Sub messages it sent over the
+//	         cluster bus (CLUSTER INFO cluster_stats_messages_publish_sent
+//	         and publishshard_sent), bytes written to clients
+//	         (total_net_output_bytes), and the classic and sharded
+//	         channels with subscribers at the end (PUBSUB CHANNELS,
+//	         PUBSUB SHARDCHANNELS).
+//	soak     rooms churn for -duration (default 1h) with about -sessions
+//	         sessions at once (default 2000, a room a pair) on the
+//	         replicas (with -redis: -replicas, default 2), whose rooms
+//	         live -room-ttl (default 3m, so that they expire many times).
+//	         Rooms open spread over the first TTL; each pair is A on one
+//	         replica and B on the next, and takes random steps, -churn a
+//	         second over all rooms: talk (a message each way, awaited),
+//	         rejoin (one leaves with ctrl+c and comes back through the
+//	         other replica with the command their end screen shows),
+//	         reopen (one leaves, the other gives their seat up with
+//	         ctrl+o and y, a newcomer joins with the room ID), destroy
+//	         (ctrl+x and y; both screens must say so), abandon (both
+//	         leave; the room expires empty); a room that draws no ending
+//	         step expires with both in it, and both screens must say so.
+//	         Every 10 s it reads each replica's goroutines (/metrics),
+//	         open file descriptors (/proc/PID/fd; those to Redis apart)
+//	         and RSS, and Redis's keys (DBSIZE) and used_memory. The
+//	         baseline is read before any session but the warm-up, once
+//	         Redis holds no more keys than before it; at the end every
+//	         session is hung up and the tool waits (up to the TTL and 5
+//	         minutes) until every figure is back within its tolerance
+//	         (stated in the notes); each replica's live heap after two
+//	         GCs (its pprof) is read then and at the baseline. Reported:
+//	         baseline, peak and end of each, whether each returned (_ok)
+//	         and all did (returns_to_baseline), steps done and failed,
+//	         sessions that ended without being asked to (by what their
+//	         screens said), messages sent, lost and their latency, and
+//	         CPU over the churn. Runs once unless -runs is given; any
+//	         failure, loss or figure not back makes the exit status
+//	         non-zero.
 //
 // Sessions are opened at most -concurrency at a time; a failed dial or
 // handshake is retried with backoff, and sessions that still fail are
-// reported and make the exit status non-zero. Between runs every session
-// is closed and the tool waits until the servers hold none. With -addr,
-// -pid gives the servers' PIDs for the CPU and memory figures, which are
-// otherwise left out. CPU figures are in % of one core: server_cpu sums
-// the replicas, redis_cpu is the redis-server this tool started with
-// -redis (read from its /proc/PID/stat, in the latency and idle
-// scenarios), tool_cpu is this process.
+// reported and make the exit status non-zero. Before a run one session on
+// every replica opens a room and destroys it (the warm-up); between runs
+// every session is closed and the tool waits until the servers hold none.
+// With -addr, -pid gives the servers' PIDs for the CPU and memory figures,
+// which are otherwise left out. CPU figures are in % of one core:
+// server_cpu sums the replicas, redis_cpu the redis-servers this tool
+// started (a cluster's nodes also one by one, redisN_cpu), each read from
+// its /proc/PID/stat; tool_cpu is this process.
 //
 // Examples:
 //
@@ -95,6 +143,8 @@
 //	go run ./cmd/chatload -scenario abuse -duration 2m
 //	go run ./cmd/chatload -scenario abuse -redis -redis-maxmemory 64mb -duration 2m
 //	go run ./cmd/chatload -scenario slowredis -redis -duration 1m
+//	go run ./cmd/chatload -scenario cluster -pairs 10 -rate 2
+//	go run ./cmd/chatload -scenario soak -redis -duration 5m
 //	go run ./cmd/chatload -bin /tmp/old/chat -scenario latency,connect,idle
 //	go run ./cmd/chatload -addr 127.0.0.1:2222 -pid 4242 -scenario idle
 //
@@ -103,6 +153,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,13 +208,16 @@ func main() {
 
 // config is what to measure and how.
 type config struct {
-	addrs       []string // running servers; empty: start them
-	pids        []int    // their PIDs, for CPU and memory; may be empty
-	bin         string   // server binary to start; empty: build one
-	src         string   // a directory in the module to build
-	redis       bool
-	replicas    int
-	maxSessions int
+	addrs    []string // running servers; empty: start them
+	pids     []int    // their PIDs, for CPU and memory; may be empty
+	bin      string   // server binary to start; empty: build one
+	src      string   // a directory in the module to build
+	redis    bool
+	replicas int
+	// clusterReplicas is the replicas of the cluster scenario: -replicas
+	// if given, else clusterReplicas.
+	clusterReplicas int
+	maxSessions     int
 	// maxmemory is the maxmemory of the redis-server started ("64mb");
 	// empty: none, as before.
 	maxmemory string
@@ -188,6 +242,19 @@ type config struct {
 	slowPairs        int
 	slowMin, slowMax time.Duration
 
+	// roomTTL is the servers' room TTL; zero: each scenario's own (see
+	// scenarioTTL).
+	roomTTL time.Duration
+
+	// The soak keeps about soakSessions sessions churning for
+	// soakDuration, churn steps a second over all its rooms, on servers
+	// whose rooms live soakTTL.
+	soakSessions int
+	soakRuns     int
+	soakDuration time.Duration
+	soakTTL      time.Duration
+	churn        float64
+
 	sessions    int // for connect and idle
 	connectRate float64
 	concurrency int // sessions being opened at once
@@ -209,6 +276,7 @@ func defaultConfig() config {
 		pairs: 50, rate: 2, duration: 30 * time.Second, lossAfter: 10 * time.Second,
 		abuseAddrs: 10, abuseSessions: 8, abuseRetry: time.Second,
 		slowPairs: 100, slowMin: 2 * time.Second, slowMax: 4 * time.Second,
+		soakSessions: 2000, soakRuns: 1, soakDuration: time.Hour, soakTTL: 3 * time.Minute, churn: 10,
 		sessions: 1000, connectRate: 100, concurrency: 64, window: 10 * time.Second,
 		settle: 2 * time.Second,
 		logf:   func(string, ...any) {},
@@ -221,10 +289,12 @@ var scenarios = map[string]func(context.Context, config, *servers) (runResult, e
 	"idle":      runIdle,
 	"abuse":     runAbuse,
 	"slowredis": runSlowRedis,
+	"soak":      runSoak,
+	"cluster":   runCluster,
 }
 
 // scenarioNames lists the scenarios for messages.
-const scenarioNames = "latency, connect, idle, abuse, slowredis"
+const scenarioNames = "latency, connect, idle, abuse, slowredis, soak, cluster"
 
 func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	cfg := defaultConfig()
@@ -235,7 +305,7 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 		pids      = fs.String("pid", "", "`PID[,PID]` of the -addr servers, for CPU and memory readings (skipped without)")
 		scenario  = fs.String("scenario", "latency", "`list` of scenarios to run, comma-separated: "+scenarioNames)
 		asJSON    = fs.Bool("json", false, "print the results as JSON on stdout (the table goes to stderr)")
-		replicas  = fs.Int("replicas", 0, "`number` of replicas to start on one Redis (with -redis; default 2)")
+		replicas  = fs.Int("replicas", 0, "`number` of replicas to start on one Redis (with -redis; default 2), or on the cluster (default 4)")
 		maxSess   = fs.Int("max-sessions", cfg.maxSessions, "CHAT_MAX_SESSIONS for the servers started")
 		lossAfter = fs.Duration("loss-after", cfg.lossAfter, "a message not seen by then is lost")
 	)
@@ -247,17 +317,19 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	fs.IntVar(&cfg.abuseSessions, "abuse-sessions", cfg.abuseSessions, "abuse: `number` of sessions from each abusive address (pairs: even)")
 	fs.DurationVar(&cfg.abuseRetry, "abuse-retry", cfg.abuseRetry, "abuse: wait after a refused paste before the next")
 	fs.DurationVar(&cfg.abuseEvery, "abuse-every", 0, "abuse: the least `time` from one paste of a session to its next (0: as fast as the limits allow)")
-	fs.IntVar(&cfg.runs, "runs", cfg.runs, "runs of each scenario")
-	fs.IntVar(&cfg.pairs, "pairs", cfg.pairs, "latency: pairs of people talking (slowredis: default 100)")
+	fs.IntVar(&cfg.runs, "runs", cfg.runs, "runs of each scenario (soak: 1 unless given)")
+	fs.IntVar(&cfg.pairs, "pairs", cfg.pairs, "latency, cluster: pairs of people talking (slowredis: 100 unless given)")
 	fs.DurationVar(&cfg.slowMin, "slow-min", cfg.slowMin, "slowredis: the least delay of a reply to the slow replica")
 	fs.DurationVar(&cfg.slowMax, "slow-max", cfg.slowMax, "slowredis: the most delay of a reply to the slow replica")
-	fs.Float64Var(&cfg.rate, "rate", cfg.rate, "latency: messages a second per pair")
-	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency, abuse: how long the pairs talk, the abusers paste; slowredis: how long replies are late")
-	fs.IntVar(&cfg.idle, "idle", 0, "latency: idle sessions, each alone in its room, held while the pairs talk")
-	fs.IntVar(&cfg.sessions, "sessions", cfg.sessions, "connect, idle: sessions to open")
+	fs.Float64Var(&cfg.rate, "rate", cfg.rate, "latency, cluster, slowredis: messages a second per pair")
+	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency, abuse: how long the pairs talk, the abusers paste; slowredis: how long replies are late; soak: how long it churns, 1h unless given")
+	fs.IntVar(&cfg.idle, "idle", 0, "latency, cluster: idle sessions, each alone in its room, held while the pairs talk")
+	fs.IntVar(&cfg.sessions, "sessions", cfg.sessions, "connect, idle: sessions to open; soak: sessions at once, 2000 unless given")
 	fs.Float64Var(&cfg.connectRate, "connect-rate", cfg.connectRate, "sessions opened a second (idle sessions and pairs too)")
 	fs.IntVar(&cfg.concurrency, "concurrency", cfg.concurrency, "sessions being opened at once, at most")
 	fs.DurationVar(&cfg.window, "window", cfg.window, "idle: CPU measurement window")
+	fs.DurationVar(&cfg.roomTTL, "room-ttl", 0, "the started servers' room `TTL` (default: soak 3m, abuse the servers' own 10m, others 1h)")
+	fs.Float64Var(&cfg.churn, "churn", cfg.churn, "soak: steps a second over all rooms (talk, leave and rejoin, reopen, destroy, abandon)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chatload [flags]\n\nMeasures the chat server with real SSH sessions, each from its own loopback address.\nSee the package documentation (go doc ./cmd/chatload) for the scenarios.\n\n")
 		fs.PrintDefaults()
@@ -269,9 +341,19 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.lossAfter, cfg.maxSessions, cfg.replicas = *lossAfter, *maxSess, *replicas
+	// Flags a scenario with defaults of its own takes only when given.
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "pairs" {
+		switch f.Name {
+		case "pairs":
 			cfg.slowPairs = cfg.pairs
+		case "sessions":
+			cfg.soakSessions = cfg.sessions
+		case "runs":
+			cfg.soakRuns = cfg.runs
+		case "duration":
+			cfg.soakDuration = cfg.duration
+		case "room-ttl":
+			cfg.soakTTL = cfg.roomTTL
 		}
 	})
 	cfg.scenarios = splitList(*scenario)
@@ -316,12 +398,16 @@ func (cfg *config) check() error {
 	} else if len(cfg.pids) > 0 {
 		return errors.New("-pid goes with -addr")
 	}
+	onlyCluster := !slices.ContainsFunc(cfg.scenarios, func(s string) bool { return s != "cluster" })
+	if cfg.clusterReplicas == 0 {
+		cfg.clusterReplicas = cmp.Or(cfg.replicas, clusterReplicas)
+	}
 	switch {
 	case cfg.replicas == 0 && cfg.redis:
 		cfg.replicas = 2
 	case cfg.replicas == 0:
 		cfg.replicas = 1
-	case cfg.replicas > 1 && !cfg.redis:
+	case cfg.replicas > 1 && !cfg.redis && !onlyCluster:
 		return errors.New("-replicas: several replicas share rooms only through Redis; add -redis")
 	}
 	switch {
@@ -349,6 +435,14 @@ func (cfg *config) check() error {
 		return errors.New("-pairs: at least 1; -slow-min and -slow-max: 0 <= min <= max")
 	case slices.Contains(cfg.scenarios, "slowredis") && (!cfg.redis || cfg.replicas != 2 || len(cfg.addrs) > 0):
 		return errors.New("slowredis: it starts two replicas on Redis itself (-redis -replicas 2, no -addr)")
+	case cfg.roomTTL < 0 || cfg.soakTTL <= 0:
+		return errors.New("-room-ttl must be positive")
+	case slices.Contains(cfg.scenarios, "cluster") && len(cfg.addrs) > 0:
+		return errors.New("cluster: it starts the Redis Cluster and the replicas itself (no -addr)")
+	case slices.Contains(cfg.scenarios, "soak") && len(cfg.addrs) > 0:
+		return errors.New("soak: it reads the servers it starts (no -addr)")
+	case cfg.soakSessions < 2 || cfg.soakRuns < 1 || cfg.soakDuration <= 0 || cfg.churn <= 0:
+		return errors.New("soak: -sessions at least 2, -duration and -churn positive")
 	}
 	return nil
 }
@@ -358,12 +452,14 @@ func (cfg config) sessionsNeeded() int {
 	n := 0
 	for _, s := range cfg.scenarios {
 		switch s {
-		case "latency":
+		case "latency", "cluster":
 			n = max(n, cfg.idle+2*cfg.pairs)
 		case "abuse":
 			n = max(n, cfg.abuseAddrs*cfg.abuseSessions+2)
 		case "slowredis":
 			n = max(n, 2*cfg.slowPairs+2)
+		case "soak":
+			n = max(n, cfg.soakSessions+2)
 		default:
 			n = max(n, cfg.sessions)
 		}
@@ -391,11 +487,20 @@ func (cfg config) setup(scenario, bin string) string {
 	case "slowredis":
 		what = fmt.Sprintf("%d pairs × %g msg/s (each message after the last arrived); the second replica's Redis replies %v–%v late for %v between %v of normal talk; then one join's reply held %v",
 			cfg.slowPairs, cfg.rate, cfg.slowMin, cfg.slowMax, cfg.duration, slowSettle, joinHold)
+	case "cluster":
+		what = fmt.Sprintf("%d pairs × %g msg/s × %v across replicas, %d idle sessions; %d replicas on a %d-master Redis Cluster",
+			cfg.pairs, cfg.rate, cfg.duration, cfg.idle, cfg.clusterReplicas, clusterMasters)
+	case "soak":
+		what = fmt.Sprintf("about %d sessions (%d rooms) churning for %v at %g steps/s, room TTL %v",
+			cfg.soakSessions/2*2, cfg.soakSessions/2, cfg.soakDuration, cfg.churn, cfg.soakTTL)
 	}
 	where := fmt.Sprintf("running servers %s", strings.Join(cfg.addrs, ", "))
 	if len(cfg.addrs) == 0 {
 		store := "memory store"
-		if cfg.redis {
+		switch {
+		case scenario == "cluster":
+			store = "the cluster"
+		case cfg.redis:
 			store = fmt.Sprintf("%d replicas on Redis", cfg.replicas)
 			if cfg.maxmemory != "" {
 				store += " (maxmemory " + cfg.maxmemory + ")"
@@ -404,6 +509,24 @@ func (cfg config) setup(scenario, bin string) string {
 		where = fmt.Sprintf("%s, %s, fresh for each run", bin, store)
 	}
 	return what + "; " + where
+}
+
+// scenarioTTL is the room TTL of the servers started for scenario, as
+// their -room-ttl; empty: their own default.
+func (cfg config) scenarioTTL(scenario string) string {
+	switch {
+	case scenario == "soak":
+		// Rooms must expire many times over the run.
+		return cfg.soakTTL.String()
+	case cfg.roomTTL > 0:
+		return cfg.roomTTL.String()
+	case scenario == "abuse":
+		// The budgets refill over a room's life: measure them as
+		// shipped.
+		return ""
+	}
+	// Nothing expires while it is measured.
+	return "1h"
 }
 
 // raiseFileLimit lifts the soft limit on open files to the hard one and
@@ -451,8 +574,12 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	}
 	for _, name := range cfg.scenarios {
 		sr := scenarioResult{Scenario: name, Setup: cfg.setup(name, bin)}
-		for i := 1; i <= cfg.runs; i++ {
-			cfg.logf("%s: run %d of %d", name, i, cfg.runs)
+		runs := cfg.runs
+		if name == "soak" {
+			runs = cfg.soakRuns
+		}
+		for i := 1; i <= runs; i++ {
+			cfg.logf("%s: run %d of %d", name, i, runs)
 			rr, err := runOnce(ctx, cfg, name, bin, dir)
 			rr.Run = i
 			if err != nil {
@@ -479,13 +606,11 @@ func runOnce(ctx context.Context, cfg config, scenario, bin, dir string) (rr run
 		}
 		opts := serverOptions{
 			bin: bin, dir: runDir, replicas: cfg.replicas, redis: cfg.redis, maxSessions: cfg.maxSessions,
-			maxmemory: cfg.maxmemory, http: scenario == "abuse" || scenario == "slowredis",
-			roomTTL: "1h",
+			maxmemory: cfg.maxmemory, http: scenario == "abuse" || scenario == "slowredis" || scenario == "soak",
+			roomTTL: cfg.scenarioTTL(scenario),
 		}
-		if scenario == "abuse" {
-			// The budgets refill over a room's life: measure them as
-			// shipped.
-			opts.roomTTL = ""
+		if scenario == "cluster" {
+			opts.replicas, opts.redis, opts.cluster, opts.maxmemory = cfg.clusterReplicas, true, clusterMasters, ""
 		}
 		var fault *faultproxy.Proxy
 		if scenario == "slowredis" {
@@ -511,8 +636,11 @@ func runOnce(ctx context.Context, cfg config, scenario, bin, dir string) (rr run
 	if err != nil {
 		return rr, err
 	}
-	if err := warmUp(ctx, srv); err != nil {
-		return rr, err
+	// The soak warms up by itself: its baseline comes before.
+	if scenario != "soak" {
+		if err := warmUp(ctx, srv); err != nil {
+			return rr, err
+		}
 	}
 	if err := waitDrained(ctx, srv, base); err != nil {
 		return rr, fmt.Errorf("after the warm-up: %w", err)
@@ -547,7 +675,8 @@ type runResult struct {
 	Notes   []string `json:"notes,omitempty"`
 
 	lost     int // messages
-	failures int // sessions that did not open
+	failures int // sessions that did not open, or steps that failed
+	leaks    int // figures that did not return to their baseline
 }
 
 func (rr *runResult) add(name, unit string, value float64) {
@@ -579,16 +708,19 @@ type results struct {
 
 // problems is an error for messages lost and sessions that failed.
 func (r *results) problems() error {
-	lost, failed := 0, 0
+	lost, failed, leaks := 0, 0, 0
 	for _, s := range r.Scenarios {
 		for _, rr := range s.Runs {
-			lost, failed = lost+rr.lost, failed+rr.failures
+			lost, failed, leaks = lost+rr.lost, failed+rr.failures, leaks+rr.leaks
 		}
 	}
-	if lost+failed == 0 {
+	switch {
+	case lost+failed+leaks == 0:
 		return nil
+	case leaks > 0:
+		return fmt.Errorf("%d messages lost, %d sessions or steps failed, %d runs did not return to their baseline", lost, failed, leaks)
 	}
-	return fmt.Errorf("%d messages lost, %d sessions failed to open", lost, failed)
+	return fmt.Errorf("%d messages lost, %d sessions or steps failed", lost, failed)
 }
 
 // columns is every figure any of runs has, in the order they first
@@ -631,8 +763,13 @@ func medians(runs []runResult) []figure {
 	return out
 }
 
+// wideTable is the most figures a scenario's table has a column each
+// for; beyond it (the soak's), every figure is a row and every run a
+// column.
+const wideTable = 16
+
 // writeTable prints every scenario as a table: a row a run, then the
-// medians.
+// medians; or, with more than wideTable figures, a row a figure.
 func writeTable(w io.Writer, res *results) {
 	for _, s := range res.Scenarios {
 		fmt.Fprintf(w, "\n%s: %s\n", s.Scenario, s.Setup)
@@ -641,33 +778,59 @@ func writeTable(w io.Writer, res *results) {
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		cols := columns(s.Runs)
-		header := []string{"run"}
-		for _, f := range cols {
-			name := f.Name
+		name := func(f figure) string {
 			if f.Unit != "" {
-				name += " " + f.Unit
+				return f.Name + " " + f.Unit
 			}
-			header = append(header, name)
+			return f.Name
 		}
-		fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
-		row := func(label string, figures []figure) {
-			cells := []string{label}
-			for _, f := range cols {
-				cell := "-"
-				for _, g := range figures {
-					if g.Name == f.Name {
-						cell = g.format()
-					}
+		cell := func(f figure, figures []figure) string {
+			for _, g := range figures {
+				if g.Name == f.Name {
+					return g.format()
 				}
-				cells = append(cells, cell)
 			}
-			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+			return "-"
 		}
-		for _, rr := range s.Runs {
-			row(strconv.Itoa(rr.Run), rr.Figures)
-		}
-		if len(s.Runs) > 1 {
-			row("median", s.Median)
+		line := func(cells []string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+		if len(cols) > wideTable {
+			header := []string{"figure"}
+			for _, rr := range s.Runs {
+				header = append(header, "run "+strconv.Itoa(rr.Run))
+			}
+			if len(s.Runs) > 1 {
+				header = append(header, "median")
+			}
+			line(header)
+			for _, f := range cols {
+				cells := []string{name(f)}
+				for _, rr := range s.Runs {
+					cells = append(cells, cell(f, rr.Figures))
+				}
+				if len(s.Runs) > 1 {
+					cells = append(cells, cell(f, s.Median))
+				}
+				line(cells)
+			}
+		} else {
+			header := []string{"run"}
+			for _, f := range cols {
+				header = append(header, name(f))
+			}
+			line(header)
+			row := func(label string, figures []figure) {
+				cells := []string{label}
+				for _, f := range cols {
+					cells = append(cells, cell(f, figures))
+				}
+				line(cells)
+			}
+			for _, rr := range s.Runs {
+				row(strconv.Itoa(rr.Run), rr.Figures)
+			}
+			if len(s.Runs) > 1 {
+				row("median", s.Median)
+			}
 		}
 		tw.Flush()
 		for _, rr := range s.Runs {
@@ -682,7 +845,7 @@ func (f figure) format() string {
 	switch f.Unit {
 	case "":
 		return strconv.FormatFloat(f.Value, 'f', -1, 64)
-	case "ms", "MiB", "s":
+	case "ms", "MiB", "s", "/s":
 		return fmt.Sprintf("%.1f", f.Value)
 	case "%core":
 		return fmt.Sprintf("%.2f", f.Value)

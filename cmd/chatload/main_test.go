@@ -19,16 +19,7 @@ func TestSmoke(t *testing.T) {
 	cfg.pairs, cfg.rate, cfg.duration, cfg.idle = 3, 2, 3*time.Second, 20
 	cfg.sessions, cfg.window, cfg.settle = 20, time.Second, 200*time.Millisecond
 	cfg.logf = t.Logf
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
-	res, err := run(ctx, cfg)
-	var table strings.Builder
-	writeTable(&table, res)
-	t.Log(table.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runSmall(t, cfg, 3*time.Minute)
 	want := map[string][]string{
 		"latency": {"sent", "lost", "p50", "p90", "p99", "max", "server_cpu", "tool_cpu"},
 		"connect": {"open", "failed", "first_p50", "first_p99", "first_max", "rss_before", "rss_after", "rss_per_session"},
@@ -42,11 +33,7 @@ func TestSmoke(t *testing.T) {
 			t.Fatalf("%s: %d runs reported, want 1", s.Scenario, len(s.Runs))
 		}
 		rr := s.Runs[0]
-		for _, name := range want[s.Scenario] {
-			if _, ok := rr.value(name); !ok {
-				t.Errorf("%s: no %s in %+v", s.Scenario, name, rr.Figures)
-			}
-		}
+		wantFigures(t, s.Scenario, rr, want[s.Scenario])
 		count := func(name string) float64 { v, _ := rr.value(name); return v }
 		switch s.Scenario {
 		case "latency":
@@ -71,19 +58,7 @@ func TestSmokeRedis(t *testing.T) {
 	cfg.pairs, cfg.rate, cfg.duration, cfg.idle = 2, 2, 2*time.Second, 10
 	cfg.sessions, cfg.window, cfg.settle = 10, time.Second, 200*time.Millisecond
 	cfg.logf = t.Logf
-	if err := cfg.check(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
-	res, err := run(ctx, cfg)
-	var table strings.Builder
-	writeTable(&table, res)
-	t.Log(table.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runSmall(t, cfg, 3*time.Minute)
 	want := map[string][]string{
 		"latency": {"sent", "lost", "server_cpu", "redis_cpu"},
 		"idle":    {"open", "server_cpu", "redis_cpu", "redis_cpu_per_1000"},
@@ -93,11 +68,7 @@ func TestSmokeRedis(t *testing.T) {
 	}
 	for _, s := range res.Scenarios {
 		rr := s.Runs[0]
-		for _, name := range want[s.Scenario] {
-			if _, ok := rr.value(name); !ok {
-				t.Errorf("%s: no %s in %+v", s.Scenario, name, rr.Figures)
-			}
-		}
+		wantFigures(t, s.Scenario, rr, want[s.Scenario])
 		if v, _ := rr.value("lost"); v != 0 {
 			t.Errorf("%s: %v messages lost", s.Scenario, v)
 		}
@@ -118,8 +89,6 @@ func TestSmokeAbuseAndSlowRedis(t *testing.T) {
 	shared := small(defaultConfig())
 	shared.scenarios, shared.redis, shared.maxmemory = []string{"abuse", "slowredis"}, true, "64mb"
 	shared.slowPairs, shared.slowMin, shared.slowMax = 2, 200*time.Millisecond, 500*time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	want := map[string][]string{
 		"abuse": {"sessions", "attempts", "accepted", "oversize_accepted", "rss_start", "rss_peak", "rss_end",
 			"rss_per_session", "heap_per_session", "server_cpu", "tool_cpu", "newcomer_in", "newcomer_sent", "newcomer_lost"},
@@ -127,30 +96,81 @@ func TestSmokeAbuseAndSlowRedis(t *testing.T) {
 			"hold_in", "hold_attempts", "hold_ghost"},
 	}
 	for _, cfg := range []config{memory, shared} {
-		if err := cfg.check(); err != nil {
-			t.Fatal(err)
-		}
-		res, err := run(ctx, cfg)
-		var table strings.Builder
-		writeTable(&table, res)
-		t.Log(table.String())
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := runSmall(t, cfg, 5*time.Minute)
 		for _, s := range res.Scenarios {
 			rr := s.Runs[0]
 			names := want[s.Scenario]
 			if s.Scenario == "abuse" && cfg.redis {
 				names = append(names, "redis_start", "redis_peak", "redis_end", "redis_peak_pct")
 			}
-			for _, name := range names {
-				if _, ok := rr.value(name); !ok {
-					t.Errorf("%s: no %s in %+v", s.Scenario, name, rr.Figures)
-				}
-			}
+			wantFigures(t, s.Scenario, rr, names)
 			if v, _ := rr.value("oversize_accepted"); v != 0 {
 				t.Errorf("%s: the issue's paste was accepted %v times; a message over the byte limit must be refused", s.Scenario, v)
 			}
+		}
+	}
+}
+
+// TestSmokeClusterAndSoak runs the cluster scenario (a real 3-master
+// Redis Cluster the tool starts, four replicas) and a short soak (rooms
+// of 20 s on two replicas on Redis), small: every message must arrive,
+// every step succeed, every figure be there, and the servers return to
+// their baseline once the soak hangs up.
+func TestSmokeClusterAndSoak(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.scenarios, cfg.redis, cfg.runs = []string{"cluster", "soak"}, true, 1
+	cfg.pairs, cfg.rate, cfg.duration, cfg.idle = 4, 2, 3*time.Second, 8
+	cfg.soakSessions, cfg.soakDuration, cfg.soakTTL, cfg.churn = 8, 40*time.Second, 20*time.Second, 2
+	cfg.settle, cfg.logf = 200*time.Millisecond, t.Logf
+	res := runSmall(t, cfg, 8*time.Minute)
+	want := map[string][]string{
+		"cluster": {"sent", "lost", "p50", "p99", "server_cpu", "redis_cpu", "redis0_cpu", "redis2_cpu", "redis0_cpu_per_1k_msgs",
+			"redis0_publish", "redis0_spublish", "redis0_bus_publish", "redis0_net_out", "redis0_channels", "redis0_shardchannels",
+			"channels", "shardchannels"},
+		"soak": {"open", "talk", "expire", "failed", "ended_unasked", "sent", "lost", "r0_goroutines_base", "r1_fds_end",
+			"r0_rss_peak", "r1_heap_end", "redis_keys_base", "redis_keys_peak", "redis_keys_end", "redis_mem_ok", "returns_to_baseline"},
+	}
+	for _, s := range res.Scenarios {
+		rr := s.Runs[0]
+		wantFigures(t, s.Scenario, rr, want[s.Scenario])
+		count := func(name string) float64 { v, _ := rr.value(name); return v }
+		if count("sent") == 0 || count("lost") != 0 {
+			t.Errorf("%s: %v sent, %v lost; want some sent and none lost", s.Scenario, count("sent"), count("lost"))
+		}
+		if s.Scenario == "cluster" && count("channels")+count("shardchannels") == 0 {
+			t.Errorf("cluster: no channel with subscribers while %d rooms were open", cfg.pairs+cfg.idle)
+		}
+		if s.Scenario == "soak" && (count("open") < float64(cfg.soakSessions/2) || count("returns_to_baseline") != 1) {
+			t.Errorf("soak: %v rooms opened (want at least %d), returned to baseline: %v", count("open"), cfg.soakSessions/2, count("returns_to_baseline"))
+		}
+	}
+}
+
+// runSmall checks cfg, runs it within timeout, logs the table and fails
+// the test on any error.
+func runSmall(t *testing.T, cfg config, timeout time.Duration) *results {
+	t.Helper()
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res, err := run(ctx, cfg)
+	var table strings.Builder
+	writeTable(&table, res)
+	t.Log(table.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// wantFigures fails the test for each of names that rr does not have.
+func wantFigures(t *testing.T, scenario string, rr runResult, names []string) {
+	t.Helper()
+	for _, name := range names {
+		if _, ok := rr.value(name); !ok {
+			t.Errorf("%s: no %s in %+v", scenario, name, rr.Figures)
 		}
 	}
 }

@@ -46,59 +46,68 @@ func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 	return 0, fmt.Errorf("redis info: no used_memory")
 }
 
+// redisClients talk to each redis-server this tool started (a cluster's
+// nodes one by one), for what they report about themselves.
+type redisClients []*redis.Client
+
+func newRedisClients(srv *servers) redisClients {
+	var out redisClients
+	for _, addr := range srv.redisAddrs() {
+		out = append(out, newRedisClient(addr))
+	}
+	return out
+}
+
+func (c redisClients) close() {
+	for _, rdb := range c {
+		rdb.Close()
+	}
+}
+
+// sum adds f over the nodes.
+func (c redisClients) sum(ctx context.Context, f func(context.Context, *redis.Client) (int64, error)) (int64, error) {
+	var total int64
+	for _, rdb := range c {
+		v, err := f(ctx, rdb)
+		if err != nil {
+			return 0, err
+		}
+		total += v
+	}
+	return total, nil
+}
+
 // memSample is Redis's used memory and the replicas' RSS at one moment.
 type memSample struct {
 	at         time.Duration // since the sampler started
 	redis, rss int64         // bytes; -1 when not measured
 }
 
-// memSampler reads Redis's memory and the replicas' RSS every second
-// until stopped.
-type memSampler struct {
+// sampler calls read every so often until stopped and keeps what it
+// returns: the one way a scenario follows the servers over time.
+type sampler[T any] struct {
 	stop    context.CancelFunc
 	done    chan struct{}
 	mu      sync.Mutex
-	samples []memSample
-	err     error
+	samples []T
 }
 
-// startMemSampler starts sampling the servers (those of them it can
-// read: Redis if this tool started one, RSS if their PIDs are known).
-func startMemSampler(ctx context.Context, srv *servers) *memSampler {
+// startSampler reads one sample now and then one every every, until
+// finish. read gets the time since the start.
+func startSampler[T any](ctx context.Context, every time.Duration, read func(ctx context.Context, at time.Duration) T) *sampler[T] {
 	ctx, stop := context.WithCancel(ctx)
-	m := &memSampler{stop: stop, done: make(chan struct{})}
-	var rdb *redis.Client
-	if srv.redisAddr != "" {
-		rdb = newRedisClient(srv.redisAddr)
-	}
+	m := &sampler[T]{stop: stop, done: make(chan struct{})}
 	start := time.Now()
 	sample := func() {
-		s := memSample{at: time.Since(start), redis: -1, rss: -1}
-		var err error
-		if rdb != nil {
-			if s.redis, err = usedMemory(ctx, rdb); err != nil {
-				s.redis = -1
-			}
-		}
-		if len(srv.pids) > 0 {
-			if s.rss, err = sumOver(srv.pids, rss); err != nil {
-				s.rss = -1
-			}
-		}
+		s := read(ctx, time.Since(start))
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if err != nil && m.err == nil && ctx.Err() == nil {
-			m.err = err
-		}
 		m.samples = append(m.samples, s)
 	}
 	sample()
 	go func() {
 		defer close(m.done)
-		if rdb != nil {
-			defer rdb.Close()
-		}
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -112,13 +121,57 @@ func startMemSampler(ctx context.Context, srv *servers) *memSampler {
 	return m
 }
 
-// finish takes a last sample, stops the sampler and returns every sample.
-func (m *memSampler) finish() ([]memSample, error) {
+// finish stops the sampler and returns every sample.
+func (m *sampler[T]) finish() []T {
 	m.stop()
 	<-m.done
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.samples, m.err
+	return m.samples
+}
+
+// memSampler reads Redis's memory and the replicas' RSS every second.
+type memSampler struct {
+	*sampler[memSample]
+	nodes redisClients
+	mu    sync.Mutex
+	err   error
+}
+
+// startMemSampler starts sampling the servers (those of them it can
+// read: Redis if this tool started one, RSS if their PIDs are known).
+func startMemSampler(ctx context.Context, srv *servers) *memSampler {
+	m := &memSampler{nodes: newRedisClients(srv)}
+	m.sampler = startSampler(ctx, time.Second, func(ctx context.Context, at time.Duration) memSample {
+		s := memSample{at: at, redis: -1, rss: -1}
+		var err error
+		if len(m.nodes) > 0 {
+			if s.redis, err = m.nodes.sum(ctx, usedMemory); err != nil {
+				s.redis = -1
+			}
+		}
+		if len(srv.pids) > 0 {
+			if s.rss, err = sumOver(srv.pids, rss); err != nil {
+				s.rss = -1
+			}
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if err != nil && m.err == nil && ctx.Err() == nil {
+			m.err = err
+		}
+		return s
+	})
+	return m
+}
+
+// finish stops the sampler and returns every sample.
+func (m *memSampler) finish() ([]memSample, error) {
+	samples := m.sampler.finish()
+	m.nodes.close()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return samples, m.err
 }
 
 // memFigures adds the first, highest and last value of one series of
@@ -147,15 +200,25 @@ func memFigures(rr *runResult, prefix string, samples []memSample, value func(me
 	return first, peak, last
 }
 
+// thinned is the first of samples in each step of time (at says when a
+// sample was taken), for a series in the notes.
+func thinned[T any](samples []T, at func(T) time.Duration, step time.Duration) []T {
+	var out []T
+	next := time.Duration(0)
+	for _, s := range samples {
+		if at(s) < next {
+			continue
+		}
+		next = at(s).Truncate(step) + step
+		out = append(out, s)
+	}
+	return out
+}
+
 // memSeries is the samples every step, as a line for the report's notes.
 func memSeries(samples []memSample, step time.Duration) string {
 	var b strings.Builder
-	next := time.Duration(0)
-	for _, s := range samples {
-		if s.at < next {
-			continue
-		}
-		next = s.at.Truncate(step) + step
+	for _, s := range thinned(samples, func(s memSample) time.Duration { return s.at }, step) {
 		fmt.Fprintf(&b, " %ds:", int(s.at.Round(time.Second).Seconds()))
 		if s.redis >= 0 {
 			fmt.Fprintf(&b, " redis %.1f", mib(s.redis))

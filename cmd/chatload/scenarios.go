@@ -150,13 +150,15 @@ func (p *pair) close() {
 	p.b.close()
 }
 
-// openPairs opens n pairs, A on addrA and B on addrB, at cfg's pace; if
-// one fails, it closes the others.
-func openPairs(ctx context.Context, cfg config, n int, addrA, addrB string) ([]*pair, error) {
+// openPairs opens n pairs, pair i's A on the replica at where(i)'s first
+// address and B on its second, at cfg's pace; if one fails, it closes the
+// others.
+func openPairs(ctx context.Context, cfg config, n int, where func(i int) (addrA, addrB string)) ([]*pair, error) {
 	pairs := make([]*pair, n)
 	var mu sync.Mutex
 	var pairErr error
 	openMany(ctx, n, cfg.connectRate, cfg.concurrency, func(ctx context.Context, i int) {
+		addrA, addrB := where(i)
 		p, err := openPair(ctx, addrA, addrB)
 		mu.Lock()
 		defer mu.Unlock()
@@ -278,13 +280,26 @@ func runLatency(ctx context.Context, cfg config, srv *servers) (runResult, error
 	}
 	addrA, addrB := srv.addrs[0], srv.addrs[min(1, len(srv.addrs)-1)]
 	cfg.logf("opening %d pairs (A on %s, B on %s)", cfg.pairs, addrA, addrB)
-	pairs, err := openPairs(ctx, cfg, cfg.pairs, addrA, addrB)
+	pairs, err := openPairs(ctx, cfg, cfg.pairs, func(int) (string, string) { return addrA, addrB })
 	if err != nil {
 		return rr, err
 	}
 	defer closePairs(pairs)
+	if rr, err = measureTalk(ctx, cfg, srv, pairs); err != nil {
+		return rr, err
+	}
+	if idle.failed > 0 {
+		rr.add("idle_failed", "", float64(idle.failed))
+	}
+	rr.failures = idle.failed
+	return rr, nil
+}
 
-	cfg.logf("talking: %d pairs, %g messages/s each, for %v", cfg.pairs, cfg.rate, cfg.duration)
+// measureTalk lets every pair talk at cfg.rate for cfg.duration and
+// reports messages sent and lost, their latency and the CPU used.
+func measureTalk(ctx context.Context, cfg config, srv *servers, pairs []*pair) (runResult, error) {
+	var rr runResult
+	cfg.logf("talking: %d pairs, %g messages/s each, for %v", len(pairs), cfg.rate, cfg.duration)
 	rec := newRecorder(cfg.lossAfter)
 	meter, err := startMeter(srv)
 	if err != nil {
@@ -324,10 +339,6 @@ func runLatency(ctx context.Context, cfg config, srv *servers) (runResult, error
 	rr.add("lost", "", float64(lost))
 	addPercentiles(&rr, "", rec.samples)
 	usage.addTo(&rr)
-	if idle.failed > 0 {
-		rr.add("idle_failed", "", float64(idle.failed))
-	}
-	rr.failures = idle.failed
 	rr.lost = lost
 	return rr, nil
 }
@@ -417,17 +428,21 @@ func runIdle(ctx context.Context, cfg config, srv *servers) (runResult, error) {
 }
 
 // meter measures CPU use of the servers (when their PIDs are known), of
-// the redis-server this tool started (if any), and of this process over a
+// the redis-servers this tool started (if any), and of this process over a
 // window.
 type meter struct {
-	pids                []int
-	redisPID            int
-	start               time.Time
-	server, redis, self time.Duration
+	pids         []int
+	redisPIDs    []int
+	start        time.Time
+	server, self time.Duration
+	redis        []time.Duration // a node's
 }
 
 func startMeter(srv *servers) (*meter, error) {
-	m := &meter{pids: srv.pids, redisPID: srv.redisPID, start: time.Now()}
+	m := &meter{pids: srv.pids, start: time.Now()}
+	for _, n := range srv.redis {
+		m.redisPIDs = append(m.redisPIDs, n.pid)
+	}
 	var err error
 	if m.server, err = sumOver(m.pids, cpuTime); err != nil {
 		return nil, err
@@ -444,16 +459,22 @@ func startMeter(srv *servers) (*meter, error) {
 // usage is CPU used over a window, as percentages of one core.
 type usage struct {
 	server, redis, self float64
+	// redisNodes is each node's share of redis when there are several.
+	redisNodes          []float64
 	hasServer, hasRedis bool
 }
 
-// redisCPU is the CPU time of the redis-server this tool started; zero
-// without one.
-func (m *meter) redisCPU() (time.Duration, error) {
-	if m.redisPID == 0 {
-		return 0, nil
+// redisCPU is the CPU time of each redis-server this tool started.
+func (m *meter) redisCPU() ([]time.Duration, error) {
+	var out []time.Duration
+	for _, pid := range m.redisPIDs {
+		d, err := cpuTime(pid)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
 	}
-	return cpuTime(m.redisPID)
+	return out, nil
 }
 
 func (m *meter) read() (usage, error) {
@@ -471,10 +492,18 @@ func (m *meter) read() (usage, error) {
 		return usage{}, err
 	}
 	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / wall.Seconds() }
-	return usage{
-		server: pct(server - m.server), redis: pct(redis - m.redis), self: pct(self - m.self),
-		hasServer: len(m.pids) > 0, hasRedis: m.redisPID != 0,
-	}, nil
+	u := usage{
+		server: pct(server - m.server), self: pct(self - m.self),
+		hasServer: len(m.pids) > 0, hasRedis: len(m.redisPIDs) > 0,
+	}
+	for i := range redis {
+		node := pct(redis[i] - m.redis[i])
+		u.redis += node
+		if len(redis) > 1 {
+			u.redisNodes = append(u.redisNodes, node)
+		}
+	}
+	return u, nil
 }
 
 func (u usage) addTo(rr *runResult) {
@@ -483,6 +512,9 @@ func (u usage) addTo(rr *runResult) {
 	}
 	if u.hasRedis {
 		rr.add("redis_cpu", "%core", u.redis)
+	}
+	for i, node := range u.redisNodes {
+		rr.add(fmt.Sprintf("redis%d_cpu", i), "%core", node)
 	}
 	rr.add("tool_cpu", "%core", u.self)
 }
@@ -530,16 +562,20 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// warmUp opens a session on every replica and closes it again, so that
-// what a server initialises on its first session does not count.
+// warmUp opens a session on every replica and destroys its room, so that
+// what a server initialises on its first session does not count, and
+// nothing of the warm-up stays behind in the store.
 func warmUp(ctx context.Context, srv *servers) error {
 	for _, addr := range srv.addrs {
-		w := newWatcher(false)
+		w := newWatcher(true)
 		s, err := openSession(ctx, addr, "warm-up", w)
 		if err != nil {
 			return fmt.Errorf("warm up %s: %w", addr, err)
 		}
 		err = s.waitScreen(ctx, w.first, "share command")
+		if err == nil {
+			err = s.destroyRoom(ctx)
+		}
 		s.close()
 		if err != nil {
 			return fmt.Errorf("warm up %s: %w", addr, err)

@@ -65,10 +65,9 @@ func commandError(err error) error {
 type servers struct {
 	addrs []string
 	pids  []int
-	// redisPID is the redis-server this tool started (with -redis), for
-	// its CPU; zero otherwise. redisAddr is where it listens.
-	redisPID  int
-	redisAddr string
+	// redis are the redis-servers this tool started: one (with -redis),
+	// or a cluster's masters; none otherwise.
+	redis []redisNode
 	// maxmemory is the redis-server's maxmemory in bytes; zero: none.
 	maxmemory int64
 	// fault is the proxy between the last replica and Redis, in the
@@ -91,6 +90,9 @@ type serverOptions struct {
 	maxSessions int
 	// maxmemory is redis-server's maxmemory ("64mb"); empty: none.
 	maxmemory string
+	// cluster, if not zero, starts a Redis Cluster of this many masters
+	// instead of one redis-server.
+	cluster int
 	// roomTTL is the replicas' -room-ttl; empty: their default.
 	roomTTL string
 	// http gives every replica an operations listener, for its metrics.
@@ -111,13 +113,18 @@ func startServers(ctx context.Context, opts serverOptions) (s *servers, err erro
 			s = nil
 		}
 	}()
-	if opts.redis {
-		addr, redis, err := startRedis(ctx, opts.dir, opts.maxmemory)
+	switch {
+	case opts.cluster > 0:
+		if s.redis, err = startCluster(ctx, s, opts.dir, opts.cluster); err != nil {
+			return s, err
+		}
+	case opts.redis:
+		addr, redis, err := startRedis(ctx, "redis", opts.dir, opts.maxmemory, false)
 		if err != nil {
 			return s, err
 		}
 		s.procs = append(s.procs, redis)
-		s.redisPID, s.redisAddr = redis.cmd.Process.Pid, addr
+		s.redis = []redisNode{{addr, redis.cmd.Process.Pid}}
 		if opts.maxmemory != "" {
 			if s.maxmemory, err = redisMaxmemory(ctx, addr); err != nil {
 				return s, err
@@ -133,14 +140,16 @@ func startServers(ctx context.Context, opts serverOptions) (s *servers, err erro
 		if opts.http {
 			args = append(args, "-http", "127.0.0.1:0", "-pprof", "true")
 		}
-		if opts.redis {
-			addr := s.redisAddr
+		if len(s.redis) > 0 {
+			url := s.redisURL()
 			if opts.link != nil {
-				if addr, err = opts.link(i, addr); err != nil {
+				addr, err := opts.link(i, s.redis[0].addr)
+				if err != nil {
 					return s, fmt.Errorf("replica %d's link to redis: %w", i, err)
 				}
+				url = "redis://" + addr
 			}
-			args = append(args, "-redis", "redis://"+addr)
+			args = append(args, "-redis", url)
 		}
 		cmd := exec.Command(opts.bin, args...)
 		// The environment rather than -max-sessions: older builds
@@ -164,34 +173,129 @@ func startServers(ctx context.Context, opts serverOptions) (s *servers, err erro
 	return s, nil
 }
 
+// redisNode is a redis-server this tool started.
+type redisNode struct {
+	addr string
+	pid  int
+}
+
+// redisAddrs is where the Redis this tool started listens: one address,
+// or a cluster's masters.
+func (s *servers) redisAddrs() []string {
+	var out []string
+	for _, n := range s.redis {
+		out = append(out, n.addr)
+	}
+	return out
+}
+
+// redisURL is the replicas' -redis for what this tool started: a cluster
+// as redis://host1:port?addr=host2:port&addr=… (redisstore.NewClient).
+func (s *servers) redisURL() string {
+	u := "redis://" + s.redis[0].addr
+	for i, n := range s.redis[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + n.addr
+	}
+	return u
+}
+
 // startRedis starts a Redis without persistence on a free loopback port,
-// with maxmemory if it is not empty, and waits until it answers PING.
-func startRedis(ctx context.Context, dir, maxmemory string) (string, *process, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("find a port for redis: %w", err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	// The settings of deploy/redis.conf that matter for what Redis does.
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--maxmemory-policy", "noeviction", "--slowlog-log-slower-than", "-1")
-	if maxmemory != "" {
-		cmd.Args = append(cmd.Args, "--maxmemory", maxmemory)
-	}
-	p, err := startProcess("redis", cmd, filepath.Join(dir, "redis.log"))
+// with maxmemory if it is not empty and as a cluster node if asked (its
+// bus on the port 10000 above), and waits until it answers PING.
+func startRedis(ctx context.Context, name, dir, maxmemory string, clusterNode bool) (string, *process, error) {
+	port, err := freeRedisPort(clusterNode)
 	if err != nil {
 		return "", nil, err
 	}
-	addr := net.JoinHostPort("127.0.0.1", port)
+	// The settings of deploy/redis.conf that matter for what Redis does.
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--maxmemory-policy", "noeviction", "--slowlog-log-slower-than", "-1", "--dir", dir)
+	if maxmemory != "" {
+		cmd.Args = append(cmd.Args, "--maxmemory", maxmemory)
+	}
+	if clusterNode {
+		cmd.Args = append(cmd.Args, "--cluster-enabled", "yes", "--cluster-config-file", name+"-nodes.conf",
+			"--cluster-node-timeout", "5000")
+	}
+	p, err := startProcess(name, cmd, filepath.Join(dir, name+".log"))
+	if err != nil {
+		return "", nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if err := waitFor(ctx, startTimeout, func() bool { return redisAnswers(addr) || p.hasExited() }); err != nil {
 		p.stop()
-		return "", nil, fmt.Errorf("redis on %s: %w", addr, err)
+		return "", nil, fmt.Errorf("%s on %s: %w", name, addr, err)
 	}
 	if p.hasExited() {
-		return "", nil, fmt.Errorf("redis-server exited at start: %w%s", p.err, tail(p.logPath, 10))
+		return "", nil, fmt.Errorf("%s exited at start: %w%s", name, p.err, tail(p.logPath, 10))
 	}
 	return addr, p, nil
+}
+
+// freeRedisPort finds a loopback port nobody listens on; for a cluster
+// node, one whose bus port (10000 above) is free too.
+func freeRedisPort(withBus bool) (int, error) {
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find a port for redis: %w", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !withBus {
+			return port, nil
+		}
+		if port+10000 > 65535 {
+			continue
+		}
+		if bus, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000))); err == nil {
+			bus.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port pair for a redis cluster node")
+}
+
+// startCluster starts n cluster nodes (their processes go to s, to be
+// stopped with it), makes them a cluster of masters without replicas
+// (redis-cli --cluster create, as store/redistest does) and waits until
+// every node says the cluster is ok.
+func startCluster(ctx context.Context, s *servers, dir string, n int) ([]redisNode, error) {
+	var nodes []redisNode
+	for i := range n {
+		addr, p, err := startRedis(ctx, fmt.Sprintf("redis-%d", i), dir, "", true)
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, p)
+		nodes = append(nodes, redisNode{addr, p.cmd.Process.Pid})
+	}
+	args := []string{"--cluster", "create"}
+	for _, node := range nodes {
+		args = append(args, node.addr)
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	createCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(createCtx, "redis-cli", args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("redis-cli --cluster create: %w\n%s", err, out)
+	}
+	for _, node := range nodes {
+		rdb := newRedisClient(node.addr)
+		err := waitFor(ctx, startTimeout, func() bool {
+			info, err := rdb.ClusterInfo(ctx).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+		rdb.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cluster node %s not ok: %w", node.addr, err)
+		}
+	}
+	return nodes, nil
 }
 
 // redisAnswers reports whether Redis at addr answers PING.
@@ -561,4 +665,62 @@ func parseProcAddr(s string) (string, bool) {
 		ip = v4
 	}
 	return (&net.TCPAddr{IP: ip, Port: int(port)}).String(), true
+}
+
+// openFiles counts the file descriptors process pid holds, and how many
+// of them are TCP connections to one of redisAddrs (the Redis client's
+// pool, which keeps idle connections a while: not a leak).
+func openFiles(pid int, redisAddrs []string) (total, toRedis int, err error) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("open files: %w", err)
+	}
+	if len(redisAddrs) == 0 {
+		return len(entries), 0, nil
+	}
+	remotes, err := tcpRemotes()
+	if err != nil {
+		return 0, 0, err
+	}
+	redis := map[string]bool{}
+	for _, a := range redisAddrs {
+		redis[a] = true
+	}
+	for _, e := range entries {
+		link, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if inode, ok := strings.CutPrefix(link, "socket:["); ok && redis[remotes[strings.TrimSuffix(inode, "]")]] {
+			toRedis++
+		}
+	}
+	return len(entries), toRedis, nil
+}
+
+// tcpRemotes maps the inode of every TCP socket on this machine to its
+// remote address ("ip:port").
+func tcpRemotes() (map[string]string, error) {
+	out := map[string]string{}
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(file)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tcp sockets: %w", err)
+		}
+		for line := range strings.Lines(string(data)) {
+			// sl local_address rem_address st queues timer retransmits uid timeout inode ...
+			f := strings.Fields(line)
+			if len(f) < 10 {
+				continue
+			}
+			if remote, ok := parseProcAddr(f[2]); ok {
+				out[f[9]] = remote
+			}
+		}
+	}
+	return out, nil
 }

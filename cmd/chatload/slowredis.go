@@ -142,7 +142,7 @@ func runSlowRedis(ctx context.Context, cfg config, srv *servers) (runResult, err
 		return rr, err
 	}
 	cfg.logf("opening %d pairs (A on %s, B on the slow replica %s)", cfg.slowPairs, srv.addrs[0], srv.addrs[1])
-	pairs, err := openPairs(ctx, cfg, cfg.slowPairs, srv.addrs[0], srv.addrs[1])
+	pairs, err := openPairs(ctx, cfg, cfg.slowPairs, func(int) (string, string) { return srv.addrs[0], srv.addrs[1] })
 	if err != nil {
 		return rr, err
 	}
@@ -389,35 +389,41 @@ type replicaCounts struct {
 func readMetrics(ctx context.Context, srv *servers) (replicaCounts, error) {
 	var c replicaCounts
 	for _, h := range srv.https {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h+"/metrics", nil)
+		m, err := scrapeMetrics(ctx, h)
 		if err != nil {
 			return c, err
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return c, fmt.Errorf("metrics: %w", err)
-		}
-		lines := bufio.NewScanner(resp.Body)
-		for lines.Scan() {
-			name, value, ok := strings.Cut(lines.Text(), " ")
-			if !ok {
-				continue
-			}
-			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				continue
-			}
-			switch name {
-			case "chat_message_delivery_seconds_count":
-				c.delivered += v
-			case `chat_store_errors_total{op="send"}`:
-				c.sendErrors += v
-			}
-		}
-		resp.Body.Close()
-		if err := lines.Err(); err != nil {
-			return c, fmt.Errorf("metrics: %w", err)
-		}
+		c.delivered += m["chat_message_delivery_seconds_count"]
+		c.sendErrors += m[`chat_store_errors_total{op="send"}`]
 	}
 	return c, nil
+}
+
+// scrapeMetrics reads a replica's /metrics from its operations listener:
+// every sample, by its name with labels as written.
+func scrapeMetrics(ctx context.Context, httpAddr string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		name, value, ok := strings.Cut(lines.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = v
+		}
+	}
+	if err := lines.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return out, nil
 }
