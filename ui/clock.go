@@ -18,6 +18,13 @@ import (
 // then: both people in a room see theirs change at the same instant, no
 // later than tickWidth after it should, and the screens of a busy server
 // are spread over the second instead of all waking at once.
+//
+// The slots are narrow because the screens a tick wakes all become
+// runnable at that instant, and whatever else is due then (a message on
+// its way from one person to the other) waits behind them in the
+// scheduler's queue: with 10,000 screens, slots of 10 ms woke about 100
+// at once, several milliseconds of work; slots of 1 ms wake about 10. The
+// clock's own goroutine wakes once a slot, a few microseconds each.
 type Clock struct {
 	mu    sync.Mutex
 	slots [ticksPerSecond]tickSlot
@@ -28,7 +35,7 @@ type Clock struct {
 }
 
 const (
-	tickWidth      = 10 * time.Millisecond
+	tickWidth      = time.Millisecond
 	ticksPerSecond = int(time.Second / tickWidth)
 )
 
