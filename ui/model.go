@@ -401,6 +401,10 @@ func (m *Model) Listen() func(send func(tea.Msg)) {
 		seen, _, _ = clock.tick(slot)
 	}
 	return func(send func(tea.Msg)) {
+		if clock != nil {
+			clock.listening(slot, 1)
+			defer clock.listening(slot, -1)
+		}
 		for {
 			var next <-chan struct{} // never, without a clock
 			if clock != nil {
