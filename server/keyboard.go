@@ -35,7 +35,10 @@ type redrawer interface{ Redraws(tea.Msg) bool }
 //     without more input (the parser would wait for its end forever, and
 //     swallow every key meanwhile);
 //   - the time of every read is kept, so idleness is measured by what
-//     the person types, not by what the server draws.
+//     the person types, not by what the server draws;
+//   - after each piece handed on, the chat is told so (ui.InputSettled),
+//     after the keys it made: a line and its Enter that came together
+//     are drawn once and tell no "typing".
 //
 // An idle keyboard holds no buffers but the one its reader waits with.
 type keyboard struct {
@@ -62,11 +65,12 @@ type keyboard struct {
 	stop context.CancelFunc
 
 	// Used by Read only.
-	unread  []byte // the rest of the chunk being handed on
-	pending []byte // processed bytes not yet handed out
-	recent  []byte // the last bytes seen, to find markers split across reads
-	inPaste bool
-	pasted  int
+	unsettled bool   // bytes were handed on since the chat was last told (ui.InputSettled)
+	unread    []byte // the rest of the chunk being handed on
+	pending   []byte // processed bytes not yet handed out
+	recent    []byte // the last bytes seen, to find markers split across reads
+	inPaste   bool
+	pasted    int
 }
 
 const (
@@ -167,6 +171,15 @@ func (k *keyboard) wake() {
 // maxKeyboardRead bytes at a time, each piece paid for as it goes.
 func (k *keyboard) Read(p []byte) (int, error) {
 	p = p[:min(len(p), maxKeyboardRead)]
+	if len(k.pending) == 0 && k.unsettled {
+		// The parser calls Read again only once it has handed the chat
+		// every key of what it read, so this comes after them. What
+		// follows may be long in coming (the client's next keys, the
+		// byte rate's turn), or part of the same paste: either way, the
+		// chat has one piece of input to draw.
+		k.unsettled = false
+		k.tell(ui.InputSettled{})
+	}
 	for len(k.pending) == 0 {
 		if len(k.unread) == 0 {
 			chunk, ok := k.next()
@@ -186,6 +199,7 @@ func (k *keyboard) Read(p []byte) (int, error) {
 		}
 	}
 	n := copy(p, k.pending)
+	k.unsettled = true
 	k.pending = k.pending[n:]
 	if len(k.pending) == 0 {
 		k.pending = nil

@@ -25,7 +25,13 @@ import (
 	"github.com/ssh-burn/chat/limits/local"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/ui"
+	"github.com/ssh-burn/chat/ui/screen"
 )
+
+// idleWriters is how many goroutines wait to write the next frames of the
+// sessions (see screen.Writers): enough for the screens one tick of the
+// countdown's clock wakes at once on a full replica.
+const idleWriters = 16
 
 // Config is what a Server needs.
 type Config struct {
@@ -63,6 +69,8 @@ type Server struct {
 	listener   net.Listener
 	// clock ticks every session's countdown.
 	clock *ui.Clock
+	// writers write every session's frames.
+	writers *screen.Writers
 
 	// Refusals are caused by clients, so their log lines are limited: a
 	// flood of refused connections must not become a flood of lines.
@@ -93,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		store: cfg.Store, public: cfg.PublicAddr, log: cfg.Logger, limits: sessionLimits, addrs: addrs, metrics: metrics,
 		refusalLog: rate.NewLimiter(sessionLimits.RefusalLogsPerSecond, sessionLimits.RefusalLogBurst),
 		clock:      ui.NewClock(),
+		writers:    screen.NewWriters(idleWriters),
 	}
 	srv, err := wish.NewServer(
 		func(srv *ssh.Server) error {
@@ -123,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 	)
 	if err != nil {
 		s.clock.Stop()
+		s.writers.Close()
 		return nil, fmt.Errorf("ssh server: %w", err)
 	}
 	s.ssh = srv
@@ -190,6 +200,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown ssh: %w", err)
 	}
 	s.clock.Stop()
+	s.writers.Close()
 	return nil
 }
 
@@ -232,6 +243,7 @@ func (s *Server) recoverGoroutine(what string) {
 
 // Close drops every connection at once.
 func (s *Server) Close() error {
+	defer s.writers.Close()
 	defer s.clock.Stop()
 	return s.ssh.Close()
 }

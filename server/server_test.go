@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssh-burn/chat/internal/waitfor"
+	"github.com/ssh-burn/chat/server"
 	"github.com/ssh-burn/chat/store"
 	"github.com/ssh-burn/chat/store/memstore"
 	"github.com/ssh-burn/chat/ui"
@@ -401,7 +402,9 @@ func TestEndedRoomsLeaveNoGoroutinesBehind(t *testing.T) {
 }
 
 // waitForGoroutines waits until no more than n goroutines run, none of
-// them in a session's keyboard.
+// them in a session's keyboard. The server's idle frame writers are the
+// server's, not a session's: they are not counted, and are at most
+// server.IdleWriters.
 func waitForGoroutines(t *testing.T, n int) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -411,13 +414,15 @@ func waitForGoroutines(t *testing.T, n int) {
 	for {
 		count := runtime.NumGoroutine()
 		stacks := string(buf[:runtime.Stack(buf, true)])
-		if count <= n && !strings.Contains(stacks, "(*keyboard)") {
+		writers := strings.Count(stacks, "screen.(*Writers).writer(")
+		count -= writers
+		if count <= n && writers <= server.IdleWriters && !strings.Contains(stacks, "(*keyboard)") {
 			return
 		}
 		select {
 		case <-tick.C:
 		case <-deadline:
-			t.Fatalf("%d goroutines, want at most %d and none in a keyboard:\n%s", count, n, stacks)
+			t.Fatalf("%d goroutines and %d idle frame writers, want at most %d and %d, and none in a keyboard:\n%s", count, writers, n, server.IdleWriters, stacks)
 		}
 	}
 }

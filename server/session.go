@@ -326,6 +326,8 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 		Width:           width,
 		Height:          height,
 		Clock:           s.clock,
+		// The keyboard says when it has handed on all it has.
+		InputSettles: true,
 	})
 	// The screen draws each change at once and costs nothing while
 	// nothing changes (see package screen); Bubble Tea's own renderer,
@@ -339,7 +341,7 @@ func (s *Server) runProgram(sess ssh.Session, seat store.Seat) (ui.Outcome, erro
 	// writers at once would corrupt each other's packets), and nothing
 	// does after a Close that failed: display.Close comes first on every
 	// way out.
-	display := screen.New(out, width, height)
+	display := s.writers.Screen(out, width, height)
 	shown := display.Model(model)
 	if s.wrapScreen != nil {
 		shown = s.wrapScreen(shown)

@@ -18,7 +18,8 @@ func TestTheClockTicksWhenTheCountdownChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := NewClock()
 		defer clock.Stop()
-		time.Sleep(437 * time.Millisecond) // the room's deadline falls mid-second
+		// The room's deadline falls mid-second, and between two ticks.
+		time.Sleep(437*time.Millisecond + tickWidth/2)
 		rm := newRoom(t, true)
 		a := newModel(t, rm.a, termenv.Ascii)
 		a.clock = clock

@@ -744,3 +744,59 @@ func typist(t *testing.T) (*Model, *recordingSeat) {
 	seat := &recordingSeat{Seat: newRoom(t, true).a}
 	return deliver(t, newModel(t, seat, termenv.Ascii)), seat
 }
+
+// With input that settles (the server's keyboard), the keys of one piece
+// of input are drawn once and typing is told for what the input holds
+// when it settles: a line and its Enter that came together tell the
+// partner nothing but the message; keys typed one at a time tell them
+// "typing" as before; input that never pauses is still drawn.
+func TestSettledInputIsDrawnOnceAndTellsTyping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seat := &recordingSeat{Seat: newRoom(t, true).a}
+		m := New(Config{Seat: seat, JoinCommand: joinCommand, RejoinCommand: rejoinCommand, Profile: termenv.Ascii, Width: 80, Height: 20, InputSettles: true})
+		m = deliver(t, m) // b joined
+
+		// A line and its Enter, read at once.
+		m, typed := step(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("hello")})
+		if typed != nil || !m.Holding() {
+			t.Fatalf("a key of unsettled input: command %v, holding %v; want none, held", typed, m.Holding())
+		}
+		m, sendCall := step(t, m, press(tea.KeyEnter))
+		if !m.Holding() {
+			t.Fatal("the Enter of unsettled input is drawn before the input settled")
+		}
+		m, told := step(t, m, InputSettled{})
+		if told != nil || m.Holding() {
+			t.Fatalf("settled after a line and its Enter: command %v, holding %v; want none, drawn", told, m.Holding())
+		}
+		m = run(t, m, sendCall)
+		m = deliver(t, m)
+		if !strings.Contains(m.View(), "hello") {
+			t.Fatalf("the message is not on screen:\n%s", m.View())
+		}
+		if got := seat.told(); len(got) != 0 {
+			t.Fatalf("told %v for a line sent at once, want nothing: the message says it", got)
+		}
+
+		// Typed one key at a time: each settles, and typing is told.
+		time.Sleep(typingGap)
+		m, _ = step(t, m, runeKey('h'))
+		m, told = step(t, m, InputSettled{})
+		m = run(t, m, told)
+		if got := seat.told(); len(got) != 1 || !got[0] {
+			t.Fatalf("told %v after a key typed alone, want [true]", got)
+		}
+
+		// Input that does not pause is drawn every maxHeldKeys keys.
+		drawn := 0
+		for range 3 * maxHeldKeys {
+			m, _ = step(t, m, runeKey('x'))
+			if !m.Holding() {
+				drawn++
+			}
+		}
+		if drawn != 3 {
+			t.Fatalf("%d frames for %d keys without a pause, want 3", drawn, 3*maxHeldKeys)
+		}
+	})
+}

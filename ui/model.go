@@ -88,6 +88,12 @@ type Config struct {
 	// Clock drives the countdown; without one it shows the time the
 	// screen was made.
 	Clock *Clock
+	// InputSettles: the program's input sends InputSettled each time it
+	// has handed over everything its person sent so far. Keys are then
+	// drawn, and typing is told, once for each piece of input rather than
+	// for each key in it: a line and its Enter that arrive together are
+	// drawn once, as sent, and never tell the partner "typing".
+	InputSettles bool
 }
 
 // Disconnect ends the chat screen for a reason of the server's (idle too
@@ -100,6 +106,15 @@ type Disconnect struct {
 // InputDropped tells the screen that some of what its person sent was
 // thrown away: more arrived than the chat takes in.
 type InputDropped struct{}
+
+// InputSettled tells a screen made with Config.InputSettles that the keys
+// it has had are everything its person sent so far: what the input holds
+// now is what they typed, worth drawing and telling the partner about.
+type InputSettled struct{}
+
+// maxHeldKeys bounds the keys whose drawing waits for InputSettled: input
+// that keeps coming without a pause is drawn every so many keys.
+const maxHeldKeys = 64
 
 // Outcome is how a chat ended, to be printed once the full-screen UI has
 // closed so the reason stays readable in the terminal.
@@ -190,6 +205,8 @@ type Model struct {
 	inputShown            int       // rows the input takes on screen
 	laidOut               inputLaidOut
 	typing                typing
+	settles               bool // Config.InputSettles
+	held                  int  // keys taken since the input last settled (with settles)
 	outcome               Outcome
 	done                  bool
 	ownCursor             bool // the terminal's own cursor marks the input (Config.TerminalCursor)
@@ -324,6 +341,7 @@ func New(cfg Config) *Model {
 		sealed: snap.Sealed,
 
 		ownCursor: cfg.TerminalCursor,
+		settles:   cfg.InputSettles,
 	}
 	if m.rejoin == "" {
 		m.rejoin = m.join
@@ -383,6 +401,10 @@ func (m *Model) Listen() func(send func(tea.Msg)) {
 		seen, _, _ = clock.tick(slot)
 	}
 	return func(send func(tea.Msg)) {
+		if clock != nil {
+			clock.listening(slot, 1)
+			defer clock.listening(slot, -1)
+		}
 		for {
 			var next <-chan struct{} // never, without a clock
 			if clock != nil {
@@ -419,8 +441,21 @@ func (m *Model) TakeSignals() []byte {
 
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if _, ok := msg.(InputSettled); ok {
+		// What was held is drawn now (see Holding), and typing told.
+		m.held = 0
+		if m.done {
+			return m, nil
+		}
+		return m, m.typingCmd(time.Now())
+	}
 	if m.done || m.unchanged(msg) {
 		return m, nil
+	}
+	if _, ok := msg.(tea.KeyMsg); ok && m.settles {
+		if m.held++; m.held >= maxHeldKeys {
+			m.held = 0
+		}
 	}
 	switch msg := msg.(type) {
 	case tickMsg:
@@ -612,7 +647,7 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.seenBottom()
 		return m, nil
 	case msg.Type == recallKey && m.recallLast():
-		return m, m.typingCmd(time.Now())
+		return m, m.keyTyping()
 	}
 	// textinput's sanitiser edits the runes in place, and bubbletea hands
 	// out shared slices for some keys (space is one): two sessions typing
@@ -643,8 +678,23 @@ func (m *Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if joined && !m.statusKind.isError() {
 		m.setStatus(linesJoined, statusNotice)
 	}
-	return m, both(cmd, m.typingCmd(time.Now()))
+	return m, both(cmd, m.keyTyping())
 }
+
+// keyTyping is what a key that edited the input tells the partner: at
+// once, unless the input settles (Config.InputSettles), when it waits for
+// InputSettled and tells what the input holds then.
+func (m *Model) keyTyping() tea.Cmd {
+	if m.settles {
+		return nil
+	}
+	return m.typingCmd(time.Now())
+}
+
+// Holding implements screen.Holder: with Config.InputSettles, the keys
+// taken since the input last settled are drawn once it has (or every
+// maxHeldKeys keys of input that does not pause).
+func (m *Model) Holding() bool { return m.held > 0 && !m.done }
 
 // copyCommand puts the room's command on the client's clipboard, with an
 // OSC 52 sequence that the client's terminal acts on if it lets programs

@@ -77,6 +77,17 @@ type TerminalCursor interface {
 	TerminalCursor() (row, col int, show bool)
 }
 
+// Holder is a model that knows, now and then, that its state is about to
+// change again at once: it has taken part of an input that came in one
+// piece (a line and its Enter, a paste). While it holds, the screen draws
+// nothing; the next state it does not hold is drawn, with whatever changed
+// meanwhile. A model must not hold for long: nothing it shows changes.
+type Holder interface {
+	// Holding reports whether the state after this Update is to wait for
+	// the next one. It is asked before anything else of the frame.
+	Holding() bool
+}
+
 // cursorAt is where the terminal's cursor is shown, if it is.
 type cursorAt struct {
 	row, col int
@@ -126,6 +137,9 @@ type Screen struct {
 	// writeFn is write, made once: a goroutine started with a method
 	// value would allocate a closure for every frame.
 	writeFn func()
+	// writers write the frames, if set (see Writers); otherwise each
+	// frame gets a goroutine of its own.
+	writers *Writers
 }
 
 // New returns a screen of width×height cells that draws on out. Nothing is
@@ -167,6 +181,9 @@ func (p *program) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // state is due on the screen. What it returns is for Bubble Tea's renderer,
 // which is off.
 func (p *program) View() string {
+	if h, ok := p.Model.(Holder); ok && h.Holding() {
+		return ""
+	}
 	var signals []byte
 	if s, ok := p.Model.(Signaller); ok {
 		signals = s.TakeSignals()
@@ -211,7 +228,11 @@ func (s *Screen) drawAt(frame []Line, signals []byte, at cursorAt) {
 	s.dirty = true
 	if !s.writing {
 		s.writing = true
-		go s.writeFn()
+		if s.writers != nil {
+			s.writers.run(s.writeFn)
+		} else {
+			go s.writeFn()
+		}
 	}
 }
 
