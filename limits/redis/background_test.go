@@ -248,8 +248,8 @@ func TestCloseLeavesNoGoroutinesBehind(t *testing.T) {
 	answering.Spend(t.Context(), limitstest.Alice, 1)
 	proxy.Cut()
 	silent.Spend(t.Context(), limitstest.Alice, 1)
-	if n := limiterGoroutines(); n < 4 {
-		t.Fatalf("%d goroutines of the limiters found before Close, want their 4", n)
+	if n := limiterGoroutines(); n < 6 {
+		t.Fatalf("%d goroutines of the limiters found before Close, want their 6", n)
 	}
 	for _, l := range []*redislimits.Limiter{answering, silent, answering} {
 		if err := l.Close(); err != nil {
@@ -259,4 +259,43 @@ func TestCloseLeavesNoGoroutinesBehind(t *testing.T) {
 	if n := limiterGoroutines(); n != 0 {
 		t.Fatalf("%d goroutines of the limiters left after Close", n)
 	}
+}
+
+// Chats end in bursts (a replica draining, a network blip): their counts
+// are given back even when Redis answers later than a decision waits, or
+// the addresses would stay a chat short until the hold lapses.
+func TestEndedChatsAreGivenBackToASlowRedis(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	l := newLimiter(t, "", redislimits.Config{Client: newClient(t, proxy.Addr)})
+	const chats = 300
+	var releases []func()
+	for i := range chats {
+		who := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), 32)
+		v, release := l.Admit(t.Context(), who)
+		if v != limits.Admitted {
+			t.Fatalf("admit %d: %v", i, v)
+		}
+		releases = append(releases, release)
+	}
+	direct := newClient(t, srv.Addr)
+	open := func() int {
+		keys, err := direct.Keys(t.Context(), "*:open").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	if n := open(); n != chats {
+		t.Fatalf("%d addresses count open chats, want %d", n, chats)
+	}
+	proxy.DelayReplies(redislimits.CallTimeout+200*time.Millisecond, redislimits.CallTimeout+400*time.Millisecond)
+	// Each ends in its own connection's goroutine, as on a server.
+	var wg sync.WaitGroup
+	for _, release := range releases {
+		wg.Go(release)
+	}
+	wg.Wait()
+	waitfor.Condition(t, waitfor.Timeout, "every ended chat given back", func() bool { return open() == 0 })
 }

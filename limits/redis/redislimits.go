@@ -108,10 +108,19 @@ type Limiter struct {
 	secret   secretCache
 	pressure atomic.Uint64 // math.Float64bits of the fullest master's used/max memory
 
+	// Open chats that ended, to take out of their addresses' counts (see
+	// releaseOpen).
+	releaseMu sync.Mutex
+	released  []openChat
+	wake      chan struct{}
+
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
+
+// openChat is one open chat's token in its address's set.
+type openChat struct{ key, token string }
 
 var _ limits.Limiter = (*Limiter)(nil)
 
@@ -143,11 +152,13 @@ func New(cfg Config) *Limiter {
 		log:      cfg.Logger,
 		fallback: rate.Sometimes{Interval: time.Minute},
 		stop:     stop,
+		wake:     make(chan struct{}, 1),
 	}
 	l.secret.init()
-	l.wg.Add(2)
+	l.wg.Add(3)
 	go l.refreshSecrets(ctx)
 	go l.watchMemory(ctx, cfg.MemoryEvery)
+	go l.releaseOpen(ctx)
 	return l
 }
 
@@ -286,12 +297,77 @@ func (l *Limiter) Admit(ctx context.Context, client netip.Prefix) (limits.Verdic
 	var once sync.Once
 	return limits.Admitted, func() {
 		once.Do(func() {
-			// Should this fail, the count lapses when the longest
-			// session would have ended.
 			ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
-			defer cancel()
-			_ = l.rdb.ZRem(ctx, key, token).Err()
+			err := l.rdb.ZRem(ctx, key, token).Err()
+			cancel()
+			if err == nil {
+				return
+			}
+			// Given back in the background, where it may wait longer.
+			l.releaseMu.Lock()
+			l.released = append(l.released, openChat{key, token})
+			l.releaseMu.Unlock()
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
 		})
+	}
+}
+
+const (
+	// releaseWait bounds one batch of releases. Nobody waits for them, so
+	// they may wait for a slow Redis longer than a decision does: a
+	// release given up leaves its address a chat short until its hold
+	// lapses.
+	releaseWait = 5 * time.Second
+	// releaseBatch is how many releases go to Redis in one pipeline.
+	releaseBatch = 512
+)
+
+// releaseOpen takes the chats whose release failed out of their
+// addresses' counts, in pipelined batches, until ctx is done, and then
+// once more. Chats end in bursts (a replica draining, a network blip, a
+// load balancer's restart), and a burst of calls, each within a
+// decision's timeout, leaves some failed that would otherwise stay counted
+// until their hold lapses.
+func (l *Limiter) releaseOpen(ctx context.Context) {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			// Chats that ended while the replica stopped.
+			final, cancel := context.WithTimeout(context.Background(), CallTimeout)
+			l.releaseNow(final)
+			cancel()
+			return
+		case <-l.wake:
+		}
+		call, cancel := context.WithTimeout(ctx, releaseWait)
+		l.releaseNow(call)
+		cancel()
+	}
+}
+
+// releaseNow sends every release queued so far; should a batch fail, its
+// counts lapse with their hold.
+func (l *Limiter) releaseNow(ctx context.Context) {
+	l.releaseMu.Lock()
+	todo := l.released
+	l.released = nil
+	l.releaseMu.Unlock()
+	for len(todo) > 0 {
+		batch := todo[:min(len(todo), releaseBatch)]
+		todo = todo[len(batch):]
+		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range batch {
+				p.ZRem(ctx, c.key, c.token)
+			}
+			return nil
+		})
+		if err != nil {
+			l.log.Debug("release open chats", "chats", len(batch), "err", err)
+		}
 	}
 }
 
