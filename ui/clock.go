@@ -24,10 +24,16 @@ import (
 // its way from one person to the other) waits behind them in the
 // scheduler's queue: with 10,000 screens, slots of 10 ms woke about 100
 // at once, several milliseconds of work; slots of 1 ms wake about 10. The
-// clock's own goroutine wakes only for slots that have screens listening.
+// clock's own goroutine wakes only for slots that have screens listening,
+// and no more often than it takes for about wakeScreens of them to come
+// due: every wake of the clock wakes a thread of the process, and with few
+// screens, 1,000 wakes a second for one or two screens each cost more CPU
+// (and the clients more, in smaller packets' worth of wake-ups) than the
+// 100 of 10 ms slots did.
 type Clock struct {
-	mu    sync.Mutex
-	slots [ticksPerSecond]tickSlot
+	mu      sync.Mutex
+	slots   [ticksPerSecond]tickSlot
+	screens int // listening, in every slot
 
 	// joined tells the clock's goroutine that a slot it sleeps past may
 	// have a screen now.
@@ -40,6 +46,10 @@ type Clock struct {
 const (
 	tickWidth      = time.Millisecond
 	ticksPerSecond = int(time.Second / tickWidth)
+	// wakeScreens is about how many screens one wake of the clock is
+	// to tick, as long as that is within maxWakeGap.
+	wakeScreens = 10
+	maxWakeGap  = 10 * time.Millisecond
 )
 
 // tickSlot is the screens that tick at one fraction of the second.
@@ -95,7 +105,7 @@ func (c *Clock) run() {
 			slot.next = make(chan struct{})
 		}
 		last, woke = slotAt(now), now
-		wait := c.untilListened(now)
+		wait := max(c.untilListened(now), c.wakeGap())
 		c.mu.Unlock()
 		timer.Reset(wait)
 	}
@@ -114,10 +124,21 @@ func (c *Clock) untilListened(now time.Time) time.Duration {
 	return time.Hour
 }
 
+// wakeGap is the least time between two wakes of the clock: about
+// wakeScreens screens' worth of the second, within tickWidth and
+// maxWakeGap. Called with c.mu held.
+func (c *Clock) wakeGap() time.Duration {
+	if c.screens == 0 {
+		return tickWidth
+	}
+	return min(max(time.Second*wakeScreens/time.Duration(c.screens), tickWidth), maxWakeGap)
+}
+
 // listening counts a screen in slot while it waits for ticks (delta 1),
 // or no more (-1).
 func (c *Clock) listening(slot, delta int) {
 	c.mu.Lock()
+	c.screens += delta
 	c.slots[slot].screens += delta
 	first := c.slots[slot].screens == 1 && delta > 0
 	c.mu.Unlock()
