@@ -71,3 +71,21 @@ func TestParseNews(t *testing.T) {
 		}
 	}
 }
+
+// A Redis older than 7.0 is refused at start, by its version; one the
+// store cannot read is left to the scripts.
+func TestVersionCheck(t *testing.T) {
+	for version, ok := range map[string]bool{
+		"7.0.15": true, "7.4.11": true, "8.0.0": true, "10.1.2": true,
+		"6.2.14": false, "6.0.0": false, "5.0.7": false,
+		"": true, "7": true, "x.y.z": true,
+	} {
+		if got := atLeast(version, minVersion); got != ok {
+			t.Errorf("atLeast(%q) = %v, want %v", version, got, ok)
+		}
+	}
+	info := "# Server\r\nredis_version:6.2.14\r\nredis_git_sha1:00000000\r\n"
+	if v, ok := infoField(info, "redis_version"); !ok || v != "6.2.14" {
+		t.Errorf("infoField = %q, %v", v, ok)
+	}
+}

@@ -158,6 +158,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Client == nil || cfg.TTL <= 0 {
 		return nil, errors.New("redisstore: Client and TTL are required")
 	}
+	if err := checkVersion(ctx, cfg.Client); err != nil {
+		return nil, err
+	}
 	s := &Store{
 		rdb:        cfg.Client,
 		ttl:        cfg.TTL,
