@@ -51,7 +51,7 @@ func (g *programGuard) panicked() bool { return g.failed.Load() }
 func (g *programGuard) model(m tea.Model) tea.Model { return &guardedModel{inner: m, guard: g} }
 
 // filter wraps the program's message filter, which is given the model the
-// guard wraps.
+// guard wraps, and takes over the loop's work for the messages it can.
 func (g *programGuard) filter(f func(tea.Model, tea.Msg) tea.Msg) func(tea.Model, tea.Msg) tea.Msg {
 	return func(m tea.Model, msg tea.Msg) (out tea.Msg) {
 		defer func() {
@@ -60,11 +60,50 @@ func (g *programGuard) filter(f func(tea.Model, tea.Msg) tea.Msg) func(tea.Model
 				out = nil
 			}
 		}()
-		if gm, ok := m.(*guardedModel); ok {
+		gm, ok := m.(*guardedModel)
+		if ok {
 			m = gm.inner
 		}
-		return f(m, msg)
+		out = f(m, msg)
+		if !ok || !inline(out) {
+			return out
+		}
+		// Bubble Tea hands every Update's command, even none, to a
+		// goroutine of its own and waits until that takes it: a thread
+		// woken per message for nothing. A message whose Update has no
+		// command is taken here, on the same goroutine and in the same
+		// order, and drawn; only a command goes on to Bubble Tea.
+		if _, cmd := gm.Update(out); cmd != nil {
+			return pendingCmd{cmd}
+		}
+		gm.View()
+		return nil
 	}
+}
+
+// pendingCmd carries the command of an Update the filter ran to Bubble
+// Tea's loop, which runs it and then draws the model.
+type pendingCmd struct{ cmd tea.Cmd }
+
+// teaPkg is Bubble Tea's package path: its own messages (tea.Quit's, a
+// batch's) are for its loop to act on.
+var teaPkg = reflect.TypeFor[tea.QuitMsg]().PkgPath()
+
+// inline reports whether msg may be given to Update in the filter: it is
+// not Bubble Tea's own, except the keys and sizes that its loop only
+// passes on.
+func inline(msg tea.Msg) bool {
+	switch msg.(type) {
+	case nil:
+		return false
+	case tea.KeyMsg, tea.WindowSizeMsg:
+		return true
+	}
+	t := reflect.TypeOf(msg)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.PkgPath() != teaPkg
 }
 
 // cmdType is tea.Cmd's type, for commands batched or sequenced.
@@ -126,6 +165,9 @@ func (m *guardedModel) Update(msg tea.Msg) (model tea.Model, cmd tea.Cmd) {
 			model, cmd = m, nil
 		}
 	}()
+	if p, ok := msg.(pendingCmd); ok {
+		return m, p.cmd // guarded when its Update ran
+	}
 	next, cmd := m.inner.Update(msg)
 	m.inner = next
 	return m, m.guard.command(cmd)

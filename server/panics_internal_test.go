@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -37,5 +38,52 @@ func TestEveryCommandOfABatchOrSequenceIsGuarded(t *testing.T) {
 		if !strings.Contains(logs.String(), `msg="session panicked" in=command panic="deep down" stack=`) {
 			t.Errorf("%s: the panic was not logged:\n%s", name, logs.String())
 		}
+	}
+}
+
+// orderModel logs its Updates and Views; "cmd" returns a command, whose
+// message "done" quits.
+type orderModel struct{ log []string }
+
+func (m *orderModel) Init() tea.Cmd { return nil }
+
+func (m *orderModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	s, _ := msg.(string)
+	m.log = append(m.log, "update "+s)
+	switch s {
+	case "cmd":
+		return m, func() tea.Msg { return "done" }
+	case "done":
+		return m, tea.Quit
+	}
+	return m, nil
+}
+
+func (m *orderModel) View() string {
+	m.log = append(m.log, "view")
+	return ""
+}
+
+// The filter takes the messages whose Update has no command itself: each
+// is still updated and drawn in turn, and a command still runs, in Bubble
+// Tea's loop, as does its quitting.
+func TestTheFilterUpdatesAndDrawsWhatHasNoCommand(t *testing.T) {
+	g, ctx := newProgramGuard(t.Context(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := &orderModel{}
+	p := tea.NewProgram(g.model(m), tea.WithoutRenderer(), tea.WithInput(nil), tea.WithOutput(io.Discard),
+		tea.WithContext(ctx), tea.WithoutSignalHandler(), tea.WithoutCatchPanics(),
+		tea.WithFilter(g.filter(func(_ tea.Model, msg tea.Msg) tea.Msg { return msg })))
+	go func() {
+		for _, msg := range []string{"a", "b", "cmd"} {
+			p.Send(msg)
+		}
+	}()
+	if _, err := p.Run(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	log := strings.Join(m.log, ", ")
+	want := "update a, view, update b, view, update cmd, view, update done, view"
+	if !strings.Contains(log, want) || strings.Count(log, "update") != 4 {
+		t.Errorf("got %q, want %q in it", log, want)
 	}
 }
