@@ -548,7 +548,7 @@ func runNewcomer(ctx context.Context, cfg config, srv *servers, at, until time.T
 	defer p.close()
 	n.in = true
 	rec := newRecorder(cfg.lossAfter)
-	if err := p.talk(ctx, 0, cfg.rate, until, rec); err != nil {
+	if err := p.talk(ctx, 0, cfg.rate, 0, until, rec); err != nil {
 		n.err = err
 	}
 	if err := rec.wait(ctx, time.Now().Add(cfg.lossAfter)); err != nil && n.err == nil {

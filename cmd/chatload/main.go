@@ -27,6 +27,9 @@
 //	         sequences stripped. A message not seen within -loss-after is
 //	         lost, and any loss makes the exit status non-zero. With
 //	         -redis, A is on the first replica and B on the second.
+//	         With -typed GAP each message is typed a key at a time, GAP
+//	         apart, as a person types, and timed from its Enter: the
+//	         servers' CPU then prices a keystroke.
 //	connect  -sessions sessions are opened at -connect-rate a second, each
 //	         in its own room: the time from the TCP dial to the share
 //	         command on screen (first_*; ssh_* is the part until the
@@ -230,6 +233,9 @@ type config struct {
 	duration  time.Duration
 	idle      int // idle sessions held during latency runs
 	lossAfter time.Duration
+	// typed, if not zero, is the gap between the keys of a message typed
+	// one at a time, as a person types (latency, cluster).
+	typed time.Duration
 
 	// abuseAddrs addresses with abuseSessions sessions each paste, in
 	// the abuse scenario, at most one paste a session every abuseEvery;
@@ -323,6 +329,7 @@ func parseFlags(args []string, out io.Writer) (config, bool, error) {
 	fs.DurationVar(&cfg.slowMax, "slow-max", cfg.slowMax, "slowredis: the most delay of a reply to the slow replica")
 	fs.Float64Var(&cfg.rate, "rate", cfg.rate, "latency, cluster, slowredis: messages a second per pair")
 	fs.DurationVar(&cfg.duration, "duration", cfg.duration, "latency, abuse: how long the pairs talk, the abusers paste; slowredis: how long replies are late; soak: how long it churns, 1h unless given")
+	fs.DurationVar(&cfg.typed, "typed", 0, "latency, cluster: type each message a key at a time, this `gap` apart, as a person does, its latency timed from the Enter (0: the text and Enter in one write, as a paste)")
 	fs.IntVar(&cfg.idle, "idle", 0, "latency, cluster: idle sessions, each alone in its room, held while the pairs talk")
 	fs.IntVar(&cfg.sessions, "sessions", cfg.sessions, "connect, idle: sessions to open; soak: sessions at once, 2000 unless given")
 	fs.Float64Var(&cfg.connectRate, "connect-rate", cfg.connectRate, "sessions opened a second (idle sessions and pairs too)")

@@ -18,6 +18,9 @@ func TestSmoke(t *testing.T) {
 	cfg.runs = 1
 	cfg.pairs, cfg.rate, cfg.duration, cfg.idle = 3, 2, 3*time.Second, 20
 	cfg.sessions, cfg.window, cfg.settle = 20, time.Second, 200*time.Millisecond
+	// Typed a key at a time: every key reaches the server on its own, and
+	// the message still arrives whole. (The other smoke tests paste.)
+	cfg.typed = 20 * time.Millisecond
 	cfg.logf = t.Logf
 	res := runSmall(t, cfg, 3*time.Minute)
 	want := map[string][]string{

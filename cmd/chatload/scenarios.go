@@ -186,7 +186,7 @@ func closePairs(pairs []*pair) {
 // talk sends messages between a and b, alternating direction, with
 // exponentially distributed gaps averaging 1/rate (a Poisson process: no
 // send can phase-lock with a server timer), until until.
-func (p *pair) talk(ctx context.Context, id int, rate float64, until time.Time, rec *recorder) error {
+func (p *pair) talk(ctx context.Context, id int, rate float64, typed time.Duration, until time.Time, rec *recorder) error {
 	for seq := 0; ; seq++ {
 		gap := time.Duration(rand.ExpFloat64() / rate * float64(time.Second))
 		if time.Now().Add(gap).After(until) {
@@ -203,7 +203,7 @@ func (p *pair) talk(ctx context.Context, id int, rate float64, until time.Time, 
 		// token is a part of another ("q" ends the sequence number).
 		token := fmt.Sprintf("m%dx%dq%04x", id, seq, rand.N(0x10000))
 		rec.sending(token, to.out)
-		if err := from.send(token, to.out, func(sent, at time.Time) { rec.arrived(token, sent, at) }); err != nil {
+		if err := from.send(ctx, token, typed, to.out, func(sent, at time.Time) { rec.arrived(token, sent, at) }); err != nil {
 			return fmt.Errorf("pair %d: %w", id, err)
 		}
 	}
@@ -308,7 +308,7 @@ func measureTalk(ctx context.Context, cfg config, srv *servers, pairs []*pair) (
 	until := time.Now().Add(cfg.duration)
 	errs := make(chan error, len(pairs))
 	for i, p := range pairs {
-		go func() { errs <- p.talk(ctx, i, cfg.rate, until, rec) }()
+		go func() { errs <- p.talk(ctx, i, cfg.rate, cfg.typed, until, rec) }()
 	}
 	var talkErrs []error
 	for range pairs {

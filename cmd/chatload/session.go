@@ -175,10 +175,24 @@ func (s *session) waitScreen(ctx context.Context, signal <-chan struct{}, what s
 }
 
 // send types text and Enter, registering the token on the receiver first
-// so that its arrival is timed from the moment before the write.
-func (s *session) send(token string, receiver *watcher, arrived func(sent, at time.Time)) error {
+// so that its arrival is timed from the moment before the write. With a
+// gap, each key of the text is typed on its own, gap apart, and the
+// arrival is timed from the Enter.
+func (s *session) send(ctx context.Context, token string, gap time.Duration, receiver *watcher, arrived func(sent, at time.Time)) error {
+	last := token + "\r"
+	if gap > 0 {
+		for i := range len(token) {
+			if _, err := io.WriteString(s.stdin, token[i:i+1]); err != nil {
+				return fmt.Errorf("type: %w", err)
+			}
+			if err := pause(ctx, gap); err != nil {
+				return err
+			}
+		}
+		last = "\r"
+	}
 	receiver.expect(token, time.Now(), arrived)
-	if _, err := io.WriteString(s.stdin, token+"\r"); err != nil {
+	if _, err := io.WriteString(s.stdin, last); err != nil {
 		return fmt.Errorf("type: %w", err)
 	}
 	return nil
