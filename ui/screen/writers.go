@@ -3,7 +3,14 @@ package screen
 import (
 	"io"
 	"sync"
+	"time"
 )
+
+// idleWriterFor is how long a writer waits for a frame before it ends: a
+// busy server's writers never wait that long (its clock alone wakes
+// screens every few milliseconds), and a quiet one keeps no goroutines it
+// does not use.
+const idleWriterFor = 10 * time.Second
 
 // Writers write the frames of many screens on goroutines kept from one
 // frame to the next.
@@ -51,16 +58,22 @@ func (w *Writers) run(write func()) {
 }
 
 // writer runs write, then waits for more as an idle writer, unless enough
-// are idle or w is closed.
+// are idle, w is closed, or no frame comes for idleWriterFor.
 func (w *Writers) writer(write func()) {
+	idle := time.NewTimer(idleWriterFor) // one per writer, reset per frame
+	defer idle.Stop()
 	for {
 		write()
 		if !w.join() {
 			return
 		}
+		idle.Reset(idleWriterFor)
 		select {
 		case write = <-w.work:
 			w.leave()
+		case <-idle.C:
+			w.leave()
+			return
 		case <-w.stop:
 			w.leave()
 			return

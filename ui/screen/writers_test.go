@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // heldWriter blocks every write until release is closed, as a client that
@@ -45,6 +46,17 @@ func TestWritersShareGoroutinesButNotStalls(t *testing.T) {
 		w.mu.Unlock()
 		if idle < 1 || idle > 2 {
 			t.Fatalf("%d writers wait for frames, want 1 or 2 (the bound)", idle)
+		}
+
+		// Once frames stop coming, the idle writers end: a quiet server
+		// keeps none.
+		time.Sleep(idleWriterFor + time.Second)
+		synctest.Wait()
+		w.mu.Lock()
+		idle = w.idle
+		w.mu.Unlock()
+		if idle != 0 {
+			t.Fatalf("%d writers still wait after %v without a frame, want none", idle, idleWriterFor)
 		}
 
 		close(stuck.release)
